@@ -1,0 +1,39 @@
+# Portcullis: build, test and run. Every target installs the Debian packages it needs.
+SWIFT ?= $(shell command -v swift || echo /opt/swift/usr/bin/swift)
+# What the build and the tests need from Debian (the Swift toolchain itself is not a Debian package).
+PACKAGES := cmake gcc make libssl-dev dpkg-dev xz-utils patch openssh-client libcmocka-dev
+
+.PHONY: all deps libssh build test test-libssh test-build-script test-swift run clean
+
+all: build
+
+deps:
+	@scripts/ensure-packages $(PACKAGES)
+
+# The patched, static libssh (Deploy/libssh); does nothing when it is already built.
+libssh: deps
+	@Deploy/libssh/build.sh
+
+build: libssh
+	$(SWIFT) build -c release
+
+# Everything: libssh's regression tests for the project's patches, the build script's own
+# behaviour, then the Swift tests (unit and end-to-end against the stock ssh client).
+test: deps test-libssh test-build-script test-swift
+
+test-libssh: deps
+	@Deploy/libssh/build.sh --test
+
+test-build-script: libssh
+	@Tests/build/libssh-build.sh
+
+test-swift: libssh
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build
+
+# Placeholder until the daemon lands: prints the version and the libssh build.
+run: build
+	.build/release/portcullisd
+
+clean:
+	rm -rf .build .build-libssh

@@ -1,0 +1,60 @@
+// swift-tools-version: 6.0
+import Foundation
+import PackageDescription
+
+/// The static, patched libssh that `Deploy/libssh/build.sh` installs (`make libssh`).
+let libsshPrefix = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+    .appendingPathComponent(".build-libssh/prefix").path
+/// What a Swift target that imports CLibSSH needs to find libssh's headers.
+let libsshHeaders: [SwiftSetting] = [.unsafeFlags(["-Xcc", "-I\(libsshPrefix)/include"])]
+
+let package = Package(
+    name: "Portcullis",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "portcullisd", targets: ["portcullisd"]),
+        .executable(name: "policyctl", targets: ["policyctl"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // libssh, statically linked: the archive first, then what it needs, in that order.
+        .target(
+            name: "CLibSSH",
+            cSettings: [.unsafeFlags(["-I\(libsshPrefix)/include"])],
+            linkerSettings: [.unsafeFlags(["\(libsshPrefix)/lib/libssh.a", "-lcrypto", "-lpthread"])]
+        ),
+        // Pure policy: config model, patterns, decisions. No libssh, no sockets.
+        .target(name: "PortcullisPolicy"),
+        // Audit records and their writer and reader. Knows nothing of SSH.
+        .target(name: "PortcullisAudit"),
+        // The libssh glue: listeners, sessions, forwards, the byte pump.
+        .target(
+            name: "PortcullisServer",
+            dependencies: ["CLibSSH", "PortcullisPolicy", "PortcullisAudit"],
+            swiftSettings: libsshHeaders
+        ),
+        .executableTarget(
+            name: "portcullisd",
+            dependencies: [
+                "PortcullisServer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: libsshHeaders
+        ),
+        .executableTarget(
+            name: "policyctl",
+            dependencies: [
+                "PortcullisPolicy",
+                "PortcullisAudit",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(
+            name: "PortcullisServerTests",
+            dependencies: ["PortcullisServer", "CLibSSH"],
+            swiftSettings: libsshHeaders
+        ),
+    ]
+)

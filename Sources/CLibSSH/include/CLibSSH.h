@@ -1,0 +1,21 @@
+/* The libssh API Portcullis uses, from the project's own static build (Deploy/libssh). */
+#ifndef PORTCULLIS_CLIBSSH_H
+#define PORTCULLIS_CLIBSSH_H
+
+#include <libssh/libssh.h>
+#include <libssh/server.h>
+#include <libssh/callbacks.h>
+
+/** What the linked libssh was built from: upstream version, Debian revision, patch hash. */
+const char *portcullis_libssh_build(void);
+
+/** libssh's own version string, as the library reports it at run time. */
+const char *portcullis_libssh_version(void);
+
+/** Prepares server callbacks for use (what the ssh_callbacks_init macro does in C). */
+void portcullis_server_callbacks_init(struct ssh_server_callbacks_struct *callbacks);
+
+/** Prepares channel callbacks for use (what the ssh_callbacks_init macro does in C). */
+void portcullis_channel_callbacks_init(struct ssh_channel_callbacks_struct *callbacks);
+
+#endif

@@ -1,0 +1,235 @@
+import CLibSSH
+import Foundation
+import PortcullisPolicy
+
+/// Moves bytes both ways between one SSH channel and one socket, with backpressure in both
+/// directions and half-close passed through.
+///
+/// Channel to socket: libssh hands over what arrived; what the socket does not take stays in
+/// libssh's channel buffer, which keeps the client's window closed. When the socket drains, the rest
+/// is read back out of the channel.
+/// Socket to channel: read no more than the client's window allows; while the window is shut, the
+/// socket is not polled for reading.
+///
+/// Memory per connection: libssh's channel window and two 64 KiB buffers.
+final class ChannelPump {
+    private static let chunkSize = 64 * 1024
+
+    let channelID: UInt64
+    let request: ForwardRequest
+    private unowned let worker: SessionWorker
+    private let channel: OpaquePointer
+    private let fd: Int32
+    private let callbacks = UnsafeMutablePointer<ssh_channel_callbacks_struct>.allocate(capacity: 1)
+    /// Bytes read from the socket on their way into the channel.
+    private let readBuffer = UnsafeMutableRawPointer.allocate(byteCount: chunkSize, alignment: 16)
+    /// Bytes read back out of the channel that the socket has not taken yet.
+    private let pendingBuffer = UnsafeMutableRawPointer.allocate(byteCount: chunkSize, alignment: 16)
+
+    /// How many bytes in `pendingBuffer`, from `pendingOffset`, wait for the socket.
+    private var pendingToSocket = 0
+    private var pendingOffset = 0
+    /// Bytes left unconsumed in libssh's channel buffer at the last data callback.
+    private var unconsumedInChannel = 0
+
+    private var opening: ((OpaquePointer) -> Int32)?
+    private var socketEOF = false
+    private var channelEOF = false
+    private var channelClosed = false
+    private var socketWriteShut = false
+    private var registeredEvents: Int16 = 0
+    private var closeReason: String?
+    private var bytesToClient: UInt64 = 0
+    private var bytesFromClient: UInt64 = 0
+
+    init(worker: SessionWorker, channel: OpaquePointer, fd: Int32, request: ForwardRequest) {
+        self.worker = worker
+        self.channel = channel
+        self.fd = fd
+        self.request = request
+        self.channelID = worker.makeChannelID()
+        portcullis_channel_callbacks_init(callbacks)
+        callbacks.pointee.userdata = Unmanaged.passUnretained(self).toOpaque()
+        callbacks.pointee.channel_data_function = { _, _, data, length, _, userdata in
+            let pump = Unmanaged<ChannelPump>.fromOpaque(userdata!).takeUnretainedValue()
+            return pump.channelData(data!, count: Int(length))
+        }
+        callbacks.pointee.channel_eof_function = { _, _, userdata in
+            Unmanaged<ChannelPump>.fromOpaque(userdata!).takeUnretainedValue().channelEOF = true
+        }
+        callbacks.pointee.channel_close_function = { _, _, userdata in
+            // What the client sent before closing still goes to the socket; nothing more goes back.
+            let pump = Unmanaged<ChannelPump>.fromOpaque(userdata!).takeUnretainedValue()
+            pump.channelEOF = true
+            pump.channelClosed = true
+            pump.socketEOF = true
+        }
+        ssh_set_channel_callbacks(channel, callbacks)
+    }
+
+    deinit {
+        callbacks.deallocate()
+        readBuffer.deallocate()
+        pendingBuffer.deallocate()
+    }
+
+    var isFinished: Bool { closeReason != nil }
+
+    /// Opens the channel towards the client with `open`, called between polls until the client
+    /// answers; bytes move once it accepts. A pump made without it starts on an open channel.
+    func open(with open: @escaping (OpaquePointer) -> Int32) {
+        opening = open
+    }
+
+    /// Between polls: advance an open in progress, resume reading when the window reopened,
+    /// shut the socket's write side after the channel's EOF, and poll for what is needed next.
+    func service() {
+        guard closeReason == nil else { return }
+        if let open = opening {
+            switch open(channel) {
+            case SSH_OK:
+                opening = nil
+            case SSH_AGAIN:
+                return
+            default:
+                finish("client refused the channel")
+                return
+            }
+        }
+        flushToSocket()
+        if channelEOF && !socketWriteShut && pendingToSocket == 0 && unconsumedInChannel == 0 {
+            shutdown(fd, Int32(SHUT_WR))
+            socketWriteShut = true
+        }
+        if socketEOF && socketWriteShut {
+            finish(channelClosed ? "closed by client" : "both sides finished")
+            return
+        }
+        register()
+    }
+
+    /// Releases the channel and the socket. Called between polls only.
+    func tearDown(reason: String? = nil) {
+        if closeReason == nil { closeReason = reason ?? "closed" }
+        if registeredEvents != 0, let event = worker.event {
+            ssh_event_remove_fd(event, fd)
+            registeredEvents = 0
+        }
+        close(fd)
+        ssh_remove_channel_callbacks(channel, callbacks)
+        if opening == nil && !channelClosed {
+            ssh_channel_close(channel)
+        }
+        ssh_channel_free(channel)
+        worker.observer(.channelClosed(session: worker.id, channel: channelID, request: request,
+                                       bytesToClient: bytesToClient, bytesFromClient: bytesFromClient,
+                                       reason: closeReason ?? "closed"))
+    }
+
+    // MARK: - Channel to socket
+
+    private func channelData(_ data: UnsafeMutableRawPointer, count: Int) -> Int32 {
+        if closeReason != nil { return Int32(count) }
+        // Bytes already waiting go first; keep order by taking nothing new.
+        guard pendingToSocket == 0 else {
+            unconsumedInChannel = count
+            return 0
+        }
+        let written = writeToSocket(data, count: count)
+        unconsumedInChannel = count - written
+        return Int32(written)
+    }
+
+    /// Writes what the socket takes now; returns the count, 0 when it is full.
+    private func writeToSocket(_ data: UnsafeRawPointer, count: Int) -> Int {
+        guard count > 0 else { return 0 }
+        let written = write(fd, data, count)
+        if written < 0 {
+            if errno != EAGAIN && errno != EINTR {
+                finish("target closed: \(String(cString: strerror(errno)))")
+                return count
+            }
+            return 0
+        }
+        bytesFromClient += UInt64(written)
+        return written
+    }
+
+    private func flushToSocket() {
+        while closeReason == nil {
+            if pendingToSocket > 0 {
+                let written = writeToSocket(pendingBuffer + pendingOffset, count: pendingToSocket)
+                pendingOffset += written
+                pendingToSocket -= written
+                if pendingToSocket > 0 { return }
+            }
+            guard unconsumedInChannel > 0 else { return }
+            let read = ssh_channel_read_nonblocking(channel, pendingBuffer, UInt32(min(unconsumedInChannel, Self.chunkSize)), 0)
+            guard read > 0 else {
+                unconsumedInChannel = 0
+                return
+            }
+            unconsumedInChannel -= Int(read)
+            pendingOffset = 0
+            pendingToSocket = Int(read)
+        }
+    }
+
+    // MARK: - Socket to channel
+
+    private func socketReadable() {
+        let window = Int(ssh_channel_window_size(channel))
+        guard window > 0 else { return }
+        let count = read(fd, readBuffer, min(window, Self.chunkSize))
+        if count > 0 {
+            if ssh_channel_write(channel, readBuffer, UInt32(count)) == SSH_ERROR {
+                finish("channel write failed: \(worker.lastError)")
+                return
+            }
+            bytesToClient += UInt64(count)
+        } else if count == 0 || (errno != EAGAIN && errno != EINTR) {
+            socketEOF = true
+            ssh_channel_send_eof(channel)
+        }
+    }
+
+    // MARK: - Polling
+
+    private var wantedEvents: Int16 {
+        var events: Int16 = 0
+        if !socketEOF && ssh_channel_window_size(channel) > 0 { events |= Int16(POLLIN) }
+        if pendingToSocket > 0 || unconsumedInChannel > 0 { events |= Int16(POLLOUT) }
+        return events
+    }
+
+    private func register() {
+        guard let event = worker.event else { return }
+        let wanted = wantedEvents
+        guard wanted != registeredEvents else { return }
+        if registeredEvents != 0 {
+            ssh_event_remove_fd(event, fd)
+        }
+        registeredEvents = wanted
+        if wanted != 0 {
+            ssh_event_add_fd(event, fd, wanted, { _, revents, userdata in
+                let pump = Unmanaged<ChannelPump>.fromOpaque(userdata!).takeUnretainedValue()
+                pump.socketEvent(revents)
+                return 0
+            }, Unmanaged.passUnretained(self).toOpaque())
+        }
+    }
+
+    private func socketEvent(_ revents: Int32) {
+        guard closeReason == nil else { return }
+        if revents & Int32(POLLOUT | POLLERR | POLLHUP) != 0 && (pendingToSocket > 0 || unconsumedInChannel > 0) {
+            flushToSocket()
+        }
+        if revents & Int32(POLLIN | POLLERR | POLLHUP) != 0 && !socketEOF {
+            socketReadable()
+        }
+    }
+
+    private func finish(_ reason: String) {
+        if closeReason == nil { closeReason = reason }
+    }
+}

@@ -1,0 +1,86 @@
+import CLibSSH
+import Foundation
+import PortcullisPolicy
+
+/// A listener the client asked for with `ssh -R`: a TCP port or a Unix socket on the proxy. Each
+/// connection accepted on it becomes a channel to the client.
+final class RemoteForward {
+    let request: ForwardRequest
+    /// The port actually bound (TCP), or 0.
+    let boundPort: Int
+    /// What was bound, for logs: `host:port` or the socket path.
+    let bound: String
+    private unowned let worker: SessionWorker
+    private var fds: [Int32]
+    private var registered = false
+    private var cancelled = false
+    /// The socket file this forward created, to remove it and nothing else on close.
+    private var createdSocket: (path: String, device: UInt64, inode: UInt64)?
+
+    init(worker: SessionWorker, request: ForwardRequest) throws {
+        self.worker = worker
+        self.request = request
+        switch request {
+        case .tcpListen(let host, let port):
+            let bindHost = (host.isEmpty || host == "localhost" || host == "*") ? "127.0.0.1" : host
+            fds = try Socket.listenTCP(host: bindHost, port: port)
+            boundPort = fds.first.flatMap(Endpoint.local(of:))?.port ?? port
+            bound = Endpoint(host: bindHost, port: boundPort).description
+        case .streamLocalListen(let path):
+            let fd = try Socket.listenUnix(path: path, mode: mode_t(worker.configuration.socketMode))
+            fds = [fd]
+            var info = stat()
+            if lstat(path, &info) == 0 {
+                createdSocket = (path, UInt64(info.st_dev), UInt64(info.st_ino))
+            }
+            boundPort = 0
+            bound = path
+        default:
+            throw SocketError("listen", code: EINVAL)
+        }
+    }
+
+    /// Starts polling for connections. Called between polls only.
+    func register() {
+        guard !registered, !cancelled, let event = worker.event else { return }
+        registered = true
+        for fd in fds {
+            ssh_event_add_fd(event, fd, Int16(POLLIN), { fd, _, userdata in
+                let forward = Unmanaged<RemoteForward>.fromOpaque(userdata!).takeUnretainedValue()
+                while !forward.cancelled, let connection = Socket.accept(fd) {
+                    forward.worker.accepted(connection, on: forward)
+                }
+                return 0
+            }, Unmanaged.passUnretained(self).toOpaque())
+        }
+    }
+
+    /// Stops taking connections at once and removes the socket file this forward created; the
+    /// listening sockets are closed by `close()` between polls.
+    func cancel() {
+        cancelled = true
+        removeCreatedSocket()
+    }
+
+    /// Stops listening and removes the socket file this forward created. Called between polls only.
+    func close() {
+        cancel()
+        if registered, let event = worker.event {
+            fds.forEach { ssh_event_remove_fd(event, $0) }
+        }
+        registered = false
+        fds.forEach { Glibc.close($0) }
+        fds = []
+    }
+
+    private func removeCreatedSocket() {
+        if let created = createdSocket {
+            var info = stat()
+            if lstat(created.path, &info) == 0, UInt64(info.st_dev) == created.device,
+               UInt64(info.st_ino) == created.inode {
+                unlink(created.path)
+            }
+            createdSocket = nil
+        }
+    }
+}

@@ -1,0 +1,183 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A failed system call on a socket, with what was attempted and `strerror`'s words.
+public struct SocketError: Error, CustomStringConvertible, Sendable {
+    public let operation: String
+    public let code: Int32
+
+    init(_ operation: String, code: Int32 = errno) {
+        self.operation = operation
+        self.code = code
+    }
+
+    public var description: String { "\(operation): \(String(cString: strerror(code)))" }
+}
+
+/// Thin wrappers over the POSIX socket calls the server makes. Every socket returned is
+/// non-blocking and close-on-exec.
+enum Socket {
+    static let backlog: Int32 = 128
+
+    /// Listening TCP sockets on `host` (numeric, or empty for every address) and `port` (0: the kernel
+    /// chooses). Returns one socket per address family that resolved, all on the same port.
+    static func listenTCP(host: String, port: Int) throws -> [Int32] {
+        var hints = addrinfo()
+        hints.ai_flags = AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV
+        hints.ai_family = AF_UNSPEC
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        var list: UnsafeMutablePointer<addrinfo>?
+        let rc = getaddrinfo(host.isEmpty ? nil : host, String(port), &hints, &list)
+        guard rc == 0, let first = list else {
+            throw SocketError("resolve \(host)", code: rc == EAI_SYSTEM ? errno : EINVAL)
+        }
+        defer { freeaddrinfo(list) }
+        var fds: [Int32] = []
+        var chosenPort = port
+        var entry: UnsafeMutablePointer<addrinfo>? = first
+        do {
+            while let info = entry {
+                entry = info.pointee.ai_next
+                let fd = try make(family: info.pointee.ai_family)
+                fds.append(fd)
+                var one: Int32 = 1
+                setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+                if info.pointee.ai_family == AF_INET6 {
+                    setsockopt(fd, Int32(IPPROTO_IPV6), IPV6_V6ONLY, &one, socklen_t(MemoryLayout<Int32>.size))
+                }
+                let address = UnsafeMutableRawPointer(info.pointee.ai_addr!)
+                if chosenPort != 0 { setPort(address, family: info.pointee.ai_family, port: chosenPort) }
+                guard bind(fd, info.pointee.ai_addr, info.pointee.ai_addrlen) == 0 else {
+                    throw SocketError("bind \(Endpoint(host: host, port: chosenPort))")
+                }
+                guard listen(fd, backlog) == 0 else { throw SocketError("listen") }
+                if chosenPort == 0 { chosenPort = Endpoint.local(of: fd)?.port ?? 0 }
+            }
+        } catch {
+            fds.forEach { close($0) }
+            throw error
+        }
+        return fds
+    }
+
+    /// A listening Unix socket at `path`, created with `mode`. Fails if anything exists at `path`.
+    static func listenUnix(path: String, mode: mode_t) throws -> Int32 {
+        let fd = try make(family: AF_UNIX)
+        do {
+            try withUnixAddress(path) { address, length in
+                guard bind(fd, address, length) == 0 else { throw SocketError("bind \(path)") }
+            }
+            guard chmod(path, mode) == 0 else { throw SocketError("chmod \(path)") }
+            guard listen(fd, backlog) == 0 else { throw SocketError("listen \(path)") }
+        } catch {
+            close(fd)
+            throw error
+        }
+        return fd
+    }
+
+    /// A TCP connection to `host`:`port`, trying each resolved address until one answers within
+    /// `timeoutMilliseconds`.
+    static func connectTCP(host: String, port: Int, timeoutMilliseconds: Int32) throws -> Int32 {
+        var hints = addrinfo()
+        hints.ai_flags = AI_NUMERICSERV
+        hints.ai_family = AF_UNSPEC
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        var list: UnsafeMutablePointer<addrinfo>?
+        let rc = getaddrinfo(host, String(port), &hints, &list)
+        guard rc == 0, let first = list else {
+            throw SocketError("resolve \(host)", code: rc == EAI_SYSTEM ? errno : EHOSTUNREACH)
+        }
+        defer { freeaddrinfo(list) }
+        var lastError = SocketError("connect \(host):\(port)", code: EHOSTUNREACH)
+        var entry: UnsafeMutablePointer<addrinfo>? = first
+        while let info = entry {
+            entry = info.pointee.ai_next
+            let fd = try make(family: info.pointee.ai_family)
+            do {
+                try finishConnect(fd, connect(fd, info.pointee.ai_addr, info.pointee.ai_addrlen),
+                                  what: "connect \(host):\(port)", timeoutMilliseconds: timeoutMilliseconds)
+                return fd
+            } catch let error as SocketError {
+                close(fd)
+                lastError = error
+            }
+        }
+        throw lastError
+    }
+
+    /// A connection to the Unix socket at `path`.
+    static func connectUnix(path: String, timeoutMilliseconds: Int32) throws -> Int32 {
+        let fd = try make(family: AF_UNIX)
+        do {
+            try withUnixAddress(path) { address, length in
+                try finishConnect(fd, connect(fd, address, length), what: "connect \(path)",
+                                  timeoutMilliseconds: timeoutMilliseconds)
+            }
+        } catch {
+            close(fd)
+            throw error
+        }
+        return fd
+    }
+
+    /// Accepts one pending connection, or returns nil when there is none.
+    static func accept(_ listener: Int32) -> Int32? {
+        let fd = Glibc.accept(listener, nil, nil)
+        guard fd >= 0 else { return nil }
+        makeNonBlocking(fd)
+        return fd
+    }
+
+    /// Sets O_NONBLOCK and FD_CLOEXEC on `fd`.
+    static func makeNonBlocking(_ fd: Int32) {
+        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+        _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+    }
+
+    private static func make(family: Int32) throws -> Int32 {
+        let type = Int32(SOCK_STREAM.rawValue | SOCK_NONBLOCK.rawValue | SOCK_CLOEXEC.rawValue)
+        let fd = socket(family, type, 0)
+        guard fd >= 0 else { throw SocketError("socket") }
+        return fd
+    }
+
+    private static func finishConnect(_ fd: Int32, _ rc: Int32, what: String, timeoutMilliseconds: Int32) throws {
+        if rc == 0 { return }
+        guard errno == EINPROGRESS else { throw SocketError(what) }
+        var pfd = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+        let ready = poll(&pfd, 1, timeoutMilliseconds)
+        guard ready > 0 else { throw SocketError(what, code: ready == 0 ? ETIMEDOUT : errno) }
+        var error: Int32 = 0
+        var length = socklen_t(MemoryLayout<Int32>.size)
+        getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length)
+        guard error == 0 else { throw SocketError(what, code: error) }
+    }
+
+    private static func setPort(_ address: UnsafeMutableRawPointer, family: Int32, port: Int) {
+        if family == AF_INET {
+            address.assumingMemoryBound(to: sockaddr_in.self).pointee.sin_port = UInt16(port).bigEndian
+        } else if family == AF_INET6 {
+            address.assumingMemoryBound(to: sockaddr_in6.self).pointee.sin6_port = UInt16(port).bigEndian
+        }
+    }
+
+    private static func withUnixAddress<T>(_ path: String,
+                                           _ body: (UnsafePointer<sockaddr>, socklen_t) throws -> T) throws -> T {
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        let capacity = MemoryLayout.size(ofValue: address.sun_path)
+        guard !bytes.isEmpty, bytes.count < capacity, !bytes.contains(0) else {
+            throw SocketError("socket path \(path)", code: ENAMETOOLONG)
+        }
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            raw.copyBytes(from: bytes)
+        }
+        let length = socklen_t(MemoryLayout<sa_family_t>.size + bytes.count + 1)
+        return try withUnsafePointer(to: &address) {
+            try $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { try body($0, length) }
+        }
+    }
+}

@@ -1,0 +1,139 @@
+import CLibSSH
+import Foundation
+import PortcullisPolicy
+
+/// Errors that stop the server from starting.
+public struct ServerError: Error, CustomStringConvertible, Sendable {
+    public let description: String
+}
+
+/// The SSH server: owns the listening sockets, accepts connections on one thread, and hands each
+/// session to a worker thread of its own.
+public final class SSHServer: @unchecked Sendable {
+    private let configuration: ServerConfiguration
+    private let authority: any SessionAuthority
+    private let observer: @Sendable (ServerEvent) -> Void
+    private var bind: OpaquePointer?
+    private var listeners: [Int32] = []
+    private var wake: (read: Int32, write: Int32) = (-1, -1)
+    private var acceptor: Thread?
+    private let lock = NSLock()
+    private var nextSessionID: UInt64 = 0
+    private var stopping = false
+
+    /// The addresses the server accepts on, with the ports actually bound.
+    public private(set) var endpoints: [Endpoint] = []
+
+    public init(configuration: ServerConfiguration, authority: any SessionAuthority,
+                observer: @escaping @Sendable (ServerEvent) -> Void = { _ in }) {
+        self.configuration = configuration
+        self.authority = authority
+        self.observer = observer
+    }
+
+    deinit {
+        stop()
+    }
+
+    /// Loads the host keys, binds every listen address and starts accepting.
+    public func start() throws {
+        LibSSH.initialize()
+        bind = try makeBind()
+        do {
+            for address in configuration.listen {
+                let fds = try Socket.listenTCP(host: address.host, port: address.port)
+                listeners += fds
+                endpoints += fds.compactMap(Endpoint.local(of:))
+            }
+        } catch let error as SocketError {
+            stop()
+            throw ServerError(description: "cannot listen: \(error)")
+        }
+        var pipeFDs: [Int32] = [0, 0]
+        guard pipe(&pipeFDs) == 0 else { throw ServerError(description: "pipe failed") }
+        pipeFDs.forEach(Socket.makeNonBlocking)
+        wake = (pipeFDs[0], pipeFDs[1])
+        let thread = Thread { [self] in acceptLoop() }
+        thread.name = "portcullis-accept"
+        acceptor = thread
+        thread.start()
+    }
+
+    /// Stops accepting new connections. Sessions already running carry on until they end.
+    public func stop() {
+        lock.lock()
+        let alreadyStopping = stopping
+        stopping = true
+        lock.unlock()
+        guard !alreadyStopping else { return }
+        if wake.write >= 0 {
+            var byte: UInt8 = 1
+            _ = write(wake.write, &byte, 1)
+        }
+    }
+
+    private func makeBind() throws -> OpaquePointer {
+        guard let bind = ssh_bind_new() else { throw ServerError(description: "ssh_bind_new failed") }
+        var processConfig = false
+        ssh_bind_options_set(bind, SSH_BIND_OPTIONS_PROCESS_CONFIG, &processConfig)
+        for path in configuration.hostKeys {
+            var key: OpaquePointer?
+            guard ssh_pki_import_privkey_file(path, nil, nil, nil, &key) == SSH_OK else {
+                ssh_bind_free(bind)
+                throw ServerError(description: "cannot load host key \(path)")
+            }
+            ssh_key_free(key)
+            guard ssh_bind_options_set(bind, SSH_BIND_OPTIONS_HOSTKEY, path) == SSH_OK else {
+                ssh_bind_free(bind)
+                throw ServerError(description: "cannot use host key \(path): \(String(cString: ssh_get_error(UnsafeMutableRawPointer(bind))))")
+            }
+        }
+        return bind
+    }
+
+    private func acceptLoop() {
+        var polls = listeners.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
+        polls.append(pollfd(fd: wake.read, events: Int16(POLLIN), revents: 0))
+        while true {
+            let ready = poll(&polls, nfds_t(polls.count), -1)
+            if ready < 0 && errno == EINTR { continue }
+            if ready < 0 || polls.last!.revents != 0 { break }
+            for index in polls.indices.dropLast() where polls[index].revents != 0 {
+                while let fd = Socket.accept(polls[index].fd) {
+                    handOff(fd)
+                }
+            }
+        }
+        listeners.forEach { close($0) }
+        listeners = []
+        close(wake.read)
+        close(wake.write)
+        ssh_bind_free(bind)
+        bind = nil
+    }
+
+    private func handOff(_ fd: Int32) {
+        let client = Endpoint.peer(of: fd) ?? Endpoint(host: "unknown", port: 0)
+        // libssh expects a blocking socket for the key exchange; the worker switches modes itself.
+        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK)
+        guard let session = ssh_new() else {
+            close(fd)
+            return
+        }
+        guard ssh_bind_accept_fd(bind, session, fd) == SSH_OK else {
+            ssh_free(session)
+            close(fd)
+            return
+        }
+        lock.lock()
+        nextSessionID += 1
+        let id = nextSessionID
+        lock.unlock()
+        let worker = SessionWorker(id: id, session: session, client: client, configuration: configuration,
+                                   authority: authority, observer: observer)
+        let thread = Thread { worker.run() }
+        thread.name = "portcullis-session-\(id)"
+        thread.stackSize = 512 * 1024
+        thread.start()
+    }
+}

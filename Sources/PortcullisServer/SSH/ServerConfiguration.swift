@@ -1,0 +1,20 @@
+/// How the SSH server listens and behaves; the daemon fills it from its config file.
+public struct ServerConfiguration: Sendable {
+    /// Addresses to accept SSH connections on, e.g. `127.0.0.1:0` (port 0: the kernel chooses).
+    public var listen: [Endpoint]
+    /// Paths of the host private keys.
+    public var hostKeys: [String]
+    /// Seconds from accept to authenticated before the connection is dropped.
+    public var loginGraceTime: Int = 30
+    /// Failed authentication attempts after which the connection is dropped.
+    public var maxAuthTries: Int = 6
+    /// Milliseconds to wait for a forward's target to accept a connection.
+    public var connectTimeoutMilliseconds: Int32 = 10_000
+    /// Mode of the Unix sockets the server creates.
+    public var socketMode: UInt32 = 0o600
+
+    public init(listen: [Endpoint], hostKeys: [String]) {
+        self.listen = listen
+        self.hostKeys = hostKeys
+    }
+}

@@ -1,0 +1,305 @@
+import CLibSSH
+import Foundation
+import PortcullisPolicy
+
+/// One client connection, from key exchange to disconnect, on a thread of its own. The session,
+/// its channels, its listeners and its sockets are touched from this thread only.
+///
+/// libssh may call back into this object from inside any libssh call (a blocking flush, a channel
+/// open polling for its answer), so callbacks only change state and queue work; file descriptors
+/// are added to or removed from the event only between two polls, in `service()`.
+final class SessionWorker: @unchecked Sendable {
+    let id: UInt64
+    let session: OpaquePointer
+    let client: Endpoint
+    let configuration: ServerConfiguration
+    let authority: any SessionAuthority
+    let observer: @Sendable (ServerEvent) -> Void
+
+    private(set) var event: OpaquePointer?
+    private var rules: (any SessionRules)?
+    private var authFailures = 0
+    private var callbacks = UnsafeMutablePointer<ssh_server_callbacks_struct>.allocate(capacity: 1)
+    private var pumps: [ChannelPump] = []
+    private var remoteForwards: [RemoteForward] = []
+    private var cancelledForwards: [RemoteForward] = []
+    private var nextChannelID: UInt64 = 0
+    private var closeReason: String?
+
+    init(id: UInt64, session: OpaquePointer, client: Endpoint, configuration: ServerConfiguration,
+         authority: any SessionAuthority, observer: @escaping @Sendable (ServerEvent) -> Void) {
+        self.id = id
+        self.session = session
+        self.client = client
+        self.configuration = configuration
+        self.authority = authority
+        self.observer = observer
+    }
+
+    deinit {
+        callbacks.deallocate()
+    }
+
+    /// Runs the session to its end.
+    func run() {
+        observer(.sessionOpened(session: id, client: client))
+        let deadline = Date().addingTimeInterval(TimeInterval(configuration.loginGraceTime))
+        installCallbacks()
+        var timeout = CLong(configuration.loginGraceTime)
+        ssh_options_set(session, SSH_OPTIONS_TIMEOUT, &timeout)
+        if ssh_handle_key_exchange(session) != SSH_OK {
+            finish(reason: "key exchange failed: \(lastError)")
+            return
+        }
+        ssh_set_blocking(session, 0)
+        guard let event = ssh_event_new() else {
+            finish(reason: "out of memory")
+            return
+        }
+        self.event = event
+        ssh_event_add_session(event, session)
+        while closeReason == nil {
+            let rc = ssh_event_dopoll(event, 1000)
+            if rc == SSH_ERROR || (ssh_get_status(session) & Int32(SSH_CLOSED | SSH_CLOSED_ERROR)) != 0 {
+                closeReason = rules == nil ? "disconnected before authenticating" : "client disconnected"
+                break
+            }
+            if rules == nil && Date() > deadline {
+                closeReason = "login grace time exceeded"
+                break
+            }
+            if authFailures >= configuration.maxAuthTries {
+                closeReason = "too many authentication failures"
+                break
+            }
+            service()
+        }
+        finish(reason: closeReason ?? "closed")
+    }
+
+    var lastError: String {
+        String(cString: ssh_get_error(UnsafeMutableRawPointer(session)))
+    }
+
+    /// A fresh identifier for a channel of this session, for logs.
+    func makeChannelID() -> UInt64 {
+        nextChannelID += 1
+        return nextChannelID
+    }
+
+    // MARK: - Work between polls
+
+    /// Carries out what callbacks queued: channel opens in progress, paused pumps whose window
+    /// reopened, pumps that finished, forwards that were cancelled.
+    private func service() {
+        for pump in pumps {
+            pump.service()
+        }
+        let finished = pumps.filter(\.isFinished)
+        if !finished.isEmpty {
+            pumps.removeAll { $0.isFinished }
+            for pump in finished {
+                pump.tearDown()
+            }
+        }
+        for forward in remoteForwards {
+            forward.register()
+        }
+        let cancelled = cancelledForwards
+        cancelledForwards = []
+        cancelled.forEach { $0.close() }
+    }
+
+    private func finish(reason: String) {
+        for pump in pumps {
+            pump.tearDown(reason: "session closed")
+        }
+        pumps = []
+        for forward in remoteForwards + cancelledForwards {
+            forward.close()
+        }
+        remoteForwards = []
+        cancelledForwards = []
+        if let event {
+            ssh_event_remove_session(event, session)
+            ssh_event_free(event)
+            self.event = nil
+        }
+        ssh_disconnect(session)
+        ssh_free(session)
+        observer(.sessionClosed(session: id, reason: reason))
+    }
+
+    // MARK: - libssh callbacks
+
+    private func installCallbacks() {
+        portcullis_server_callbacks_init(callbacks)
+        callbacks.pointee.userdata = Unmanaged.passUnretained(self).toOpaque()
+        callbacks.pointee.auth_pubkey_function = { _, user, key, state, userdata in
+            let worker = Unmanaged<SessionWorker>.fromOpaque(userdata!).takeUnretainedValue()
+            return worker.authenticate(user: user.map { String(cString: $0) } ?? "", key: key, state: state)
+        }
+        ssh_set_server_callbacks(session, callbacks)
+        ssh_set_auth_methods(session, Int32(SSH_AUTH_METHOD_PUBLICKEY))
+        ssh_set_message_callback(session, { _, message, userdata in
+            let worker = Unmanaged<SessionWorker>.fromOpaque(userdata!).takeUnretainedValue()
+            return worker.handle(message!)
+        }, Unmanaged.passUnretained(self).toOpaque())
+    }
+
+    /// Public-key authentication: a probe (no signature yet) or a signed attempt.
+    private func authenticate(user: String, key: OpaquePointer?, state: CChar) -> Int32 {
+        guard let key, let publicKey = PublicKey(libssh: key) else {
+            authFailures += 1
+            return SSH_AUTH_DENIED.rawValue
+        }
+        let admission = authority.admit(user: user, key: publicKey, client: client)
+        switch (admission, Int32(state)) {
+        case (.admitted, Int32(SSH_PUBLICKEY_STATE_NONE.rawValue)):
+            return SSH_AUTH_SUCCESS.rawValue
+        case (.admitted(let sessionRules), Int32(SSH_PUBLICKEY_STATE_VALID.rawValue)):
+            rules = sessionRules
+            observer(.authenticated(session: id, user: user, key: publicKey, keyName: sessionRules.keyName))
+            return SSH_AUTH_SUCCESS.rawValue
+        case (.admitted, _):
+            authFailures += 1
+            observer(.authRefused(session: id, user: user, key: publicKey, reason: "invalid signature"))
+            return SSH_AUTH_DENIED.rawValue
+        case (.refused(let reason), _):
+            authFailures += 1
+            observer(.authRefused(session: id, user: user, key: publicKey, reason: reason))
+            return SSH_AUTH_DENIED.rawValue
+        }
+    }
+
+    /// Every message the server callbacks do not take. Returns 0 when it sent the reply itself,
+    /// 1 to have libssh send its default (refusing) reply.
+    private func handle(_ message: OpaquePointer) -> Int32 {
+        // Nothing is forwarded for a client that has not authenticated.
+        guard let rules else { return 1 }
+        switch Int32(ssh_message_type(message)) {
+        case Int32(SSH_REQUEST_GLOBAL.rawValue):
+            return handleGlobalRequest(message, rules: rules)
+        case Int32(SSH_REQUEST_CHANNEL_OPEN.rawValue):
+            return handleChannelOpen(message, rules: rules)
+        default:
+            return 1
+        }
+    }
+
+    private func handleGlobalRequest(_ message: OpaquePointer, rules: any SessionRules) -> Int32 {
+        let address = ssh_message_global_request_address(message).map { String(cString: $0) } ?? ""
+        let port = Int(ssh_message_global_request_port(message))
+        switch UInt32(ssh_message_subtype(message)) {
+        case SSH_GLOBAL_REQUEST_TCPIP_FORWARD.rawValue:
+            return listen(.tcpListen(host: address, port: port), rules: rules, message: message)
+        case SSH_GLOBAL_REQUEST_STREAMLOCAL_FORWARD.rawValue:
+            return listen(.streamLocalListen(path: address), rules: rules, message: message)
+        case SSH_GLOBAL_REQUEST_CANCEL_TCPIP_FORWARD.rawValue:
+            return cancel(.tcpListen(host: address, port: port), message: message)
+        case SSH_GLOBAL_REQUEST_CANCEL_STREAMLOCAL_FORWARD.rawValue:
+            return cancel(.streamLocalListen(path: address), message: message)
+        default:
+            return 1
+        }
+    }
+
+    private func listen(_ request: ForwardRequest, rules: any SessionRules, message: OpaquePointer) -> Int32 {
+        let decision = rules.decide(request)
+        observer(.forwardRequested(session: id, request: request, decision: decision))
+        guard decision.isAllowed else { return 1 }
+        if remoteForwards.contains(where: { $0.request == request }) {
+            observer(.forwardFailed(session: id, request: request, reason: "already forwarded in this session"))
+            return 1
+        }
+        do {
+            let forward = try RemoteForward(worker: self, request: request)
+            remoteForwards.append(forward)
+            observer(.forwardBound(session: id, request: request, bound: forward.bound))
+            ssh_message_global_request_reply_success(message, UInt16(forward.boundPort))
+            return 0
+        } catch {
+            observer(.forwardFailed(session: id, request: request, reason: "\(error)"))
+            return 1
+        }
+    }
+
+    private func cancel(_ request: ForwardRequest, message: OpaquePointer) -> Int32 {
+        guard let index = remoteForwards.firstIndex(where: { $0.request == request }) else { return 1 }
+        let forward = remoteForwards.remove(at: index)
+        forward.cancel()
+        cancelledForwards.append(forward)
+        observer(.forwardCancelled(session: id, request: request))
+        ssh_message_global_request_reply_success(message, 0)
+        return 0
+    }
+
+    private func handleChannelOpen(_ message: OpaquePointer, rules: any SessionRules) -> Int32 {
+        let destination = ssh_message_channel_request_open_destination(message).map { String(cString: $0) } ?? ""
+        let originator = ssh_message_channel_request_open_originator(message).map { String(cString: $0) } ?? ""
+        let originatorPort = Int(ssh_message_channel_request_open_originator_port(message))
+        let request: ForwardRequest
+        switch UInt32(ssh_message_subtype(message)) {
+        case SSH_CHANNEL_DIRECT_TCPIP.rawValue:
+            request = .tcpOpen(host: destination,
+                               port: Int(ssh_message_channel_request_open_destination_port(message)))
+        case SSH_CHANNEL_DIRECT_STREAMLOCAL.rawValue:
+            request = .streamLocalOpen(path: destination)
+        default:
+            // Sessions (shells), X11, agent forwarding: never offered.
+            return 1
+        }
+        let decision = rules.decide(request)
+        observer(.forwardRequested(session: id, request: request, decision: decision))
+        guard decision.isAllowed else { return 1 }
+        let fd: Int32
+        do {
+            switch request {
+            case .tcpOpen(let host, let port):
+                fd = try Socket.connectTCP(host: host, port: port,
+                                           timeoutMilliseconds: configuration.connectTimeoutMilliseconds)
+            case .streamLocalOpen(let path):
+                fd = try Socket.connectUnix(path: path,
+                                            timeoutMilliseconds: configuration.connectTimeoutMilliseconds)
+            default:
+                return 1
+            }
+        } catch {
+            observer(.forwardFailed(session: id, request: request, reason: "\(error)"))
+            return 1
+        }
+        guard let channel = ssh_message_channel_request_open_reply_accept(message) else {
+            close(fd)
+            return 0
+        }
+        let pump = ChannelPump(worker: self, channel: channel, fd: fd, request: request)
+        pumps.append(pump)
+        observer(.channelOpened(session: id, channel: pump.channelID, request: request,
+                                originator: Endpoint(host: originator, port: originatorPort).description))
+        return 0
+    }
+
+    /// A connection arrived on one of this session's remote forwards: open a channel to the client.
+    func accepted(_ fd: Int32, on forward: RemoteForward) {
+        guard let channel = ssh_channel_new(session) else {
+            close(fd)
+            return
+        }
+        let originator = Endpoint.peer(of: fd)
+        let pump = ChannelPump(worker: self, channel: channel, fd: fd, request: forward.request)
+        pump.open { channel in
+            switch forward.request {
+            case .tcpListen(let host, _):
+                ssh_channel_open_reverse_forward(channel, host, Int32(forward.boundPort),
+                                                 originator?.host ?? "127.0.0.1", Int32(originator?.port ?? 0))
+            case .streamLocalListen(let path):
+                ssh_channel_open_reverse_forward_unix(channel, path)
+            default:
+                SSH_ERROR
+            }
+        }
+        pumps.append(pump)
+        observer(.channelOpened(session: id, channel: pump.channelID, request: forward.request,
+                                originator: originator?.description ?? forward.bound))
+    }
+}

@@ -1,0 +1,2 @@
+// Placeholder until the policyctl issue.
+print("policyctl: not yet implemented")
