@@ -17,6 +17,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
     ],
     targets: [
         // libssh, statically linked: the archive first, then what it needs, in that order.
@@ -25,8 +26,8 @@ let package = Package(
             cSettings: [.unsafeFlags(["-I\(libsshPrefix)/include"])],
             linkerSettings: [.unsafeFlags(["\(libsshPrefix)/lib/libssh.a", "-lcrypto", "-lpthread"])]
         ),
-        // Pure policy: config model, patterns, decisions. No libssh, no sockets.
-        .target(name: "PortcullisPolicy"),
+        // Pure policy: config model, YAML loading, patterns, decisions. No libssh, no sockets.
+        .target(name: "PortcullisPolicy", dependencies: ["Yams"]),
         // Audit records and their writer and reader. Knows nothing of SSH.
         .target(name: "PortcullisAudit"),
         // The libssh glue: listeners, sessions, forwards, the byte pump.
@@ -51,6 +52,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        .testTarget(name: "PortcullisPolicyTests", dependencies: ["PortcullisPolicy"]),
         .testTarget(
             name: "PortcullisServerTests",
             dependencies: ["PortcullisServer", "CLibSSH"],
