@@ -48,11 +48,7 @@ import Testing
         let localPort = try TestSocket.freePort()
 
         let ssh = try server.ssh(["-N", "-L", "127.0.0.1:\(localPort):\(socketPath)"])
-        var fd: Int32 = -1
-        try waitUntil("ssh to listen on \(localPort)") {
-            fd = (try? TestSocket.connectTCP(port: localPort)) ?? -1
-            return fd >= 0
-        }
+        let fd = try TestSocket.connectWhenListening(port: localPort)
         defer { close(fd) }
 
         let payload = randomBytes(2 * 1024 * 1024 + 5)

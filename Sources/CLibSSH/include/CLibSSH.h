@@ -5,6 +5,7 @@
 #include <libssh/libssh.h>
 #include <libssh/server.h>
 #include <libssh/callbacks.h>
+#include <libssh/ssh2.h>
 
 /** What the linked libssh was built from: upstream version, Debian revision, patch hash. */
 const char *portcullis_libssh_build(void);

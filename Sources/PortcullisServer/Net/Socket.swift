@@ -77,49 +77,67 @@ enum Socket {
         return fd
     }
 
-    /// A TCP connection to `host`:`port`, trying each resolved address until one answers within
-    /// `timeoutMilliseconds`.
-    static func connectTCP(host: String, port: Int, timeoutMilliseconds: Int32) throws -> Int32 {
+    /// The addresses `host`:`port` resolves to, in the resolver's order. A numeric host resolves
+    /// without asking DNS. (A name is resolved by a blocking call.)
+    static func resolve(host: String, port: Int) throws -> [SocketAddress] {
         var hints = addrinfo()
         hints.ai_flags = AI_NUMERICSERV
         hints.ai_family = AF_UNSPEC
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
         var list: UnsafeMutablePointer<addrinfo>?
         let rc = getaddrinfo(host, String(port), &hints, &list)
-        guard rc == 0, let first = list else {
-            throw SocketError("resolve \(host)", code: rc == EAI_SYSTEM ? errno : EHOSTUNREACH)
+        guard rc == 0 else {
+            throw SocketError("resolve \(host): \(String(cString: gai_strerror(rc)))", code: 0)
         }
         defer { freeaddrinfo(list) }
-        var lastError = SocketError("connect \(host):\(port)", code: EHOSTUNREACH)
-        var entry: UnsafeMutablePointer<addrinfo>? = first
+        var addresses: [SocketAddress] = []
+        var entry = list
         while let info = entry {
             entry = info.pointee.ai_next
-            let fd = try make(family: info.pointee.ai_family)
-            do {
-                try finishConnect(fd, connect(fd, info.pointee.ai_addr, info.pointee.ai_addrlen),
-                                  what: "connect \(host):\(port)", timeoutMilliseconds: timeoutMilliseconds)
-                return fd
-            } catch let error as SocketError {
-                close(fd)
-                lastError = error
-            }
+            var storage = sockaddr_storage()
+            memcpy(&storage, info.pointee.ai_addr, Int(info.pointee.ai_addrlen))
+            addresses.append(SocketAddress(storage: storage, length: info.pointee.ai_addrlen))
         }
-        throw lastError
+        return addresses
     }
 
-    /// A connection to the Unix socket at `path`.
-    static func connectUnix(path: String, timeoutMilliseconds: Int32) throws -> Int32 {
+    /// Starts a non-blocking connection to `address`. Returns the socket and whether it is already
+    /// connected; otherwise wait for it to become writable and ask `connectResult`.
+    static func startConnect(_ address: SocketAddress) throws -> (fd: Int32, connected: Bool) {
+        let fd = try make(family: Int32(address.storage.ss_family))
+        var storage = address.storage
+        let rc = withUnsafePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, address.length) }
+        }
+        if rc == 0 { return (fd, true) }
+        let code = errno
+        guard code == EINPROGRESS else {
+            close(fd)
+            throw SocketError("connect \(address)", code: code)
+        }
+        return (fd, false)
+    }
+
+    /// Connects to the Unix socket at `path` (a Unix connect completes or fails at once).
+    static func connectUnix(path: String) throws -> Int32 {
         let fd = try make(family: AF_UNIX)
         do {
             try withUnixAddress(path) { address, length in
-                try finishConnect(fd, connect(fd, address, length), what: "connect \(path)",
-                                  timeoutMilliseconds: timeoutMilliseconds)
+                guard connect(fd, address, length) == 0 else { throw SocketError("connect \(path)") }
             }
         } catch {
             close(fd)
             throw error
         }
         return fd
+    }
+
+    /// The outcome of a non-blocking connect once the socket is writable: 0 or an errno value.
+    static func connectResult(_ fd: Int32) -> Int32 {
+        var error: Int32 = 0
+        var length = socklen_t(MemoryLayout<Int32>.size)
+        guard getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length) == 0 else { return errno }
+        return error
     }
 
     /// Accepts one pending connection, or returns nil when there is none.
@@ -141,18 +159,6 @@ enum Socket {
         let fd = socket(family, type, 0)
         guard fd >= 0 else { throw SocketError("socket") }
         return fd
-    }
-
-    private static func finishConnect(_ fd: Int32, _ rc: Int32, what: String, timeoutMilliseconds: Int32) throws {
-        if rc == 0 { return }
-        guard errno == EINPROGRESS else { throw SocketError(what) }
-        var pfd = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
-        let ready = poll(&pfd, 1, timeoutMilliseconds)
-        guard ready > 0 else { throw SocketError(what, code: ready == 0 ? ETIMEDOUT : errno) }
-        var error: Int32 = 0
-        var length = socklen_t(MemoryLayout<Int32>.size)
-        getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length)
-        guard error == 0 else { throw SocketError(what, code: error) }
     }
 
     private static func setPort(_ address: UnsafeMutableRawPointer, family: Int32, port: Int) {

@@ -23,6 +23,9 @@ final class SessionWorker: @unchecked Sendable {
     private var pumps: [ChannelPump] = []
     private var remoteForwards: [RemoteForward] = []
     private var cancelledForwards: [RemoteForward] = []
+    private var outbound: [OutboundConnection] = []
+    /// Session channels of clients that asked for a shell; freed when the session ends.
+    private var sessionChannels: [OpaquePointer] = []
     private var nextChannelID: UInt64 = 0
     private var closeReason: String?
 
@@ -92,6 +95,11 @@ final class SessionWorker: @unchecked Sendable {
     /// Carries out what callbacks queued: channel opens in progress, paused pumps whose window
     /// reopened, pumps that finished, forwards that were cancelled.
     private func service() {
+        let connecting = outbound
+        for connection in connecting {
+            connection.service()
+        }
+        outbound.removeAll { $0.isDone }
         for pump in pumps {
             pump.service()
         }
@@ -111,6 +119,10 @@ final class SessionWorker: @unchecked Sendable {
     }
 
     private func finish(reason: String) {
+        outbound.forEach { $0.abandon() }
+        outbound = []
+        sessionChannels.forEach { ssh_channel_free($0) }
+        sessionChannels = []
         for pump in pumps {
             pump.tearDown(reason: "session closed")
         }
@@ -182,6 +194,8 @@ final class SessionWorker: @unchecked Sendable {
             return handleGlobalRequest(message, rules: rules)
         case Int32(SSH_REQUEST_CHANNEL_OPEN.rawValue):
             return handleChannelOpen(message, rules: rules)
+        case Int32(SSH_REQUEST_CHANNEL.rawValue):
+            return handleChannelRequest(message)
         default:
             return 1
         }
@@ -236,8 +250,9 @@ final class SessionWorker: @unchecked Sendable {
 
     private func handleChannelOpen(_ message: OpaquePointer, rules: any SessionRules) -> Int32 {
         let destination = ssh_message_channel_request_open_destination(message).map { String(cString: $0) } ?? ""
-        let originator = ssh_message_channel_request_open_originator(message).map { String(cString: $0) } ?? ""
-        let originatorPort = Int(ssh_message_channel_request_open_originator_port(message))
+        let originator = Endpoint(
+            host: ssh_message_channel_request_open_originator(message).map { String(cString: $0) } ?? "",
+            port: Int(ssh_message_channel_request_open_originator_port(message))).description
         let request: ForwardRequest
         switch UInt32(ssh_message_subtype(message)) {
         case SSH_CHANNEL_DIRECT_TCPIP.rawValue:
@@ -245,38 +260,77 @@ final class SessionWorker: @unchecked Sendable {
                                port: Int(ssh_message_channel_request_open_destination_port(message)))
         case SSH_CHANNEL_DIRECT_STREAMLOCAL.rawValue:
             request = .streamLocalOpen(path: destination)
+        case SSH_CHANNEL_SESSION.rawValue:
+            return openShellRefusal(message)
         default:
-            // Sessions (shells), X11, agent forwarding: never offered.
+            // X11, agent forwarding: never offered.
             return 1
         }
         let decision = rules.decide(request)
         observer(.forwardRequested(session: id, request: request, decision: decision))
-        guard decision.isAllowed else { return 1 }
-        let fd: Int32
+        guard decision.isAllowed else {
+            if case .deny(let reason) = decision {
+                ssh_message_channel_request_open_reply_failure(
+                    message, UInt32(SSH2_OPEN_ADMINISTRATIVELY_PROHIBITED), reason)
+            }
+            return 0
+        }
+        let connection: OutboundConnection
         do {
             switch request {
             case .tcpOpen(let host, let port):
-                fd = try Socket.connectTCP(host: host, port: port,
-                                           timeoutMilliseconds: configuration.connectTimeoutMilliseconds)
+                connection = OutboundConnection(worker: self, message: message, request: request,
+                                                originator: originator,
+                                                candidates: try Socket.resolve(host: host, port: port))
             case .streamLocalOpen(let path):
-                fd = try Socket.connectUnix(path: path,
-                                            timeoutMilliseconds: configuration.connectTimeoutMilliseconds)
+                connection = OutboundConnection(worker: self, message: message, request: request,
+                                                originator: originator,
+                                                connected: try Socket.connectUnix(path: path))
             default:
                 return 1
             }
         } catch {
-            observer(.forwardFailed(session: id, request: request, reason: "\(error)"))
-            return 1
-        }
-        guard let channel = ssh_message_channel_request_open_reply_accept(message) else {
-            close(fd)
+            let reason = "connect failed: \(error)"
+            observer(.forwardFailed(session: id, request: request, reason: reason))
+            ssh_message_channel_request_open_reply_failure(message, UInt32(SSH2_OPEN_CONNECT_FAILED), reason)
             return 0
         }
-        let pump = ChannelPump(worker: self, channel: channel, fd: fd, request: request)
-        pumps.append(pump)
-        observer(.channelOpened(session: id, channel: pump.channelID, request: request,
-                                originator: Endpoint(host: originator, port: originatorPort).description))
+        outbound.append(connection)
+        return SSH_MESSAGE_CALLBACK_KEEP
+    }
+
+    /// `ssh proxy` without -N: the session channel is accepted so that the client can be told,
+    /// on its stderr, that this server only forwards; its shell or command request ends it.
+    private func openShellRefusal(_ message: OpaquePointer) -> Int32 {
+        guard let channel = ssh_message_channel_request_open_reply_accept(message) else { return 0 }
+        sessionChannels.append(channel)
         return 0
+    }
+
+    private func handleChannelRequest(_ message: OpaquePointer) -> Int32 {
+        guard let channel = ssh_message_channel_request_channel(message),
+              sessionChannels.contains(channel) else { return 1 }
+        switch UInt32(ssh_message_subtype(message)) {
+        case SSH_CHANNEL_REQUEST_SHELL.rawValue, SSH_CHANNEL_REQUEST_EXEC.rawValue,
+             SSH_CHANNEL_REQUEST_SUBSYSTEM.rawValue:
+            ssh_message_channel_request_reply_success(message)
+            let notice = "This server only forwards ports and sockets: use ssh -N.\r\n"
+            _ = notice.withCString { ssh_channel_write_stderr(channel, $0, UInt32(strlen($0))) }
+            ssh_channel_request_send_exit_status(channel, 1)
+            ssh_channel_send_eof(channel)
+            ssh_channel_close(channel)
+            return 0
+        default:
+            // No pty, no environment, no agent or X11 forwarding.
+            return 1
+        }
+    }
+
+    /// A channel was accepted and its pump made: start moving bytes.
+    func started(_ pump: ChannelPump, originator: String) {
+        pumps.append(pump)
+        observer(.channelOpened(session: id, channel: pump.channelID, request: pump.request,
+                                originator: originator))
     }
 
     /// A connection arrived on one of this session's remote forwards: open a channel to the client.

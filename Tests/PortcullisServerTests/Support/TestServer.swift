@@ -82,7 +82,7 @@ final class TestServer {
          "-o", "GlobalKnownHostsFile=/dev/null",
          "-o", "StrictHostKeyChecking=yes",
          "-o", "BatchMode=yes",
-         "-o", "LogLevel=ERROR",
+         "-o", "LogLevel=INFO",
          "-p", String(port)] + extra + ["tester@127.0.0.1"]
     }
 

@@ -65,6 +65,16 @@ enum TestSocket {
         return fd
     }
 
+    /// Connects to 127.0.0.1:`port` once something listens there (such as `ssh -L`).
+    static func connectWhenListening(port: Int) throws -> Int32 {
+        var fd: Int32 = -1
+        try waitUntil("a listener on 127.0.0.1:\(port)") {
+            fd = (try? connectTCP(port: port)) ?? -1
+            return fd >= 0
+        }
+        return fd
+    }
+
     /// A TCP port that was free a moment ago, for programs that must be told a port number.
     static func freePort() throws -> Int {
         let (fd, port) = try listenTCP()
