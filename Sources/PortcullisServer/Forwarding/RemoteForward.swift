@@ -15,7 +15,7 @@ final class RemoteForward {
     private var registered = false
     private var cancelled = false
     /// The socket file this forward created, to remove it and nothing else on close.
-    private var createdSocket: (path: String, device: UInt64, inode: UInt64)?
+    private var createdSocket: UnixSocketFile.Created?
 
     init(worker: SessionWorker, request: ForwardRequest) throws {
         self.worker = worker
@@ -27,12 +27,10 @@ final class RemoteForward {
             boundPort = fds.first.flatMap(Endpoint.local(of:))?.port ?? port
             bound = Endpoint(host: bindHost, port: boundPort).description
         case .streamLocalListen(let path):
-            let fd = try Socket.listenUnix(path: path, mode: mode_t(worker.configuration.socketMode))
+            let (fd, created) = try UnixSocketFile.listen(path: path, root: worker.configuration.socketRoot,
+                                                          mode: mode_t(worker.configuration.socketMode))
             fds = [fd]
-            var info = stat()
-            if lstat(path, &info) == 0 {
-                createdSocket = (path, UInt64(info.st_dev), UInt64(info.st_ino))
-            }
+            createdSocket = created
             boundPort = 0
             bound = path
         default:
@@ -74,13 +72,7 @@ final class RemoteForward {
     }
 
     private func removeCreatedSocket() {
-        if let created = createdSocket {
-            var info = stat()
-            if lstat(created.path, &info) == 0, UInt64(info.st_dev) == created.device,
-               UInt64(info.st_ino) == created.inode {
-                unlink(created.path)
-            }
-            createdSocket = nil
-        }
+        createdSocket?.remove()
+        createdSocket = nil
     }
 }

@@ -61,14 +61,13 @@ enum Socket {
         return fds
     }
 
-    /// A listening Unix socket at `path`, created with `mode`. Fails if anything exists at `path`.
-    static func listenUnix(path: String, mode: mode_t) throws -> Int32 {
+    /// A listening Unix socket at `path`. Fails if anything exists at `path`.
+    static func listenUnix(path: String) throws -> Int32 {
         let fd = try make(family: AF_UNIX)
         do {
             try withUnixAddress(path) { address, length in
                 guard bind(fd, address, length) == 0 else { throw SocketError("bind \(path)") }
             }
-            guard chmod(path, mode) == 0 else { throw SocketError("chmod \(path)") }
             guard listen(fd, backlog) == 0 else { throw SocketError("listen \(path)") }
         } catch {
             close(fd)

@@ -38,6 +38,9 @@ public final class SSHServer: @unchecked Sendable {
     /// Loads the host keys, binds every listen address and starts accepting.
     public func start() throws {
         LibSSH.initialize()
+        for path in UnixSocketFile.removeStaleSockets(under: configuration.socketRoot) {
+            observer(.staleSocketRemoved(path: path))
+        }
         bind = try makeBind()
         do {
             for address in configuration.listen {

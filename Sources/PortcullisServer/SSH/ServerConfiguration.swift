@@ -10,11 +10,14 @@ public struct ServerConfiguration: Sendable {
     public var maxAuthTries: Int = 6
     /// Milliseconds to wait for a forward's target to accept a connection.
     public var connectTimeoutMilliseconds: Int32 = 10_000
+    /// Every Unix socket the server creates lies under this directory.
+    public var socketRoot: String
     /// Mode of the Unix sockets the server creates.
     public var socketMode: UInt32 = 0o600
 
-    public init(listen: [Endpoint], hostKeys: [String]) {
+    public init(listen: [Endpoint], hostKeys: [String], socketRoot: String) {
         self.listen = listen
         self.hostKeys = hostKeys
+        self.socketRoot = socketRoot
     }
 }

@@ -16,4 +16,6 @@ public enum ServerEvent: Sendable {
     case channelClosed(session: UInt64, channel: UInt64, request: ForwardRequest,
                        bytesToClient: UInt64, bytesFromClient: UInt64, reason: String)
     case sessionClosed(session: UInt64, reason: String)
+    /// On start: a socket file under socket_root that nobody accepted on (left by a crash) was removed.
+    case staleSocketRemoved(path: String)
 }

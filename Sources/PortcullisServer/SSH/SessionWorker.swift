@@ -283,9 +283,15 @@ final class SessionWorker: @unchecked Sendable {
                                                 originator: originator,
                                                 candidates: try Socket.resolve(host: host, port: port))
             case .streamLocalOpen(let path):
+                let fd = try UnixSocketFile.connect(path: path) { resolved in
+                    guard resolved != path else { return nil }
+                    if case .deny(let reason) = rules.decide(.streamLocalOpen(path: resolved)) {
+                        return "\(path) resolves to \(resolved): \(reason)"
+                    }
+                    return nil
+                }
                 connection = OutboundConnection(worker: self, message: message, request: request,
-                                                originator: originator,
-                                                connected: try Socket.connectUnix(path: path))
+                                                originator: originator, connected: fd)
             default:
                 return 1
             }

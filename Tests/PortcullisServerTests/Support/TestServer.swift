@@ -57,7 +57,7 @@ final class TestServer {
         let hostKey = try KeyPair.generate(at: directory.file("host_key"))
         clientKey = try KeyPair.generate(at: directory.file("client_key"))
         var configuration = ServerConfiguration(listen: [Endpoint(host: "127.0.0.1", port: 0)],
-                                                hostKeys: [hostKey.privatePath])
+                                                hostKeys: [hostKey.privatePath], socketRoot: directory.path)
         configuration.loginGraceTime = 10
         let events = self.events
         server = SSHServer(configuration: configuration,
