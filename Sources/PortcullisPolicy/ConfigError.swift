@@ -1,0 +1,28 @@
+/// One thing wrong with the configuration, where it is.
+public struct ConfigProblem: Error, Sendable, Hashable, CustomStringConvertible {
+    public var file: String
+    /// 1-based; nil when the problem concerns the file as a whole (it cannot be read).
+    public var line: Int?
+    public var message: String
+
+    public init(file: String, line: Int?, message: String) {
+        self.file = file
+        self.line = line
+        self.message = message
+    }
+
+    /// `file:line: message`.
+    public var description: String {
+        line.map { "\(file):\($0): \(message)" } ?? "\(file): \(message)"
+    }
+}
+
+/// Every problem found while loading, in file and line order of discovery; its description
+/// lists them one per line.
+public struct ConfigError: Error, Sendable, Hashable, CustomStringConvertible {
+    public var problems: [ConfigProblem]
+
+    public init(problems: [ConfigProblem]) { self.problems = problems }
+
+    public var description: String { problems.map(\.description).joined(separator: "\n") }
+}

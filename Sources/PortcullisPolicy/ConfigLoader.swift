@@ -1,0 +1,200 @@
+import Foundation
+import Yams
+
+/// Loads and validates the YAML config file and its keys_dir. The only part of the module that
+/// touches the file system.
+public enum ConfigLoader {
+    /// The top-level fields the main file may have.
+    public static let fields = [
+        "listen", "host_keys", "socket_root", "socket_mode", "gateway_ports", "allow_privileged_ports",
+        "keys_dir", "audit_log", "audit_syslog", "limits", "keys",
+    ]
+    static let limitFields = ["login_grace_time", "max_auth_tries"]
+
+    /// Reads `path` and every `*.yaml`/`*.yml` file in its keys_dir (dot files are skipped), and
+    /// validates everything. Throws a `ConfigError` listing every problem found.
+    public static func load(path: String) throws(ConfigError) -> PolicyConfig {
+        let document: YAMLDocument
+        switch YAMLDocument.load(path: path) {
+        case .success(let loaded): document = loaded
+        case .failure(let problem): throw ConfigError(problems: [problem])
+        }
+        var reader = NodeReader(document: document)
+        var config = PolicyConfig(hostKeys: [], socketRoot: "/")
+        var keyNodes: [Node] = []
+        var keysDirNode: Node?
+        var socketRoot: String?
+        if let root = document.root, let fields = reader.fields(of: root, known: fields, what: "top-level") {
+            socketRoot = readSettings(fields, into: &config, reader: &reader, root: root)
+            keysDirNode = fields["keys_dir"].flatMap { NodeReader.isNull($0.value) ? nil : $0.value }
+            if let keys = fields["keys"]?.value, !NodeReader.isNull(keys) {
+                if case .sequence(let items) = keys { keyNodes = Array(items) } else { reader.report(keys, "keys: expected a list") }
+            }
+        } else if document.root == nil {
+            reader.report(at: 1, "empty config file (host_keys and socket_root are required)")
+        }
+        for node in keyNodes {
+            if let entry = KeyEntryParser.parse(node, reader: &reader, socketRoot: socketRoot) { config.keys.append(entry) }
+        }
+        var problems = reader.problems
+        var documents = [document]
+        if let keysDirNode, let text = reader.string(keysDirNode, field: "keys_dir") {
+            let base = URL(fileURLWithPath: path).deletingLastPathComponent().path
+            let directory = text.hasPrefix("/") ? text : (base == "/" ? "/" + text : base + "/" + text)
+            config.keysDir = directory
+            switch keyFiles(in: directory) {
+            case .failure(let error):
+                problems.append(ConfigProblem(file: path, line: keysDirNode.mark?.line ?? 1, message: "keys_dir \(NodeReader.quoted(text)): \(error.message)"))
+            case .success(let files):
+                for file in files {
+                    switch YAMLDocument.load(path: file) {
+                    case .failure(let problem): problems.append(problem)
+                    case .success(let keyDocument):
+                        documents.append(keyDocument)
+                        var keyReader = NodeReader(document: keyDocument)
+                        if let root = keyDocument.root {
+                            if let entry = KeyEntryParser.parse(root, reader: &keyReader, socketRoot: socketRoot) {
+                                config.keys.append(entry)
+                            }
+                        } else {
+                            keyReader.report(at: 1, "empty key file: expected a mapping with the key entry's fields")
+                        }
+                        problems += keyReader.problems
+                    }
+                }
+            }
+        }
+        problems += duplicateProblems(config.keys)
+        guard problems.isEmpty else { throw ConfigError(problems: problems) }
+        config.files = documents.map(\.path)
+        config.digest = digest(documents)
+        return config
+    }
+
+    /// Reads everything but keys and keys_dir; returns socket_root if it is present and valid.
+    private static func readSettings(
+        _ fields: [String: (key: Node, value: Node)], into config: inout PolicyConfig, reader: inout NodeReader, root: Node
+    ) -> String? {
+        var socketRoot: String?
+        func value(_ name: String) -> Node? {
+            guard let node = fields[name]?.value, !NodeReader.isNull(node) else { return nil }
+            return node
+        }
+        func scalar(_ name: String) -> (String, Node)? {
+            guard let node = value(name), let text = reader.string(node, field: name) else { return nil }
+            return (text, node)
+        }
+        for required in ["host_keys", "socket_root"] where value(required) == nil {
+            reader.report(fields[required]?.key ?? root, "missing required field \"\(required)\"")
+        }
+        if let node = value("listen") {
+            config.listen = reader.list(node, field: "listen") { text, _ throws(PatternError) in try ListenAddress(text) }
+            if config.listen.isEmpty, case .sequence(let items) = node, items.isEmpty {
+                reader.report(node, "listen: expected at least one address")
+            }
+        }
+        if let node = value("host_keys") {
+            config.hostKeys = reader.list(node, field: "host_keys") { text, _ throws(PatternError) in
+                guard !text.isEmpty, !text.contains("\0") else { throw PatternError("expected a file path") }
+                return text
+            }
+            if case .sequence(let items) = node, items.isEmpty { reader.report(node, "host_keys: expected at least one key file") }
+        }
+        if let (text, node) = scalar("socket_root") {
+            if let problem = PathValidation.problem(inRoot: text) {
+                reader.report(node, "socket_root \(NodeReader.quoted(text)): \(problem)")
+            } else {
+                config.socketRoot = text
+                socketRoot = text
+            }
+        }
+        if let (text, node) = scalar("socket_mode") {
+            if let mode = ConfigScalars.mode(text) { config.socketMode = mode } else {
+                reader.report(node, "socket_mode \(NodeReader.quoted(text)): expected an octal mode like \"0600\"")
+            }
+        }
+        if let (text, node) = scalar("gateway_ports") {
+            if let mode = GatewayPorts(rawValue: text) { config.gatewayPorts = mode } else {
+                reader.report(node, "gateway_ports \(NodeReader.quoted(text)): expected \"no\", \"yes\" or \"clientspecified\"")
+            }
+        }
+        for (name, keyPath) in [("allow_privileged_ports", \PolicyConfig.allowPrivilegedPorts), ("audit_syslog", \.auditSyslog)] {
+            guard let (text, node) = scalar(name) else { continue }
+            if let flag = ConfigScalars.bool(text) { config[keyPath: keyPath] = flag } else {
+                reader.report(node, "\(name) \(NodeReader.quoted(text)): expected true or false")
+            }
+        }
+        if let (text, node) = scalar("audit_log") {
+            if text.isEmpty || text.contains("\0") { reader.report(node, "audit_log: expected a file path") } else { config.auditLog = text }
+        }
+        if let node = value("limits"), let limits = reader.fields(of: node, known: limitFields, what: "limits") {
+            if let entry = limits["login_grace_time"]?.value, !NodeReader.isNull(entry),
+               let text = reader.string(entry, field: "limits.login_grace_time") {
+                if let seconds = ConfigScalars.duration(text) { config.limits.loginGraceTime = seconds } else {
+                    reader.report(entry, "limits.login_grace_time \(NodeReader.quoted(text)): expected a duration like 30s, 2m, 1h or a number of seconds")
+                }
+            }
+            if let entry = limits["max_auth_tries"]?.value, !NodeReader.isNull(entry),
+               let text = reader.string(entry, field: "limits.max_auth_tries") {
+                if let count = ConfigScalars.positiveInteger(text) { config.limits.maxAuthTries = count } else {
+                    reader.report(entry, "limits.max_auth_tries \(NodeReader.quoted(text)): expected a positive whole number")
+                }
+            }
+        }
+        return socketRoot
+    }
+
+    /// The key files of `directory`, sorted by name, or why it cannot be listed.
+    private static func keyFiles(in directory: String) -> Result<[String], PatternError> {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory) else {
+            return .failure(PatternError("no such directory"))
+        }
+        guard isDirectory.boolValue else { return .failure(PatternError("not a directory")) }
+        let names: [String]
+        do {
+            names = try FileManager.default.contentsOfDirectory(atPath: directory)
+        } catch {
+            return .failure(PatternError("cannot list: \(error.localizedDescription)"))
+        }
+        let prefix = directory.hasSuffix("/") ? directory : directory + "/"
+        return .success(names.filter { ($0.hasSuffix(".yaml") || $0.hasSuffix(".yml")) && !$0.hasPrefix(".") }
+            .sorted().map { prefix + $0 }
+            .filter { var isDirectory: ObjCBool = false
+                return FileManager.default.fileExists(atPath: $0, isDirectory: &isDirectory) && !isDirectory.boolValue })
+    }
+
+    /// Repeated names and repeated public keys, each naming both places.
+    private static func duplicateProblems(_ keys: [KeyEntry]) -> [ConfigProblem] {
+        var problems: [ConfigProblem] = []
+        var names: [String: KeyEntry] = [:]
+        var blobs: [String: KeyEntry] = [:]
+        for entry in keys {
+            let here = entry.location
+            if let first = names[entry.name] {
+                problems.append(ConfigProblem(file: here.file, line: here.line,
+                    message: "duplicate key name \"\(entry.name)\" (first defined at \(first.location))"))
+            } else {
+                names[entry.name] = entry
+            }
+            let blob = entry.key.canonicalBase64 ?? entry.key.base64
+            if let first = blobs[blob] {
+                problems.append(ConfigProblem(file: here.file, line: here.line,
+                    message: "key \"\(entry.name)\" is the same public key (\(entry.key.fingerprint)) as key \"\(first.name)\" at \(first.location)"))
+            } else {
+                blobs[blob] = entry
+            }
+        }
+        return problems
+    }
+
+    private static func digest(_ documents: [YAMLDocument]) -> String {
+        var hasher = SHA256()
+        for document in documents {
+            hasher.update(Array(document.path.utf8) + [0])
+            hasher.update(document.contents)
+            hasher.update([0])
+        }
+        return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+    }
+}

@@ -1,0 +1,22 @@
+extension Policy {
+    /// Whether the session of `key`, logged in as `user`, may do `request`. Deny by default: an
+    /// absent or empty rule list refuses that kind. A grant names the rule (`FILE:LINE PATTERN`).
+    /// For `.tcpOpen` nothing is resolved: a CIDR rule grants only a literal IP inside it; the
+    /// server should use `decideOpen(host:port:resolvedAddresses:key:user:)` once it has resolved.
+    public func decide(_ request: ForwardRequest, key: KeyEntry, user: String) -> Decision {
+        switch request {
+        case .tcpListen(let host, let port): decideListen(host: host, port: port, key: key)
+        case .tcpOpen(let host, let port): decideOpen(host: host, port: port, key: key)
+        case .streamLocalListen(let path): decideStreamLocal(path: path, listen: true, key: key, user: user)
+        case .streamLocalOpen(let path): decideStreamLocal(path: path, listen: false, key: key, user: user)
+        }
+    }
+
+    static func noRules(_ kind: String, _ key: KeyEntry) -> Decision {
+        .deny(reason: "key \(key.name) has no \(kind) rules")
+    }
+
+    static func noMatch(_ kind: String, _ key: KeyEntry, _ target: String) -> Decision {
+        .deny(reason: "no \(kind) rule of key \(key.name) matches \(target)")
+    }
+}

@@ -1,0 +1,51 @@
+/// Everything the config file (and its keys_dir) says, validated.
+public struct PolicyConfig: Sendable, Hashable {
+    /// Addresses the SSH server accepts on.
+    public var listen: [ListenAddress]
+    /// Host private key paths.
+    public var hostKeys: [String]
+    /// Every Unix socket the daemon creates lies below it. Absolute, normalised.
+    public var socketRoot: String
+    /// Mode of created sockets.
+    public var socketMode: UInt32
+    public var gatewayPorts: GatewayPorts
+    /// Whether explicit listens on ports below 1024 may be granted at all.
+    public var allowPrivilegedPorts: Bool
+    /// The keys directory, resolved to an absolute path; nil if not configured.
+    public var keysDir: String?
+    /// Audit log path (kept for the audit layer).
+    public var auditLog: String?
+    /// Whether audit records also go to syslog.
+    public var auditSyslog: Bool
+    public var limits: Limits
+    /// All keys, main file first, then keys_dir files in name order.
+    public var keys: [KeyEntry]
+    /// Every file read, main file first.
+    public var files: [String]
+    /// Lowercase hex SHA-256 over the files' names and contents, to tell configurations apart.
+    public var digest: String
+
+    public init(
+        listen: [ListenAddress] = PolicyConfig.defaultListen, hostKeys: [String], socketRoot: String,
+        socketMode: UInt32 = 0o600, gatewayPorts: GatewayPorts = .no, allowPrivilegedPorts: Bool = false,
+        keysDir: String? = nil, auditLog: String? = nil, auditSyslog: Bool = false, limits: Limits = Limits(),
+        keys: [KeyEntry] = [], files: [String] = [], digest: String = ""
+    ) {
+        self.listen = listen
+        self.hostKeys = hostKeys
+        self.socketRoot = socketRoot
+        self.socketMode = socketMode
+        self.gatewayPorts = gatewayPorts
+        self.allowPrivilegedPorts = allowPrivilegedPorts
+        self.keysDir = keysDir
+        self.auditLog = auditLog
+        self.auditSyslog = auditSyslog
+        self.limits = limits
+        self.keys = keys
+        self.files = files
+        self.digest = digest
+    }
+
+    /// `0.0.0.0:22` and `[::]:22`.
+    public static let defaultListen = [ListenAddress(host: "0.0.0.0", port: 22), ListenAddress(host: "::", port: 22)]
+}
