@@ -50,9 +50,6 @@ struct Glob: Sendable, Hashable {
         self.caseInsensitive = caseInsensitive
     }
 
-    /// Whether the pattern has no wildcards (placeholders count as literal).
-    var isLiteral: Bool { !tokens.contains { $0 == .any || $0 == .one } }
-
     /// Whether `text` matches the whole pattern, with `%k` = `keyName` and `%u` = `userName`.
     func matches(_ text: String, keyName: String = "", userName: String = "") -> Bool {
         let subject = Array((caseInsensitive ? text.lowercased() : text).unicodeScalars)

@@ -36,7 +36,7 @@ struct NodeReader {
                 continue
             }
             guard known.contains(name.string) else {
-                let hint = ConfigScalars.suggestion(for: name.string, among: known).map { " (did you mean \($0)?)" } ?? ""
+                let hint = FieldSuggestion.closest(to: name.string, among: known).map { " (did you mean \($0)?)" } ?? ""
                 report(key, "unknown \(what) field \"\(name.string)\"\(hint)")
                 continue
             }

@@ -29,7 +29,6 @@ import Testing
         #expect(!star.matches("ab.sock", userName: "*?"))
         // Without placeholders, % is an ordinary character.
         #expect(try Glob("%k").matches("%k"))
-        #expect(try Glob("%k").isLiteral && !(try Glob("a*").isLiteral))
     }
 
     @Test("bad escapes", arguments: [("%x", "unknown substitution %x (use %k, %u or %%)"), ("a%", "trailing % (use %% for a literal %)")])
