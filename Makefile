@@ -1,7 +1,8 @@
 # Portcullis: build, test and run. Every target installs the Debian packages it needs.
 SWIFT ?= $(shell command -v swift || echo /opt/swift/usr/bin/swift)
 # What the build and the tests need from Debian (the Swift toolchain itself is not a Debian package).
-PACKAGES := cmake gcc make libssl-dev dpkg-dev xz-utils patch openssh-client libcmocka-dev
+PACKAGES := cmake gcc make libssl-dev dpkg-dev xz-utils patch openssh-client libcmocka-dev \
+            curl netcat-openbsd python3
 
 .PHONY: all deps libssh build test test-libssh test-build-script test-swift run clean
 
@@ -31,9 +32,10 @@ test-swift: libssh
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 
-# Placeholder until the daemon lands: prints the version and the libssh build.
+# Starts the daemon on 127.0.0.1:2222 with a generated host key and the demo config, and prints
+# the ssh commands to try (scripts/run-demo).
 run: build
-	.build/release/portcullisd
+	@scripts/run-demo
 
 clean:
 	rm -rf .build .build-libssh

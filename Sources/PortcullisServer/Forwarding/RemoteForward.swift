@@ -17,15 +17,16 @@ final class RemoteForward {
     /// The socket file this forward created, to remove it and nothing else on close.
     private var createdSocket: UnixSocketFile.Created?
 
-    init(worker: SessionWorker, request: ForwardRequest) throws {
+    /// `dynamicRanges`: for a port-0 listen, the ranges to allocate from (nil: any unprivileged port).
+    init(worker: SessionWorker, request: ForwardRequest, dynamicRanges: [ClosedRange<Int>]? = nil) throws {
         self.worker = worker
         self.request = request
         switch request {
         case .tcpListen(let host, let port):
-            let bindHost = (host.isEmpty || host == "localhost" || host == "*") ? "127.0.0.1" : host
-            fds = try Socket.listenTCP(host: bindHost, port: port)
+            let hosts = ListenHosts.bind(requested: host, gatewayPorts: worker.configuration.gatewayPorts)
+            fds = try Socket.listenTCP(hosts: hosts, port: port, ranges: port == 0 ? dynamicRanges : nil)
             boundPort = fds.first.flatMap(Endpoint.local(of:))?.port ?? port
-            bound = Endpoint(host: bindHost, port: boundPort).description
+            bound = fds.compactMap(Endpoint.local(of:)).map(\.description).joined(separator: ", ")
         case .streamLocalListen(let path):
             let (fd, created) = try UnixSocketFile.listen(path: path, root: worker.configuration.socketRoot,
                                                           mode: mode_t(worker.configuration.socketMode))

@@ -20,9 +20,58 @@ public struct SocketError: Error, CustomStringConvertible, Sendable {
 enum Socket {
     static let backlog: Int32 = 128
 
-    /// Listening TCP sockets on `host` (numeric, or empty for every address) and `port` (0: the kernel
-    /// chooses). Returns one socket per address family that resolved, all on the same port.
+    /// Listening TCP sockets on every address of `hosts` (numeric; empty for every address), all on
+    /// one port: `port`, or when it is 0, one the kernel chooses, or one from `ranges` if given.
+    /// Addresses this host lacks (no IPv6, say) are skipped while at least one binds.
+    static func listenTCP(hosts: [String], port: Int, ranges: [ClosedRange<Int>]? = nil) throws -> [Int32] {
+        if port != 0 { return try bindAll(hosts, port: port) }
+        var lastError = SocketError("bind", code: EADDRINUSE)
+        for attempt in 0..<64 {
+            let candidate = ranges.map { ranges in
+                let range = ranges.randomElement()!
+                return Int.random(in: range)
+            } ?? 0
+            do {
+                if candidate != 0 || hosts.count == 1 { return try bindAll(hosts, port: candidate) }
+                // Let the kernel choose on the first address, then take the same port on the rest.
+                let first = try bindAll([hosts[0]], port: 0)
+                let chosen = first.first.flatMap(Endpoint.local(of:))?.port ?? 0
+                do {
+                    return first + (try bindAll(Array(hosts.dropFirst()), port: chosen))
+                } catch {
+                    first.forEach { close($0) }
+                    throw error
+                }
+            } catch let error as SocketError where error.code == EADDRINUSE && attempt < 63 {
+                lastError = error
+            }
+        }
+        throw lastError
+    }
+
+    /// A listening TCP socket on `host`:`port`.
     static func listenTCP(host: String, port: Int) throws -> [Int32] {
+        try listenTCP(hosts: [host], port: port)
+    }
+
+    private static func bindAll(_ hosts: [String], port: Int) throws -> [Int32] {
+        var fds: [Int32] = []
+        var unavailable: SocketError?
+        for host in hosts {
+            do {
+                fds += try bindEach(host: host, port: port)
+            } catch let error as SocketError where error.code == EADDRNOTAVAIL || error.code == EAFNOSUPPORT {
+                unavailable = error
+            } catch {
+                fds.forEach { close($0) }
+                throw error
+            }
+        }
+        if fds.isEmpty, let unavailable { throw unavailable }
+        return fds
+    }
+
+    private static func bindEach(host: String, port: Int) throws -> [Int32] {
         var hints = addrinfo()
         hints.ai_flags = AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV
         hints.ai_family = AF_UNSPEC

@@ -20,6 +20,7 @@ public final class SSHServer: @unchecked Sendable {
     private let lock = NSLock()
     private var nextSessionID: UInt64 = 0
     private var stopping = false
+    private let registry = WorkerRegistry()
 
     /// The addresses the server accepts on, with the ports actually bound.
     public private(set) var endpoints: [Endpoint] = []
@@ -61,6 +62,17 @@ public final class SSHServer: @unchecked Sendable {
         acceptor = thread
         thread.start()
     }
+
+    /// Stops accepting, ends every session (each removes the socket files it created), and waits
+    /// for them, at most `timeout` seconds. Returns whether all sessions ended in time.
+    @discardableResult
+    public func shutdown(timeout: TimeInterval = 10) -> Bool {
+        stop()
+        return registry.stopAll(deadline: Date().addingTimeInterval(timeout))
+    }
+
+    /// The number of sessions running now.
+    public var sessionCount: Int { registry.count }
 
     /// Stops accepting new connections. Sessions already running carry on until they end.
     public func stop() {
@@ -133,8 +145,12 @@ public final class SSHServer: @unchecked Sendable {
         let id = nextSessionID
         lock.unlock()
         let worker = SessionWorker(id: id, session: session, client: client, configuration: configuration,
-                                   authority: authority, observer: observer)
-        let thread = Thread { worker.run() }
+                                   authority: authority, registry: registry, observer: observer)
+        registry.enter()
+        let thread = Thread { [registry] in
+            worker.run()
+            registry.leave()
+        }
         thread.name = "portcullis-session-\(id)"
         thread.stackSize = 512 * 1024
         thread.start()

@@ -1,3 +1,5 @@
+import PortcullisPolicy
+
 /// How the SSH server listens and behaves; the daemon fills it from its config file.
 public struct ServerConfiguration: Sendable {
     /// Addresses to accept SSH connections on, e.g. `127.0.0.1:0` (port 0: the kernel chooses).
@@ -14,6 +16,8 @@ public struct ServerConfiguration: Sendable {
     public var socketRoot: String
     /// Mode of the Unix sockets the server creates.
     public var socketMode: UInt32 = 0o600
+    /// Which addresses a remote TCP listen binds (OpenSSH's GatewayPorts).
+    public var gatewayPorts: GatewayPorts = .no
 
     public init(listen: [Endpoint], hostKeys: [String], socketRoot: String) {
         self.listen = listen

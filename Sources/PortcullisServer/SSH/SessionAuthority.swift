@@ -5,6 +5,14 @@ import PortcullisPolicy
 public protocol SessionAuthority: Sendable {
     /// Whether `key` may log in as `user` from `client`, and if so, the rules for its session.
     func admit(user: String, key: PublicKey, client: Endpoint) -> Admission
+
+    /// Changes whenever the rules change (a reload); sessions then ask `admit` again and end if
+    /// their key is no longer admitted.
+    var generation: UInt64 { get }
+}
+
+extension SessionAuthority {
+    public var generation: UInt64 { 0 }
 }
 
 /// The answer to a login attempt.
@@ -19,4 +27,20 @@ public protocol SessionRules: Sendable {
     var keyName: String { get }
     /// Whether the session may do `request`, and why.
     func decide(_ request: ForwardRequest) -> Decision
+
+    /// For `ssh -R 0:...` on `host`: the port ranges a dynamic listen may allocate from.
+    func dynamicPortRanges(host: String) -> [ClosedRange<Int>]
+
+    /// The decision for opening `host:port` once `host` resolved to `resolvedAddresses`, with the
+    /// addresses among them the server may connect to.
+    func decideOpen(host: String, port: Int, resolvedAddresses: [String]) -> (Decision, [String])
+}
+
+extension SessionRules {
+    public func dynamicPortRanges(host: String) -> [ClosedRange<Int>] { [1024...65535] }
+
+    public func decideOpen(host: String, port: Int, resolvedAddresses: [String]) -> (Decision, [String]) {
+        let decision = decide(.tcpOpen(host: host, port: port))
+        return (decision, decision.isAllowed ? resolvedAddresses : [])
+    }
 }

@@ -15,9 +15,12 @@ final class SessionWorker: @unchecked Sendable {
     let configuration: ServerConfiguration
     let authority: any SessionAuthority
     let observer: @Sendable (ServerEvent) -> Void
+    private let registry: WorkerRegistry
 
     private(set) var event: OpaquePointer?
     private var rules: (any SessionRules)?
+    /// Who authenticated, to ask the authority again after a reload.
+    private var login: (user: String, key: PublicKey, generation: UInt64)?
     private var authFailures = 0
     private var callbacks = UnsafeMutablePointer<ssh_server_callbacks_struct>.allocate(capacity: 1)
     private var pumps: [ChannelPump] = []
@@ -30,7 +33,9 @@ final class SessionWorker: @unchecked Sendable {
     private var closeReason: String?
 
     init(id: UInt64, session: OpaquePointer, client: Endpoint, configuration: ServerConfiguration,
-         authority: any SessionAuthority, observer: @escaping @Sendable (ServerEvent) -> Void) {
+         authority: any SessionAuthority, registry: WorkerRegistry,
+         observer: @escaping @Sendable (ServerEvent) -> Void) {
+        self.registry = registry
         self.id = id
         self.session = session
         self.client = client
@@ -75,9 +80,27 @@ final class SessionWorker: @unchecked Sendable {
                 closeReason = "too many authentication failures"
                 break
             }
+            if registry.isStopping {
+                closeReason = "server shutting down"
+                break
+            }
+            if let reason = revokedByReload() {
+                closeReason = reason
+                break
+            }
             service()
         }
         finish(reason: closeReason ?? "closed")
+    }
+
+    /// After a reload: why this session's key may no longer be used, or nil.
+    private func revokedByReload() -> String? {
+        guard let login, login.generation != authority.generation else { return nil }
+        self.login?.generation = authority.generation
+        if case .refused(let reason) = authority.admit(user: login.user, key: login.key, client: client) {
+            return "key no longer admitted after reload: \(reason)"
+        }
+        return nil
     }
 
     var lastError: String {
@@ -171,6 +194,7 @@ final class SessionWorker: @unchecked Sendable {
             return SSH_AUTH_SUCCESS.rawValue
         case (.admitted(let sessionRules), Int32(SSH_PUBLICKEY_STATE_VALID.rawValue)):
             rules = sessionRules
+            login = (user, publicKey, authority.generation)
             observer(.authenticated(session: id, user: user, key: publicKey, keyName: sessionRules.keyName))
             return SSH_AUTH_SUCCESS.rawValue
         case (.admitted, _):
@@ -227,7 +251,12 @@ final class SessionWorker: @unchecked Sendable {
             return 1
         }
         do {
-            let forward = try RemoteForward(worker: self, request: request)
+            var ranges: [ClosedRange<Int>]?
+            if case .tcpListen(let host, 0) = request {
+                let allowed = rules.dynamicPortRanges(host: host)
+                ranges = allowed == [1024...65535] ? nil : allowed
+            }
+            let forward = try RemoteForward(worker: self, request: request, dynamicRanges: ranges)
             remoteForwards.append(forward)
             observer(.forwardBound(session: id, request: request, bound: forward.bound))
             ssh_message_global_request_reply_success(message, UInt16(forward.boundPort))
@@ -266,7 +295,23 @@ final class SessionWorker: @unchecked Sendable {
             // X11, agent forwarding: never offered.
             return 1
         }
-        let decision = rules.decide(request)
+        // A TCP target is resolved first: a CIDR rule grants only the addresses inside it.
+        var candidates: [SocketAddress] = []
+        var resolveError: Error?
+        let decision: Decision
+        if case .tcpOpen(let host, let port) = request {
+            do {
+                candidates = try Socket.resolve(host: host, port: port)
+            } catch {
+                resolveError = error
+            }
+            let allowed: [String]
+            (decision, allowed) = rules.decideOpen(host: host, port: port,
+                                                   resolvedAddresses: candidates.map(\.host))
+            candidates = candidates.filter { allowed.contains($0.host) }
+        } else {
+            decision = rules.decide(request)
+        }
         observer(.forwardRequested(session: id, request: request, decision: decision))
         guard decision.isAllowed else {
             if case .deny(let reason) = decision {
@@ -278,10 +323,10 @@ final class SessionWorker: @unchecked Sendable {
         let connection: OutboundConnection
         do {
             switch request {
-            case .tcpOpen(let host, let port):
+            case .tcpOpen:
+                if let resolveError { throw resolveError }
                 connection = OutboundConnection(worker: self, message: message, request: request,
-                                                originator: originator,
-                                                candidates: try Socket.resolve(host: host, port: port))
+                                                originator: originator, candidates: candidates)
             case .streamLocalOpen(let path):
                 let fd = try UnixSocketFile.connect(path: path) { resolved in
                     guard resolved != path else { return nil }

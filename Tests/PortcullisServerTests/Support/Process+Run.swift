@@ -40,7 +40,7 @@ func run(_ executable: String, _ arguments: [String]) throws -> ProcessResult {
 
 /// A program left running in the background, stopped when the test is done with it.
 final class BackgroundProcess {
-    private let pid: pid_t
+    let pid: pid_t
     private let errorFile: String
     private var status: Int32?
 

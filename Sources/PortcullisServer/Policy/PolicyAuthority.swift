@@ -1,0 +1,54 @@
+import Foundation
+import PortcullisPolicy
+
+/// Admits keys and decides forwards with the configured policy, the very code `policyctl check`
+/// runs. Every decision reads the policy in force, so a reload applies to running sessions too.
+public struct PolicyAuthority: SessionAuthority {
+    public let store: PolicyStore
+
+    public init(store: PolicyStore) {
+        self.store = store
+    }
+
+    public var generation: UInt64 { store.generation }
+
+    public func admit(user: String, key: PublicKey, client: Endpoint) -> Admission {
+        switch store.current.admit(key: key, user: user, clientAddress: client.host, at: Date()) {
+        case .admitted(let entry):
+            .admitted(KeyRules(store: store, key: key, keyName: entry.name, user: user))
+        case .refused(let reason):
+            .refused(reason: reason)
+        }
+    }
+
+    /// The rules of one key for one session.
+    struct KeyRules: SessionRules {
+        let store: PolicyStore
+        let key: PublicKey
+        let keyName: String
+        let user: String
+
+        func decide(_ request: ForwardRequest) -> Decision {
+            let policy = store.current
+            guard let entry = policy.entry(for: key) else { return removed }
+            return policy.decide(request, key: entry, user: user)
+        }
+
+        func dynamicPortRanges(host: String) -> [ClosedRange<Int>] {
+            let policy = store.current
+            guard let entry = policy.entry(for: key) else { return [] }
+            return policy.dynamicPortRanges(host: host, key: entry, user: user)
+        }
+
+        func decideOpen(host: String, port: Int, resolvedAddresses: [String]) -> (Decision, [String]) {
+            let policy = store.current
+            guard let entry = policy.entry(for: key) else { return (removed, []) }
+            return policy.decideOpen(host: host, port: port, resolvedAddresses: resolvedAddresses,
+                                     key: entry, user: user)
+        }
+
+        private var removed: Decision {
+            .deny(reason: "key \(keyName) is no longer in the configuration")
+        }
+    }
+}

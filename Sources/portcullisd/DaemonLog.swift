@@ -1,0 +1,44 @@
+import Foundation
+import PortcullisPolicy
+import PortcullisServer
+
+/// The daemon's log on stderr: one line per event, for systemd's journal. (The audit log, with
+/// its hash chain, is a separate record.)
+final class DaemonLog: @unchecked Sendable {
+    private let lock = NSLock()
+
+    func line(_ text: String) {
+        lock.lock()
+        FileHandle.standardError.write(Data("portcullisd: \(text)\n".utf8))
+        lock.unlock()
+    }
+
+    func record(_ event: ServerEvent) {
+        switch event {
+        case .sessionOpened(let session, let client):
+            line("session \(session): connection from \(client)")
+        case .authenticated(let session, let user, let key, let keyName):
+            line("session \(session): accepted key \(keyName) (\(key.fingerprint)) for \(user)")
+        case .authRefused(let session, let user, let key, let reason):
+            line("session \(session): refused key \(key.fingerprint) for \(user): \(reason)")
+        case .forwardRequested(let session, let request, .allow(let rule)):
+            line("session \(session): allow \(request) by \(rule)")
+        case .forwardRequested(let session, let request, .deny(let reason)):
+            line("session \(session): deny \(request): \(reason)")
+        case .forwardBound(let session, let request, let bound):
+            line("session \(session): listening for \(request.kind) on \(bound)")
+        case .forwardFailed(let session, let request, let reason):
+            line("session \(session): \(request) failed: \(reason)")
+        case .forwardCancelled(let session, let request):
+            line("session \(session): cancelled \(request)")
+        case .channelOpened(let session, let channel, let request, let originator):
+            line("session \(session): channel \(channel) \(request) from \(originator)")
+        case .channelClosed(let session, let channel, _, let toClient, let fromClient, let reason):
+            line("session \(session): channel \(channel) closed (\(reason)), \(fromClient) bytes in, \(toClient) out")
+        case .sessionClosed(let session, let reason):
+            line("session \(session): closed: \(reason)")
+        case .staleSocketRemoved(let path):
+            line("removed stale socket \(path)")
+        }
+    }
+}

@@ -1,0 +1,60 @@
+import ArgumentParser
+import Foundation
+import PortcullisPolicy
+import PortcullisServer
+
+/// `portcullisd`: the SSH forwarding server with per-key rules.
+@main
+struct Portcullisd: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "portcullisd",
+        abstract: "SSH server that forwards TCP ports and Unix sockets under per-key rules.",
+        discussion: """
+            Runs in the foreground and logs to stderr. SIGHUP re-reads the configuration (an invalid \
+            one is rejected and the old one stays in force); SIGTERM or SIGINT stops it: no new \
+            connections, every session closed, every socket file it created removed, exit 0.
+
+            Example:
+              portcullisd --config /etc/portcullis/portcullis.yaml
+              portcullisd --config Config/portcullis.yaml --check
+
+            Exit status: 0 on a clean stop or a valid --check, 1 for an invalid configuration or a
+            failure to start, 64 for bad arguments.
+            """,
+        version: "portcullisd \(portcullisVersion) on \(LibSSH.build)"
+    )
+
+    @Option(name: .long, help: "The configuration file.")
+    var config = "/etc/portcullis/portcullis.yaml"
+
+    @Flag(name: .long, help: "Validate the configuration and exit.")
+    var check = false
+
+    @Option(name: .long, help: "Accept connections on ADDR (host:port) instead of the config's listen list; repeatable.")
+    var listen: [String] = []
+
+    func run() throws {
+        let policyConfig: PolicyConfig
+        do {
+            policyConfig = try ConfigLoader.load(path: config)
+        } catch {
+            FileHandle.standardError.write(Data("portcullisd: invalid configuration:\n\(error)\n".utf8))
+            throw ExitCode(1)
+        }
+        if check {
+            print("\(config): OK (\(policyConfig.keys.count) keys)")
+            return
+        }
+        let addresses: [ListenAddress]
+        do {
+            addresses = try listen.isEmpty ? policyConfig.listen : listen.map { try ListenAddress($0) }
+        } catch {
+            throw ValidationError("--listen: \(error)")
+        }
+        let daemon = Daemon(configPath: config, policyConfig: policyConfig, listen: addresses)
+        try daemon.run()
+    }
+}
+
+/// This build's version.
+let portcullisVersion = "0.1.0"
