@@ -8,7 +8,7 @@ public struct ServerError: Error, CustomStringConvertible, Sendable {
 }
 
 /// The SSH server: owns the listening sockets, accepts connections on one thread, and hands each
-/// session to a worker thread of its own.
+/// session to the least busy of a small pool of event-loop threads (one per core by default).
 public final class SSHServer: @unchecked Sendable {
     private let configuration: ServerConfiguration
     private let authority: any SessionAuthority
@@ -21,6 +21,7 @@ public final class SSHServer: @unchecked Sendable {
     private var nextSessionID: UInt64 = 0
     private var stopping = false
     private let registry = WorkerRegistry()
+    private var loops: [EventLoop] = []
 
     /// The addresses the server accepts on, with the ports actually bound.
     public private(set) var endpoints: [Endpoint] = []
@@ -53,6 +54,9 @@ public final class SSHServer: @unchecked Sendable {
             stop()
             throw ServerError(description: "cannot listen: \(error)")
         }
+        let count = configuration.workerThreads > 0 ? configuration.workerThreads
+                                                    : ProcessInfo.processInfo.activeProcessorCount
+        loops = try (0..<max(1, count)).map { try EventLoop(name: "portcullis-worker-\($0)") }
         var pipeFDs: [Int32] = [0, 0]
         guard pipe(&pipeFDs) == 0 else { throw ServerError(description: "pipe failed") }
         pipeFDs.forEach(Socket.makeNonBlocking)
@@ -129,8 +133,8 @@ public final class SSHServer: @unchecked Sendable {
 
     private func handOff(_ fd: Int32) {
         let client = Endpoint.peer(of: fd) ?? Endpoint(host: "unknown", port: 0)
-        // libssh expects a blocking socket for the key exchange; the worker switches modes itself.
-        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK)
+        // The socket stays non-blocking (libssh patch 0012): a client that stops reading must not
+        // block the event loop it shares with other sessions.
         guard let session = ssh_new() else {
             close(fd)
             return
@@ -147,12 +151,6 @@ public final class SSHServer: @unchecked Sendable {
         let worker = SessionWorker(id: id, session: session, client: client, configuration: configuration,
                                    authority: authority, registry: registry, observer: observer)
         registry.enter()
-        let thread = Thread { [registry] in
-            worker.run()
-            registry.leave()
-        }
-        thread.name = "portcullis-session-\(id)"
-        thread.stackSize = 512 * 1024
-        thread.start()
+        loops.min { $0.sessionCount < $1.sessionCount }?.adopt(worker)
     }
 }

@@ -16,6 +16,8 @@ public struct ServerConfiguration: Sendable {
     public var socketRoot: String
     /// Mode of the Unix sockets the server creates.
     public var socketMode: UInt32 = 0o600
+    /// Event-loop threads that share the sessions; 0: one per core.
+    public var workerThreads = 0
     /// Which addresses a remote TCP listen binds (OpenSSH's GatewayPorts).
     public var gatewayPorts: GatewayPorts = .no
 

@@ -2,8 +2,8 @@ import CLibSSH
 import Foundation
 import PortcullisPolicy
 
-/// One client connection, from key exchange to disconnect, on a thread of its own. The session,
-/// its channels, its listeners and its sockets are touched from this thread only.
+/// One client connection, from key exchange to disconnect, driven by the event loop that owns it.
+/// The session, its channels, its listeners and its sockets are touched from that loop's thread only.
 ///
 /// libssh may call back into this object from inside any libssh call (a blocking flush, a channel
 /// open polling for its answer), so callbacks only change state and queue work; file descriptors
@@ -31,6 +31,9 @@ final class SessionWorker: @unchecked Sendable {
     private var sessionChannels: [OpaquePointer] = []
     private var nextChannelID: UInt64 = 0
     private var closeReason: String?
+    private var keyExchanged = false
+    private var finished = false
+    private var loginDeadline = Date.distantFuture
 
     init(id: UInt64, session: OpaquePointer, client: Endpoint, configuration: ServerConfiguration,
          authority: any SessionAuthority, registry: WorkerRegistry,
@@ -48,49 +51,59 @@ final class SessionWorker: @unchecked Sendable {
         callbacks.deallocate()
     }
 
-    /// Runs the session to its end.
-    func run() {
-        observer(.sessionOpened(session: id, client: client))
-        let deadline = Date().addingTimeInterval(TimeInterval(configuration.loginGraceTime))
-        installCallbacks()
-        var timeout = CLong(configuration.loginGraceTime)
-        ssh_options_set(session, SSH_OPTIONS_TIMEOUT, &timeout)
-        if ssh_handle_key_exchange(session) != SSH_OK {
-            finish(reason: "key exchange failed: \(lastError)")
-            return
-        }
-        ssh_set_blocking(session, 0)
-        guard let event = ssh_event_new() else {
-            finish(reason: "out of memory")
-            return
-        }
+    /// The session's event loop: from now on it is driven by `step()` on that loop's thread.
+    func start(in event: OpaquePointer) {
         self.event = event
+        observer(.sessionOpened(session: id, client: client))
+        loginDeadline = Date().addingTimeInterval(TimeInterval(configuration.loginGraceTime))
+        installCallbacks()
+        ssh_set_blocking(session, 0)
+        // The first call sends the banner and puts the session's socket under libssh's polling,
+        // which ssh_event_add_session then moves into this loop's event.
+        advanceKeyExchange()
         ssh_event_add_session(event, session)
-        while closeReason == nil {
-            let rc = ssh_event_dopoll(event, 1000)
-            if rc == SSH_ERROR || (ssh_get_status(session) & Int32(SSH_CLOSED | SSH_CLOSED_ERROR)) != 0 {
-                closeReason = rules == nil ? "disconnected before authenticating" : "client disconnected"
-                break
-            }
-            if rules == nil && Date() > deadline {
-                closeReason = "login grace time exceeded"
-                break
-            }
-            if authFailures >= configuration.maxAuthTries {
-                closeReason = "too many authentication failures"
-                break
-            }
-            if registry.isStopping {
-                closeReason = "server shutting down"
-                break
-            }
-            if let reason = revokedByReload() {
-                closeReason = reason
-                break
-            }
-            service()
+    }
+
+    /// Between two polls of the loop: advances the key exchange, enforces the login limits, and
+    /// carries out queued work. Returns false once the session is over.
+    func step() -> Bool {
+        if closeReason == nil { closeReason = reasonToClose() }
+        guard closeReason == nil else { return false }
+        if !keyExchanged {
+            advanceKeyExchange()
+            return closeReason == nil
         }
-        finish(reason: closeReason ?? "closed")
+        service()
+        return true
+    }
+
+    private func advanceKeyExchange() {
+        switch ssh_handle_key_exchange(session) {
+        case SSH_OK:
+            keyExchanged = true
+        case SSH_AGAIN:
+            break
+        default:
+            closeReason = "key exchange failed: \(lastError)"
+        }
+    }
+
+    var isFinished: Bool { finished }
+
+    private func reasonToClose() -> String? {
+        if (ssh_get_status(session) & Int32(SSH_CLOSED | SSH_CLOSED_ERROR)) != 0 {
+            return rules == nil ? "disconnected before authenticating" : "client disconnected"
+        }
+        if rules == nil && Date() > loginDeadline {
+            return "login grace time exceeded"
+        }
+        if authFailures >= configuration.maxAuthTries {
+            return "too many authentication failures"
+        }
+        if registry.isStopping {
+            return "server shutting down"
+        }
+        return revokedByReload()
     }
 
     /// After a reload: why this session's key may no longer be used, or nil.
@@ -141,7 +154,12 @@ final class SessionWorker: @unchecked Sendable {
         cancelled.forEach { $0.close() }
     }
 
-    private func finish(reason: String) {
+    /// Ends the session: closes its forwards and channels, removes the socket files it created,
+    /// and leaves the event loop.
+    func finish() {
+        guard !finished else { return }
+        finished = true
+        let reason = closeReason ?? "closed"
         outbound.forEach { $0.abandon() }
         outbound = []
         sessionChannels.forEach { ssh_channel_free($0) }
@@ -157,12 +175,12 @@ final class SessionWorker: @unchecked Sendable {
         cancelledForwards = []
         if let event {
             ssh_event_remove_session(event, session)
-            ssh_event_free(event)
             self.event = nil
         }
         ssh_disconnect(session)
         ssh_free(session)
         observer(.sessionClosed(session: id, reason: reason))
+        registry.leave()
     }
 
     // MARK: - libssh callbacks

@@ -1,0 +1,78 @@
+import CLibSSH
+import Foundation
+
+/// One worker thread and its libssh event: it owns the sessions handed to it and drives each of
+/// them (key exchange, authentication, forwards) without blocking on any one of them.
+///
+/// The acceptor hands sessions over through `adopt`, which wakes the loop through a pipe in its
+/// event. Everything else about a session happens on this thread.
+final class EventLoop: @unchecked Sendable {
+    private let event: OpaquePointer
+    private let wake: (read: Int32, write: Int32)
+    private let lock = NSLock()
+    private var incoming: [SessionWorker] = []
+    private var sessions: [SessionWorker] = []
+    private var load = 0
+
+    init(name: String) throws {
+        guard let event = ssh_event_new() else { throw ServerError(description: "ssh_event_new failed") }
+        var fds: [Int32] = [0, 0]
+        guard pipe(&fds) == 0 else { throw ServerError(description: "pipe failed") }
+        fds.forEach(Socket.makeNonBlocking)
+        self.event = event
+        self.wake = (fds[0], fds[1])
+        ssh_event_add_fd(event, wake.read, Int16(POLLIN), { fd, _, _ in
+            var drain = [UInt8](repeating: 0, count: 64)
+            while read(fd, &drain, drain.count) > 0 {}
+            return 0
+        }, nil)
+        let thread = Thread { [self] in run() }
+        thread.name = name
+        thread.stackSize = 1 << 20
+        thread.start()
+    }
+
+    /// How many sessions this loop owns or is about to.
+    var sessionCount: Int {
+        lock.lock()
+        defer { lock.unlock() }
+        return load
+    }
+
+    /// Takes over a session that has just been accepted.
+    func adopt(_ worker: SessionWorker) {
+        lock.lock()
+        incoming.append(worker)
+        load += 1
+        lock.unlock()
+        var byte: UInt8 = 1
+        _ = write(wake.write, &byte, 1)
+    }
+
+    private func run() {
+        while true {
+            lock.lock()
+            let arrived = incoming
+            incoming = []
+            lock.unlock()
+            for worker in arrived {
+                worker.start(in: event)
+                sessions.append(worker)
+            }
+            ssh_event_dopoll(event, 1000)
+            // Each session does its work between polls; one that ended leaves the event.
+            let current = sessions
+            var ended = 0
+            for worker in current where !worker.step() {
+                worker.finish()
+                ended += 1
+            }
+            if ended > 0 {
+                sessions.removeAll { $0.isFinished }
+                lock.lock()
+                load -= ended
+                lock.unlock()
+            }
+        }
+    }
+}
