@@ -41,6 +41,11 @@ import Testing
         let refused = try fixed.runSSH("alex", ["-N", "-o", "ExitOnForwardFailure=yes", "-R", "0:127.0.0.1:9"])
         #expect(refused.status == 255)
 
+        let star = try TestDaemon(keys: ["alex": "permit_listen: [\"localhost:*\"]"])
+        let any = try star.ssh("alex", ["-N", "-o", "ExitOnForwardFailure=yes", "-R", "0:127.0.0.1:9"])
+        defer { any.stop() }
+        try waitUntil("the allocated port") { any.stderr.contains("Allocated port ") }
+
         let ranged = try TestDaemon(keys: ["alex": "permit_listen: [\"localhost:20000-20099\"]"])
         let (echo, echoPort) = try EchoServer.tcp()
         defer { echo.stop() }

@@ -10,7 +10,7 @@ import Testing
         let result = try run("/usr/bin/ssh", server.sshArguments([]))
         #expect(result.status == 1)
         #expect(result.stderr.contains("This server only forwards ports and sockets: use ssh -N."))
-        #expect(Date().timeIntervalSince(started) < 5)
+        #expect(Date().timeIntervalSince(started) < 1)
     }
 
     @Test func commandIsRefusedTheSameWay() throws {
@@ -29,5 +29,36 @@ import Testing
         let result = try run("/usr/bin/ssh", arguments)
         #expect(result.status == 255)
         #expect(result.stderr.contains("Permission denied (publickey)"))
+    }
+
+    @Test func silentClientIsDroppedAfterTheLoginGraceTime() throws {
+        let server = try TestServer(loginGraceTime: 1)
+        let fd = try TestSocket.connectTCP(port: server.port)
+        defer { close(fd) }
+        let started = Date()
+        // The server's banner, then nothing until it gives up on us.
+        _ = try TestSocket.readToEnd(fd, seconds: 10)
+        #expect(Date().timeIntervalSince(started) < 5)
+        try server.events.wait(for: "the grace time to run out") { event in
+            if case .sessionClosed(_, "login grace time exceeded") = event { return true }
+            return false
+        }
+    }
+
+    @Test func tooManyFailedKeysEndTheConnection() throws {
+        let server = try TestServer()
+        let strangers = try (0..<8).map { try KeyPair.generate(at: server.directory.file("stranger\($0)")) }
+        var arguments = server.sshArguments(["-N"])
+        let keyIndex = arguments.firstIndex(of: server.clientKey.privatePath)!
+        arguments.remove(at: keyIndex)
+        arguments.remove(at: keyIndex - 1)
+        let result = try run("/usr/bin/ssh", strangers.flatMap { ["-i", $0.privatePath] } + arguments)
+        #expect(result.status == 255)
+        try server.events.wait(for: "the limit") { event in
+            if case .sessionClosed(_, "too many authentication failures") = event { return true }
+            return false
+        }
+        let refusals = server.events.all.filter { if case .authRefused = $0 { return true }; return false }
+        #expect(refusals.count == 6)
     }
 }

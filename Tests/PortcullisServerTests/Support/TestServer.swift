@@ -53,14 +53,14 @@ final class TestServer {
     let port: Int
 
     /// `workers`: event-loop threads (0: one per core).
-    init(workers: Int = 0,
+    init(workers: Int = 0, loginGraceTime: Int = 10,
          decide: @escaping @Sendable (ForwardRequest) -> Decision = { _ in .allow(rule: "test") }) throws {
         directory = try TemporaryDirectory()
         let hostKey = try KeyPair.generate(at: directory.file("host_key"))
         clientKey = try KeyPair.generate(at: directory.file("client_key"))
         var configuration = ServerConfiguration(listen: [Endpoint(host: "127.0.0.1", port: 0)],
                                                 hostKeys: [hostKey.privatePath], socketRoot: directory.path)
-        configuration.loginGraceTime = 10
+        configuration.loginGraceTime = loginGraceTime
         configuration.workerThreads = workers
         let events = self.events
         server = SSHServer(configuration: configuration,
