@@ -23,7 +23,7 @@ public enum ForwardRequest: Sendable, Hashable, CustomStringConvertible {
     public var target: String {
         switch self {
         case .tcpListen(let host, let port), .tcpOpen(let host, let port):
-            host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+            ListenAddress(host: host, port: port).description
         case .streamLocalListen(let path), .streamLocalOpen(let path):
             path
         }

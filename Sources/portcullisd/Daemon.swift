@@ -14,7 +14,7 @@ final class Daemon {
         self.configPath = configPath
         store = PolicyStore(Policy(config: policyConfig))
         var configuration = ServerConfiguration(
-            listen: listen.map { Endpoint(host: $0.host, port: $0.port) },
+            listen: listen,
             hostKeys: policyConfig.hostKeys, socketRoot: policyConfig.socketRoot)
         configuration.socketMode = policyConfig.socketMode
         configuration.gatewayPorts = policyConfig.gatewayPorts

@@ -1,21 +1,13 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import PortcullisPolicy
 
 /// A peer or local address as the audit log and the policy see it: an IP address and a port.
-public struct Endpoint: Sendable, Hashable, CustomStringConvertible {
-    public var host: String
-    public var port: Int
+/// The same value the config's `listen` entries parse into.
+public typealias Endpoint = ListenAddress
 
-    public init(host: String, port: Int) {
-        self.host = host
-        self.port = port
-    }
-
-    public var description: String {
-        host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
-    }
-
+extension ListenAddress {
     /// The address of `storage`, if it is IPv4 or IPv6 (an IPv4-mapped IPv6 address reads as IPv4).
     init?(_ storage: sockaddr_storage) {
         var storage = storage
