@@ -13,6 +13,7 @@ final class EventLoop: @unchecked Sendable {
     private var incoming: [SessionWorker] = []
     private var sessions: [SessionWorker] = []
     private var load = 0
+    private var stopWhenIdle = false
 
     init(name: String) throws {
         guard let event = ssh_event_new() else { throw ServerError(description: "ssh_event_new failed") }
@@ -39,14 +40,28 @@ final class EventLoop: @unchecked Sendable {
         return load
     }
 
-    /// Takes over a session that has just been accepted.
-    func adopt(_ worker: SessionWorker) {
+    /// Lets the thread end once its last session has ended (the server accepts no more).
+    func finishWhenIdle() {
         lock.lock()
+        stopWhenIdle = true
+        lock.unlock()
+        var byte: UInt8 = 1
+        _ = write(wake.write, &byte, 1)
+    }
+
+    /// Takes over a session that has just been accepted; false once the loop is finishing.
+    func adopt(_ worker: SessionWorker) -> Bool {
+        lock.lock()
+        if stopWhenIdle {
+            lock.unlock()
+            return false
+        }
         incoming.append(worker)
         load += 1
         lock.unlock()
         var byte: UInt8 = 1
         _ = write(wake.write, &byte, 1)
+        return true
     }
 
     private func run() {
@@ -54,7 +69,9 @@ final class EventLoop: @unchecked Sendable {
             lock.lock()
             let arrived = incoming
             incoming = []
+            let done = stopWhenIdle && load == 0
             lock.unlock()
+            if done { break }
             for worker in arrived {
                 worker.start(in: event)
                 sessions.append(worker)
@@ -74,5 +91,9 @@ final class EventLoop: @unchecked Sendable {
                 lock.unlock()
             }
         }
+        ssh_event_remove_fd(event, wake.read)
+        ssh_event_free(event)
+        close(wake.read)
+        close(wake.write)
     }
 }

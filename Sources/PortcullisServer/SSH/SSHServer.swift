@@ -85,6 +85,7 @@ public final class SSHServer: @unchecked Sendable {
         stopping = true
         lock.unlock()
         guard !alreadyStopping else { return }
+        loops.forEach { $0.finishWhenIdle() }
         if wake.write >= 0 {
             var byte: UInt8 = 1
             _ = write(wake.write, &byte, 1)
@@ -151,6 +152,11 @@ public final class SSHServer: @unchecked Sendable {
         let worker = SessionWorker(id: id, session: session, client: client, configuration: configuration,
                                    authority: authority, registry: registry, observer: observer)
         registry.enter()
-        loops.min { $0.sessionCount < $1.sessionCount }?.adopt(worker)
+        guard loops.min(by: { $0.sessionCount < $1.sessionCount })?.adopt(worker) == true else {
+            // The server is stopping: the session never starts.
+            registry.leave()
+            ssh_free(session)
+            return
+        }
     }
 }
