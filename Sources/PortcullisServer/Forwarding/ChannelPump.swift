@@ -33,6 +33,7 @@ final class ChannelPump {
     private var unconsumedInChannel = 0
 
     private var opening: ((OpaquePointer) -> Int32)?
+    private var pendingAnnouncement: String?
     private var socketEOF = false
     private var channelEOF = false
     private var channelClosed = false
@@ -81,6 +82,11 @@ final class ChannelPump {
         opening = open
     }
 
+    /// Reports the channel as opened, with where the connection came from, once the client accepts it.
+    func announceWhenOpen(originator: String) {
+        pendingAnnouncement = originator
+    }
+
     /// Between polls: advance an open in progress, resume reading when the window reopened,
     /// shut the socket's write side after the channel's EOF, and poll for what is needed next.
     func service() {
@@ -89,6 +95,11 @@ final class ChannelPump {
             switch open(channel) {
             case SSH_OK:
                 opening = nil
+                if let originator = pendingAnnouncement {
+                    pendingAnnouncement = nil
+                    worker.observer(.channelOpened(session: worker.id, channel: channelID, request: request,
+                                                   originator: originator))
+                }
             case SSH_AGAIN:
                 return
             default:

@@ -422,7 +422,6 @@ final class SessionWorker: @unchecked Sendable {
             }
         }
         pumps.append(pump)
-        observer(.channelOpened(session: id, channel: pump.channelID, request: forward.request,
-                                originator: originator?.description ?? forward.bound))
+        pump.announceWhenOpen(originator: originator?.description ?? forward.bound)
     }
 }
