@@ -53,6 +53,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "PortcullisPolicyTests", dependencies: ["PortcullisPolicy"]),
+        .testTarget(name: "PortcullisAuditTests", dependencies: ["PortcullisAudit"]),
         .testTarget(
             name: "PortcullisServerTests",
             dependencies: ["PortcullisServer", "CLibSSH"],
