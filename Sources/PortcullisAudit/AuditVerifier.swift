@@ -1,0 +1,80 @@
+import Foundation
+
+/// Checks the hash chain across a log's files: every line a record, `seq` rising by one, and
+/// each `prev` the hash of the line before. Stops at the first break.
+public struct AuditVerifier: Sendable {
+    private let hash: AuditChain.Hash
+
+    public init(hash: @escaping AuditChain.Hash) { self.hash = hash }
+
+    /// Verifies `files`, oldest first. The first record may continue an older, since deleted file,
+    /// but a record with seq 1 must start from ``AuditChain/genesis``. An edit to the very last
+    /// record is beyond what a chain can show. Throws only when a file cannot be read.
+    public func verify(files: [String]) throws(AuditError) -> AuditVerification {
+        let reader = AuditReader(files: files)
+        var previous: (line: AuditLine, seq: UInt64, hash: String)?
+        var first: AuditChainPoint?
+        while let line = try reader.nextLine() {
+            func broken(_ kind: AuditBreak.Kind, at place: AuditLine = line, _ detail: String) -> AuditVerification {
+                .broken(AuditBreak(kind: kind, file: place.file, line: place.number, detail: detail))
+            }
+            guard line.terminated else { return broken(.truncated, "incomplete last line (no newline)") }
+            let record: AuditRecord
+            do { record = try line.record() } catch { return broken(.modified, "not a record: \(error)") }
+            if let previous {
+                if record.seq > previous.seq + 1 {
+                    let missing = previous.seq + 1 == record.seq - 1 ? "\(previous.seq + 1)" : "\(previous.seq + 1)-\(record.seq - 1)"
+                    return broken(.deleted, "seq \(missing) missing before seq \(record.seq)")
+                }
+                if record.seq != previous.seq + 1 {
+                    return broken(.modified, "seq \(record.seq) follows seq \(previous.seq)")
+                }
+                if record.prev != previous.hash {
+                    return broken(.modified, at: previous.line,
+                                  "its hash does not match the prev of \(line.file):\(line.number)")
+                }
+            } else if (record.seq == 1) != (record.prev == AuditChain.genesis) {
+                return broken(.modified, "seq \(record.seq) with prev \(record.prev)")
+            }
+            let lineHash = hash(Data(line.bytes))
+            if first == nil { first = AuditChainPoint(seq: record.seq, hash: lineHash) }
+            previous = (line, record.seq, lineHash)
+        }
+        return .intact(first: first, last: previous.map { AuditChainPoint(seq: $0.seq, hash: $0.hash) })
+    }
+}
+
+/// The outcome of ``AuditVerifier/verify(files:)``.
+public enum AuditVerification: Sendable, Hashable {
+    /// The chain holds; `first` and `last` are nil for an empty log.
+    case intact(first: AuditChainPoint?, last: AuditChainPoint?)
+    case broken(AuditBreak)
+
+    /// 0 intact, 1 tampered or truncated.
+    public var exitCode: Int32 {
+        if case .intact = self { return 0 }
+        return 1
+    }
+}
+
+/// The first place where the chain breaks.
+public struct AuditBreak: Sendable, Hashable, CustomStringConvertible {
+    public enum Kind: String, Sendable, Hashable {
+        /// A record's content changed: it no longer hashes to the next record's `prev`, it does not
+        /// parse, or its `seq` goes backwards. `line` is the changed record.
+        case modified
+        /// Records are missing: `seq` skips. `line` is the record after the gap.
+        case deleted
+        /// A file ends inside a record. `line` is that partial record.
+        case truncated
+    }
+
+    public let kind: Kind
+    public let file: String
+    /// 1-based.
+    public let line: Int
+    public let detail: String
+
+    /// `file:line: kind: detail`.
+    public var description: String { "\(file):\(line): \(kind.rawValue): \(detail)" }
+}

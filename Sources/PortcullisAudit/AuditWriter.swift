@@ -1,0 +1,123 @@
+import Foundation
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Appends records to the log, one `write(2)` of a whole line each, under a lock that assigns
+/// `seq` and `prev`, so the chain has no gaps and no line is ever interleaved with another.
+public final class AuditWriter: Sendable {
+    public let path: String
+    private let hash: AuditChain.Hash
+    private let now: @Sendable () -> Date
+    private let state: Mutex<State>
+
+    private struct State {
+        var fd: Int32
+        var chain: AuditChainPoint
+    }
+
+    /// Opens (creating, mode 0600) the log at `path` for appending and continues its chain from
+    /// the last line; an empty or new file continues from its newest rotated sibling
+    /// (`path.1` or `path.1.gz`), if any, and otherwise starts at seq 1 with ``AuditChain/genesis``.
+    /// A last line that is incomplete or not a record is an error.
+    public init(path: String, hash: @escaping AuditChain.Hash, now: @escaping @Sendable () -> Date = Date.init) throws(AuditError) {
+        self.path = path
+        self.hash = hash
+        self.now = now
+        let fd = try Self.open(path)
+        do {
+            let chain = try Self.resumePoint(path: path, hash: hash)
+            state = Mutex(State(fd: fd, chain: chain))
+        } catch {
+            Glibc.close(fd)
+            throw error
+        }
+    }
+
+    deinit {
+        state.withLock { state in
+            if state.fd >= 0 { Glibc.close(state.fd) }
+        }
+    }
+
+    /// The last record written (or resumed from).
+    public var chainPoint: AuditChainPoint { state.withLock { $0.chain } }
+
+    /// Writes one record and returns it once its line is in the file. Throws, writing nothing,
+    /// if a field has a reserved name or the write fails (the caller must then not proceed).
+    @discardableResult
+    public func append(event: String, session: UInt64? = nil, fields: [JSONMember] = []) throws(AuditError) -> AuditRecord {
+        if let reserved = fields.first(where: { AuditRecord.reservedKeys.contains($0.key) }) {
+            throw .reservedField(reserved.key)
+        }
+        return try state.withLock { (state: inout State) throws(AuditError) -> AuditRecord in
+            let record = AuditRecord(ts: AuditTimestamp.string(from: now()), seq: state.chain.seq + 1, event: event,
+                                     session: session, fields: fields, prev: state.chain.hash)
+            let line = record.line
+            try Self.write(line + [UInt8(ascii: "\n")], to: state.fd, path: path)
+            state.chain = AuditChainPoint(seq: record.seq, hash: hash(Data(line)))
+            return record
+        }
+    }
+
+    /// ``append(event:session:fields:)`` with the fields as a literal: `["user": "alex", "port": 22]`.
+    @discardableResult
+    public func append(event: String, session: UInt64? = nil, fields: KeyValuePairs<String, JSONValue>) throws(AuditError) -> AuditRecord {
+        try append(event: event, session: session, fields: fields.map { JSONMember($0.key, $0.value) })
+    }
+
+    /// Closes the file and opens `path` afresh (after logrotate moved it away). The chain goes on:
+    /// the next record's `prev` is the hash of the last record written to the old file.
+    public func reopen() throws(AuditError) {
+        let fd = try Self.open(path)
+        state.withLock { state in
+            if state.fd >= 0 { Glibc.close(state.fd) }
+            state.fd = fd
+        }
+    }
+
+    /// Closes the file; later appends fail.
+    public func close() {
+        state.withLock { state in
+            if state.fd >= 0 { Glibc.close(state.fd) }
+            state.fd = -1
+        }
+    }
+
+    private static func open(_ path: String) throws(AuditError) -> Int32 {
+        let fd = Glibc.open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw .lastSystem("open", path) }
+        return fd
+    }
+
+    private static func resumePoint(path: String, hash: AuditChain.Hash) throws(AuditError) -> AuditChainPoint {
+        var source = path
+        var last = try LastLine.of(path)
+        if last == nil, let sibling = try AuditReader.logFiles(of: path).last(where: { $0 != path }) {
+            source = sibling
+            last = try LastLine.of(sibling)
+        }
+        guard let last else { return .start }
+        do {
+            return AuditChainPoint(seq: try AuditRecord(line: last).seq, hash: hash(Data(last)))
+        } catch {
+            throw .unusableLastLine(path: source, reason: error.description)
+        }
+    }
+
+    /// One `write(2)`; a short write is cut back off the file so no half line stays behind.
+    private static func write(_ bytes: [UInt8], to fd: Int32, path: String) throws(AuditError) {
+        var written: Int
+        repeat {
+            written = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+        } while written < 0 && errno == EINTR
+        guard written >= 0 else { throw .lastSystem("write", path) }
+        guard written == bytes.count else {
+            let end = lseek(fd, 0, SEEK_END)
+            if end >= written { _ = ftruncate(fd, end - off_t(written)) }
+            throw .shortWrite(path: path)
+        }
+    }
+}

@@ -1,2 +1,0 @@
-// Placeholder until the policyctl issue.
-print("policyctl: not yet implemented")

@@ -1,8 +1,0 @@
-import PortcullisAudit
-import Testing
-
-@Suite struct AuditModuleTests {
-    @Test func moduleLoads() {
-        #expect(String(describing: PortcullisAudit.self) == "PortcullisAudit")
-    }
-}

@@ -1,0 +1,51 @@
+import Foundation
+import PortcullisAudit
+import Synchronization
+
+/// SHA-256 as `/usr/bin/sha256sum` computes it, so the chain is checked against an independent
+/// implementation. Results are cached: the verifier hashes the same lines the writer did.
+let sha256sum: AuditChain.Hash = { data in
+    if let known = hashCache.withLock({ $0[data] }) { return known }
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/sha256sum")
+    let input = Pipe(), output = Pipe()
+    process.standardInput = input
+    process.standardOutput = output
+    try! process.run()
+    input.fileHandleForWriting.write(data)
+    try! input.fileHandleForWriting.close()
+    let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    process.waitUntilExit()
+    let hex = String(text.prefix(64))
+    hashCache.withLock { $0[data] = hex }
+    return hex
+}
+
+private let hashCache = Mutex<[Data: String]>([:])
+
+/// A fresh directory under the system's temporary directory, removed by `cleanUp()`.
+struct TemporaryDirectory {
+    let path: String
+
+    init() throws {
+        path = FileManager.default.temporaryDirectory.appendingPathComponent("audit-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    }
+
+    func file(_ name: String) -> String { path + "/" + name }
+
+    func cleanUp() { try? FileManager.default.removeItem(atPath: path) }
+}
+
+/// The lines of a file, without their newlines.
+func lines(of path: String) throws -> [String] {
+    try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false)
+        .dropLast().map(String.init)
+}
+
+/// Writes `count` records of a made-up session to `writer`.
+func writeSample(_ writer: AuditWriter, count: Int, session: UInt64 = 1) throws {
+    for index in 0..<count {
+        try writer.append(event: "channel_closed", session: session, fields: ["channel": .int(Int64(index)), "bytes_in": 10])
+    }
+}
