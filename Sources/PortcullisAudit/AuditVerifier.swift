@@ -75,6 +75,13 @@ public struct AuditBreak: Sendable, Hashable, CustomStringConvertible {
     public let line: Int
     public let detail: String
 
+    public init(kind: Kind, file: String, line: Int, detail: String) {
+        self.kind = kind
+        self.file = file
+        self.line = line
+        self.detail = detail
+    }
+
     /// `file:line: kind: detail`.
     public var description: String { "\(file):\(line): \(kind.rawValue): \(detail)" }
 }
