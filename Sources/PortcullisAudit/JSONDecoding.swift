@@ -62,44 +62,50 @@ struct JSONParser {
     }
 
     mutating func object(depth: Int) throws(JSONSyntaxError) -> JSONValue {
-        index += 1
         var members: [JSONMember] = []
-        skipSpace()
-        if index < bytes.count, bytes[index] == UInt8(ascii: "}") {
-            index += 1
-            return .object(members)
+        try items(closing: "}") { (parser: inout JSONParser) throws(JSONSyntaxError) in
+            parser.skipSpace()
+            guard parser.index < parser.bytes.count, parser.bytes[parser.index] == UInt8(ascii: "\"") else {
+                throw parser.error("expected a member name")
+            }
+            let key = try parser.string()
+            parser.skipSpace()
+            guard parser.index < parser.bytes.count, parser.bytes[parser.index] == UInt8(ascii: ":") else {
+                throw parser.error("expected ':'")
+            }
+            parser.index += 1
+            members.append(JSONMember(key, try parser.value(depth: depth + 1)))
         }
-        while true {
-            skipSpace()
-            guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw error("expected a member name") }
-            let key = try string()
-            skipSpace()
-            guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw error("expected ':'") }
-            index += 1
-            members.append(JSONMember(key, try value(depth: depth + 1)))
-            skipSpace()
-            guard index < bytes.count else { throw error("unexpected end") }
-            index += 1
-            if bytes[index - 1] == UInt8(ascii: "}") { return .object(members) }
-            guard bytes[index - 1] == UInt8(ascii: ",") else { index -= 1; throw error("expected ',' or '}'") }
-        }
+        return .object(members)
     }
 
     mutating func array(depth: Int) throws(JSONSyntaxError) -> JSONValue {
-        index += 1
         var elements: [JSONValue] = []
+        try items(closing: "]") { (parser: inout JSONParser) throws(JSONSyntaxError) in
+            elements.append(try parser.value(depth: depth + 1))
+        }
+        return .array(elements)
+    }
+
+    /// After an opening bracket: `item (, item)*` up to and including `closing`, or nothing but `closing`.
+    mutating func items(closing: Unicode.Scalar, _ item: (inout JSONParser) throws(JSONSyntaxError) -> Void) throws(JSONSyntaxError) {
+        let close = UInt8(ascii: closing)
+        index += 1
         skipSpace()
-        if index < bytes.count, bytes[index] == UInt8(ascii: "]") {
+        if index < bytes.count, bytes[index] == close {
             index += 1
-            return .array(elements)
+            return
         }
         while true {
-            elements.append(try value(depth: depth + 1))
+            try item(&self)
             skipSpace()
             guard index < bytes.count else { throw error("unexpected end") }
+            if bytes[index] == close {
+                index += 1
+                return
+            }
+            guard bytes[index] == UInt8(ascii: ",") else { throw error("expected ',' or '\(closing)'") }
             index += 1
-            if bytes[index - 1] == UInt8(ascii: "]") { return .array(elements) }
-            guard bytes[index - 1] == UInt8(ascii: ",") else { index -= 1; throw error("expected ',' or ']'") }
         }
     }
 
