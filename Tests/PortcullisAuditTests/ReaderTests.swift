@@ -18,11 +18,7 @@ import Testing
         let dir = try TemporaryDirectory()
         defer { dir.cleanUp() }
         let path = dir.file("audit.jsonl")
-        let writer = try AuditWriter(path: path, hash: sha256sum)
-        try writeSample(writer, count: 1000)
-        try FileManager.default.moveItem(atPath: path, toPath: path + ".1")
-        try writer.reopen()
-        try writeSample(writer, count: 5)
+        try writeRotatedLog(at: path, before: 999, after: 5)
         let gzip = try Process.run(URL(fileURLWithPath: "/bin/gzip"), arguments: [path + ".1"])
         gzip.waitUntilExit()
         let files = try AuditReader.logFiles(of: path)

@@ -49,3 +49,17 @@ func writeSample(_ writer: AuditWriter, count: Int, session: UInt64 = 1) throws 
         try writer.append(event: "channel_closed", session: session, fields: ["channel": .int(Int64(index)), "bytes_in": 10])
     }
 }
+
+/// Writes `before` records to `path` and rotates it to `path.1` as logrotate does: rename, one more
+/// record that still lands in the renamed file, then the writer reopens. Then writes `after`
+/// records to the new file. Returns the writer, still open.
+@discardableResult
+func writeRotatedLog(at path: String, before: Int, after: Int) throws -> AuditWriter {
+    let writer = try AuditWriter(path: path, hash: sha256sum)
+    try writeSample(writer, count: before)
+    try FileManager.default.moveItem(atPath: path, toPath: path + ".1")
+    try writer.append(event: "late", session: 1)
+    try writer.reopen()
+    try writeSample(writer, count: after, session: 2)
+    return writer
+}

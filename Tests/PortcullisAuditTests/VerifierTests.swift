@@ -15,11 +15,7 @@ import Testing
         let dir = try TemporaryDirectory()
         defer { dir.cleanUp() }
         let live = dir.file("audit.jsonl")
-        let writer = try AuditWriter(path: live, hash: sha256sum)
-        try writeSample(writer, count: 4)
-        try FileManager.default.moveItem(atPath: live, toPath: live + ".1")
-        try writer.reopen()
-        try writeSample(writer, count: 4, session: 2)
+        try writeRotatedLog(at: live, before: 3, after: 4)
         let log = RotatedLog(old: live + ".1", live: live)
         try tamper(log)
         let list = try files?(log) ?? AuditReader.logFiles(of: live)

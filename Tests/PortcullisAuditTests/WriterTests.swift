@@ -34,11 +34,7 @@ import Testing
         let dir = try TemporaryDirectory()
         defer { dir.cleanUp() }
         let path = dir.file("audit.jsonl")
-        let writer = try AuditWriter(path: path, hash: sha256sum)
-        try writeSample(writer, count: 3)
-        try FileManager.default.moveItem(atPath: path, toPath: path + ".1")
-        try writer.append(event: "late", session: 1)  // still goes to the renamed file, as with logrotate
-        try writer.reopen()
+        let writer = try writeRotatedLog(at: path, before: 3, after: 0)
         let next = try writer.append(event: "after_rotation", session: 1)
         #expect(next.seq == 5)
         #expect(next.prev == sha256sum(Data(try lines(of: path + ".1")[3].utf8)))
