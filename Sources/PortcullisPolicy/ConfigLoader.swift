@@ -14,8 +14,14 @@ public enum ConfigLoader {
     /// Reads `path` and every `*.yaml`/`*.yml` file in its keys_dir (dot files are skipped), and
     /// validates everything. Throws a `ConfigError` listing every problem found.
     public static func load(path: String) throws(ConfigError) -> PolicyConfig {
+        try load(path: path, pending: PendingChanges())
+    }
+
+    /// Loads the configuration as it will be once `pending` is applied, without touching a file:
+    /// how a tool validates a change before it writes it.
+    public static func load(path: String, pending: PendingChanges) throws(ConfigError) -> PolicyConfig {
         let document: YAMLDocument
-        switch YAMLDocument.load(path: path) {
+        switch YAMLDocument.load(path: path, pending: pending.mainFile) {
         case .success(let loaded): document = loaded
         case .failure(let problem): throw ConfigError(problems: [problem])
         }
@@ -42,12 +48,13 @@ public enum ConfigLoader {
             let base = URL(fileURLWithPath: path).deletingLastPathComponent().path
             let directory = text.hasPrefix("/") ? text : (base == "/" ? "/" + text : base + "/" + text)
             config.keysDir = directory
-            switch keyFiles(in: directory) {
+            switch keyFiles(in: directory, pending: pending) {
             case .failure(let error):
                 problems.append(ConfigProblem(file: path, line: keysDirNode.mark?.line ?? 1, message: "keys_dir \(NodeReader.quoted(text)): \(error.message)"))
             case .success(let files):
                 for file in files {
-                    switch YAMLDocument.load(path: file) {
+                    let name = String(file.split(separator: "/").last ?? "")
+                    switch YAMLDocument.load(path: file, pending: pending.keyFiles[name]) {
                     case .failure(let problem): problems.append(problem)
                     case .success(let keyDocument):
                         documents.append(keyDocument)
@@ -145,7 +152,7 @@ public enum ConfigLoader {
     }
 
     /// The key files of `directory`, sorted by name, or why it cannot be listed.
-    private static func keyFiles(in directory: String) -> Result<[String], PatternError> {
+    private static func keyFiles(in directory: String, pending: PendingChanges) -> Result<[String], PatternError> {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory) else {
             return .failure(PatternError("no such directory"))
@@ -158,10 +165,13 @@ public enum ConfigLoader {
             return .failure(PatternError("cannot list: \(error.localizedDescription)"))
         }
         let prefix = directory.hasSuffix("/") ? directory : directory + "/"
-        return .success(names.filter { ($0.hasSuffix(".yaml") || $0.hasSuffix(".yml")) && !$0.hasPrefix(".") }
+        let present = Set(names).subtracting(pending.removedKeyFiles).union(pending.keyFiles.keys)
+        return .success(present.filter { ($0.hasSuffix(".yaml") || $0.hasSuffix(".yml")) && !$0.hasPrefix(".") }
             .sorted().map { prefix + $0 }
             .filter { var isDirectory: ObjCBool = false
-                return FileManager.default.fileExists(atPath: $0, isDirectory: &isDirectory) && !isDirectory.boolValue })
+                let name = String($0.dropFirst(prefix.count))
+                return pending.keyFiles[name] != nil
+                    || FileManager.default.fileExists(atPath: $0, isDirectory: &isDirectory) && !isDirectory.boolValue })
     }
 
     /// Repeated names and repeated public keys, each naming both places.

@@ -9,8 +9,10 @@ struct YAMLDocument {
     /// The root node; nil for an empty document.
     let root: Node?
 
-    /// Reads and composes `path`, or returns the problem.
-    static func load(path: String) -> Result<YAMLDocument, ConfigProblem> {
+    /// Reads and composes `path` (or composes `pending`, the contents it is about to have), or
+    /// returns the problem.
+    static func load(path: String, pending: Data? = nil) -> Result<YAMLDocument, ConfigProblem> {
+        if let pending { return compose(path: path, data: pending) }
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
             return .failure(ConfigProblem(file: path, line: nil, message: "cannot read: no such file"))
@@ -24,6 +26,10 @@ struct YAMLDocument {
         } catch {
             return .failure(ConfigProblem(file: path, line: nil, message: "cannot read: \(error.localizedDescription)"))
         }
+        return compose(path: path, data: data)
+    }
+
+    private static func compose(path: String, data: Data) -> Result<YAMLDocument, ConfigProblem> {
         guard let text = String(data: data, encoding: .utf8) else {
             return .failure(ConfigProblem(file: path, line: nil, message: "not valid UTF-8"))
         }

@@ -9,9 +9,13 @@ final class Daemon {
     private let store: PolicyStore
     private let server: SSHServer
     private let log = DaemonLog()
+    /// Where the pid goes (and, next to it, the answer to each reload); nil: nowhere.
+    private let pidFile: String?
+    private var reloads = 0
 
-    init(configPath: String, policyConfig: PolicyConfig, listen: [ListenAddress]) {
+    init(configPath: String, policyConfig: PolicyConfig, listen: [ListenAddress], pidFile: String? = nil) {
         self.configPath = configPath
+        self.pidFile = pidFile
         store = PolicyStore(Policy(config: policyConfig))
         var configuration = ServerConfiguration(
             listen: listen,
@@ -45,21 +49,47 @@ final class Daemon {
             source.resume()
             return source
         }
+        if let pidFile {
+            // Written only now that SIGHUP is handled: a reload sent as soon as it appears is safe.
+            unlink(ReloadStatus.path(pidFile: pidFile))
+            do {
+                try AtomicFile.write(Data("\(getpid())\n".utf8), to: pidFile, mode: 0o644)
+            } catch {
+                log.line("cannot write the pid file: \(error)")
+                _ = server.shutdown(timeout: 10)
+                throw ExitCode(1)
+            }
+        }
         stop.wait()
         log.line("stopping: closing \(server.sessionCount) sessions")
         let clean = server.shutdown(timeout: 10)
         signals.forEach { $0.cancel() }
+        if let pidFile {
+            unlink(pidFile)
+            unlink(ReloadStatus.path(pidFile: pidFile))
+        }
         log.line(clean ? "stopped" : "stopped with sessions still closing")
     }
 
     /// Re-reads the configuration; an invalid one is rejected and the old one stays in force.
+    /// With a pid file, the outcome is written next to it for `policyctl reload`.
     private func reload() {
+        let status: (ok: Bool, message: String)
         do {
             let config = try ConfigLoader.load(path: configPath)
             store.replace(with: Policy(config: config))
-            log.line("reloaded \(configPath): \(config.keys.count) keys")
+            status = (true, "reloaded \(configPath): \(config.keys.count) keys")
+            log.line(status.message)
         } catch {
-            log.line("reload rejected, the previous configuration stays in force:\n\(error)")
+            status = (false, "reload rejected, the previous configuration stays in force:\n\(error)")
+            log.line(status.message)
+        }
+        guard let pidFile else { return }
+        reloads += 1
+        do {
+            try ReloadStatus(pid: getpid(), sequence: reloads, ok: status.ok, message: status.message).write(pidFile: pidFile)
+        } catch {
+            log.line("cannot write the reload status: \(error)")
         }
     }
 }

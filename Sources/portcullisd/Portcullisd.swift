@@ -11,7 +11,8 @@ struct Portcullisd: ParsableCommand {
         abstract: "SSH server that forwards TCP ports and Unix sockets under per-key rules.",
         discussion: """
             Runs in the foreground and logs to stderr. SIGHUP re-reads the configuration (an invalid \
-            one is rejected and the old one stays in force); SIGTERM or SIGINT stops it: no new \
+            one is rejected and the old one stays in force; with --pid-file PATH the outcome is written \
+            to PATH.reload as JSON, which `policyctl reload` reads); SIGTERM or SIGINT stops it: no new \
             connections, every session closed, every socket file it created removed, exit 0.
 
             Example:
@@ -33,6 +34,9 @@ struct Portcullisd: ParsableCommand {
     @Option(name: .long, help: "Accept connections on ADDR (host:port) instead of the config's listen list; repeatable.")
     var listen: [String] = []
 
+    @Option(name: .long, help: ArgumentHelp("Write the pid to PATH once running (removed at a clean stop), and each reload's outcome to PATH.reload.", valueName: "PATH"))
+    var pidFile: String?
+
     func run() throws {
         let policyConfig: PolicyConfig
         do {
@@ -51,7 +55,7 @@ struct Portcullisd: ParsableCommand {
         } catch {
             throw ValidationError("--listen: \(error)")
         }
-        let daemon = Daemon(configPath: config, policyConfig: policyConfig, listen: addresses)
+        let daemon = Daemon(configPath: config, policyConfig: policyConfig, listen: addresses, pidFile: pidFile)
         try daemon.run()
     }
 }

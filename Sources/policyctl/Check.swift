@@ -1,0 +1,102 @@
+import ArgumentParser
+import Foundation
+import PortcullisPolicy
+
+struct Check: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "check",
+        abstract: "Would this key be allowed to do that? Asks the daemon's own policy code.",
+        discussion: """
+            KIND is listen (ssh -R port), open (ssh -L/-W/-J host:port), streamlocal-listen \
+            (ssh -R /path) or streamlocal-open (ssh -L ...:/path). A listen TARGET is [HOST:]PORT (a \
+            bare port is what ssh sends: localhost:PORT); an open TARGET is HOST:PORT; otherwise an \
+            absolute socket path. The key must log in first: expiry, user and (with --from) the \
+            from list are checked. Host names are not resolved, so a CIDR permit_open rule grants \
+            only a literal IP address here.
+
+            Prints "allow: FILE:LINE PATTERN" (the rule that allowed it) or "deny: REASON".
+
+            Example:
+              policyctl check --key alex streamlocal-listen /srv/portcullis/alex/web.sock
+              policyctl check --key blake --from 198.51.100.7 --at 2027-01-01 open 127.0.0.1:5900
+
+            Exit status: 0 allow; 1 deny; 2 usage error or unusable config.
+            """
+    )
+
+    enum Kind: String, ExpressibleByArgument, CaseIterable {
+        case listen, open
+        case streamlocalListen = "streamlocal-listen"
+        case streamlocalOpen = "streamlocal-open"
+    }
+
+    @OptionGroup var options: ConfigOption
+    @Option(help: ArgumentHelp("The key's name or SHA256 fingerprint.", valueName: "NAME|FINGERPRINT")) var key: String
+    @Option(help: "The SSH user name (default: the key's user, else its name).") var user: String?
+    @Option(help: ArgumentHelp("The client's IP address (default: the from list is not checked).", valueName: "ADDR")) var from: String?
+    @Option(help: ArgumentHelp("When: RFC 3339, a date, or a duration from now such as 30d (default: now).", valueName: "TIME")) var at: String?
+    @Flag(help: "Print JSON.") var json = false
+    @Argument(help: "listen, open, streamlocal-listen or streamlocal-open.") var kind: Kind
+    @Argument(help: "[HOST:]PORT, HOST:PORT or /socket/path.") var target: String
+
+    struct Output: Encodable {
+        let key: String
+        let user: String
+        let request: String
+        let decision: String
+        let rule: String?
+        let reason: String?
+    }
+
+    func run() throws {
+        let request = try self.request()
+        let now = Date()
+        var date = now
+        if let at {
+            do { date = try Expiry.parse(at, now: now) } catch { throw Failure.usage("--at \"\(at)\": \(error.message)") }
+        }
+        let policy = Policy(config: try options.load())
+        let entry: KeyEntry
+        do { entry = try Self.entry(key, in: policy) } catch { return try report(Output(key: key, user: user ?? "-", request: request.description, decision: "deny", rule: nil, reason: error.message)) }
+        let user = self.user ?? entry.user ?? entry.name
+        let decision: Decision
+        switch policy.admit(key: entry.key, user: user, clientAddress: from, at: date) {
+        case .refused(let reason): decision = .deny(reason: reason)
+        case .admitted(let admitted): decision = policy.decide(request, key: admitted, user: user)
+        }
+        if from == nil, entry.from != nil, !json {
+            FileHandle.standardError.write(Data("policyctl: note: key \(entry.name) has a from list; give --from ADDR to check it\n".utf8))
+        }
+        switch decision {
+        case .allow(let rule):
+            try report(Output(key: entry.name, user: user, request: request.description, decision: "allow", rule: rule, reason: nil))
+        case .deny(let reason):
+            try report(Output(key: entry.name, user: user, request: request.description, decision: "deny", rule: nil, reason: reason))
+        }
+    }
+
+    private func report(_ output: Output) throws {
+        if json { printJSON(output) } else { print(output.rule.map { "allow: \($0)" } ?? "deny: \(output.reason ?? "")") }
+        if output.decision != "allow" { throw ExitCode(1) }
+    }
+
+    private func request() throws(Failure) -> ForwardRequest {
+        switch kind {
+        case .listen, .open:
+            var text = target
+            if kind == .listen, !text.isEmpty, text.allSatisfy({ $0.isASCII && $0.isNumber }) { text = "localhost:" + text }
+            guard let address = try? ListenAddress(text) else {
+                throw Failure.usage("\(kind.rawValue) target \"\(target)\": expected \(kind == .listen ? "[HOST:]PORT" : "HOST:PORT")")
+            }
+            return kind == .listen ? .tcpListen(host: address.host, port: address.port) : .tcpOpen(host: address.host, port: address.port)
+        case .streamlocalListen: return .streamLocalListen(path: target)
+        case .streamlocalOpen: return .streamLocalOpen(path: target)
+        }
+    }
+
+    /// The entry named `text`, or whose fingerprint it is (`SHA256:...`).
+    static func entry(_ text: String, in policy: Policy) throws(Failure) -> KeyEntry {
+        if let entry = text.hasPrefix("SHA256:") ? policy.entry(fingerprint: text) : policy.entry(named: text) { return entry }
+        throw Failure.refused(text.hasPrefix("SHA256:") ? "no key with fingerprint \(text)" : "no key named \"\(text)\"")
+    }
+}

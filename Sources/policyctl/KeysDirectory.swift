@@ -1,0 +1,60 @@
+import Foundation
+import PortcullisPolicy
+
+/// The keys directory policyctl writes to: locked for the whole of a change, every change
+/// validated with the daemon's loader before any file is touched.
+struct KeysDirectory {
+    let configPath: String
+    let path: String
+
+    /// The keys_dir of the configuration at `configPath`.
+    init(config: PolicyConfig, configPath: String) throws(Failure) {
+        guard let keysDir = config.keysDir else {
+            throw Failure.refused("\(configPath) has no keys_dir; add one (e.g. keys_dir: keys.d) by hand: policyctl never edits the main config")
+        }
+        self.configPath = configPath
+        path = keysDir
+    }
+
+    /// Loads the configuration under an exclusive flock on `keys_dir/.policyctl.lock` and runs
+    /// `body` with it; the lock is held until `body` returns, so concurrent runs see each other's
+    /// changes.
+    static func locked<T>(_ option: ConfigOption, _ body: (PolicyConfig, KeysDirectory) throws(Failure) -> T) throws(Failure) -> T {
+        let first = try option.load()
+        let directory = try KeysDirectory(config: first, configPath: option.config)
+        let lockPath = directory.path + "/.policyctl.lock"
+        let fd = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw Failure.refused("cannot open the lock file \(lockPath): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        while flock(fd, LOCK_EX) != 0 {
+            guard errno == EINTR else { throw Failure.refused("cannot lock \(lockPath): \(String(cString: strerror(errno)))") }
+        }
+        // Read again under the lock: another run may have changed keys_dir meanwhile.
+        return try body(try option.load(), directory)
+    }
+
+    func file(_ name: String) -> String { (path.hasSuffix("/") ? path : path + "/") + name }
+
+    /// Validates the configuration as it will be after `changes`, then makes them: new files are
+    /// created (never replacing one), removed files unlinked.
+    func apply(_ changes: PendingChanges) throws(Failure) {
+        do {
+            _ = try ConfigLoader.load(path: configPath, pending: changes)
+        } catch {
+            throw Failure.refused("refused, the configuration would be invalid: \(ConfigOption.summary(error))")
+        }
+        do {
+            for (name, data) in changes.keyFiles.sorted(by: { $0.key < $1.key }) {
+                try AtomicFile.write(data, to: file(name), mode: 0o600, replace: false)
+            }
+            for name in changes.removedKeyFiles.sorted() { try AtomicFile.remove(file(name)) }
+        } catch {
+            throw Failure.refused(error.description)
+        }
+    }
+
+    /// The comment at the top of each file policyctl writes.
+    static func header(_ command: String, name: String) -> String {
+        "Written by policyctl \(command) on \(Expiry.text(Date())).\nRemove with: policyctl remove-key \(name)"
+    }
+}

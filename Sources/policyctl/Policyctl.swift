@@ -1,0 +1,88 @@
+import ArgumentParser
+import Foundation
+import PortcullisPolicy
+
+/// `policyctl`: the administrator's command.
+@main
+struct Policyctl: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "policyctl",
+        abstract: "Manage Portcullis keys and rules, dry-run decisions, validate, and reload the daemon.",
+        discussion: """
+            Keys added by policyctl go to keys_dir, one file per key (NAME.yaml); the main config \
+            file is never rewritten. Every write is validated with the daemon's own loader first, \
+            then made atomically (temporary file, fsync, rename); concurrent runs take a lock in \
+            keys_dir.
+
+            Example:
+              policyctl add-key --name alex --key-file alex.pub --permit-streamlocal-listen '/srv/portcullis/%k/*.sock'
+              policyctl check --key alex streamlocal-listen /srv/portcullis/alex/web.sock
+              policyctl reload
+
+            Exit status: 0 success (allow, valid, accepted); 1 refused or failed (deny, invalid \
+            config, reload rejected or unanswered, a line not imported); 2 usage error or a config \
+            that cannot be loaded.
+            """,
+        version: "policyctl 0.1.0",
+        subcommands: [Init.self, AddKey.self, RemoveKey.self, ListKeys.self, ShowKey.self, Check.self,
+                      Validate.self, ImportAuthorizedKeys.self, Reload.self]
+    )
+
+    /// Runs the command; our failures print one line, usage errors exit 2.
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch let failure as Failure {
+            FileHandle.standardError.write(Data("policyctl: \(failure.message)\n".utf8))
+            Foundation.exit(failure.code)
+        } catch {
+            if exitCode(for: error) == .validationFailure {
+                FileHandle.standardError.write(Data("\(fullMessage(for: error))\n".utf8))
+                Foundation.exit(2)
+            }
+            exit(withError: error)
+        }
+    }
+}
+
+/// A failure reported as one line, `policyctl: MESSAGE`, with its exit status.
+struct Failure: Error {
+    let message: String
+    let code: Int32
+
+    /// Refused or failed: exit 1.
+    static func refused(_ message: String) -> Failure { Failure(message: message, code: 1) }
+    /// Usage or configuration error: exit 2.
+    static func usage(_ message: String) -> Failure { Failure(message: message, code: 2) }
+}
+
+/// `--config FILE`, shared by the commands that read the configuration.
+struct ConfigOption: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("The main configuration file.", valueName: "FILE"))
+    var config = "/etc/portcullis/portcullis.yaml"
+
+    /// The configuration as the daemon would load it; an unusable one fails with exit 2.
+    func load() throws(Failure) -> PolicyConfig {
+        do {
+            return try ConfigLoader.load(path: config)
+        } catch {
+            throw Failure.usage("invalid configuration: \(Self.summary(error))")
+        }
+    }
+
+    /// The first problem, and how many more there are.
+    static func summary(_ error: ConfigError) -> String {
+        guard let first = error.problems.first else { return "unknown error" }
+        let more = error.problems.count - 1
+        return first.description + (more > 0 ? " (and \(more) more; run policyctl validate)" : "")
+    }
+}
+
+/// Prints `value` as indented JSON with sorted keys.
+func printJSON<T: Encodable>(_ value: T) {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+    let data = (try? encoder.encode(value)) ?? Data("null".utf8)
+    print(String(decoding: data, as: UTF8.self))
+}

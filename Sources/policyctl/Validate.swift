@@ -1,0 +1,49 @@
+import ArgumentParser
+import Foundation
+import PortcullisPolicy
+
+struct Validate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "validate",
+        abstract: "Check the whole configuration (main file and keys_dir) as the daemon would.",
+        discussion: """
+            Prints every problem as FILE:LINE: MESSAGE.
+
+            Example:
+              policyctl validate --config /etc/portcullis/portcullis.yaml
+
+            Exit status: 0 valid; 1 invalid; 2 usage error.
+            """
+    )
+
+    @OptionGroup var options: ConfigOption
+    @Flag(help: "Print JSON: ok, keys, problems (file, line, message).") var json = false
+
+    struct Output: Encodable {
+        struct Problem: Encodable {
+            let file: String
+            let line: Int?
+            let message: String
+        }
+
+        let ok: Bool
+        let keys: Int?
+        let problems: [Problem]
+    }
+
+    func run() throws {
+        do {
+            let config = try ConfigLoader.load(path: options.config)
+            if json { printJSON(Output(ok: true, keys: config.keys.count, problems: [])) } else {
+                print("\(options.config): OK (\(config.keys.count) keys in \(config.files.count) files)")
+            }
+        } catch {
+            if json {
+                printJSON(Output(ok: false, keys: nil, problems: error.problems.map { .init(file: $0.file, line: $0.line, message: $0.message) }))
+            } else {
+                print(error.description)
+            }
+            throw ExitCode(1)
+        }
+    }
+}
