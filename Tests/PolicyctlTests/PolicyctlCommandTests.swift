@@ -195,3 +195,35 @@ import Testing
         #expect(silent.stderr.contains("no answer from portcullisd"))
     }
 }
+
+/// `import-authorized-keys` through the binary: dry run writes nothing, the import writes one
+/// file per key and reports what it skipped and refused.
+@Suite struct PolicyctlImportTests {
+    @Test func importWritesKeysAndReportsLines() throws {
+        let site = try Installation()
+        let a = try site.newKey("a", comment: "alex@laptop")
+        let b = try site.newKey("b", comment: "blake")
+        let file = try site.scratch.write("authorized_keys", """
+            restrict,port-forwarding,permitlisten="2222",permitopen="localhost:5900" \(a)
+            command="/bin/true",restrict,port-forwarding,permitopen="[/run/app.sock]:*" \(b)
+            restrict,bogus-option \(a)
+
+            """)
+        let dry = try site.policyctl(["import-authorized-keys", file, "--name-prefix", "old-", "--dry-run"])
+        #expect(dry.status == 1)
+        #expect(dry.stdout.contains("line 1: would import as old-alex-laptop"))
+        #expect(dry.stdout.contains("line 3: not imported: option \"bogus-option\" cannot be translated"))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: site.keysDir).filter { $0.hasSuffix(".yaml") }.isEmpty)
+        let real = try site.policyctl(["import-authorized-keys", file, "--name-prefix", "old-"])
+        #expect(real.status == 1)
+        #expect(real.stdout.contains("line 2: imported as old-blake (\(site.keysDir)/old-blake.yaml)\n  skipped options: command"))
+        #expect(real.stdout.hasSuffix("imported 2 keys; 1 lines not imported\n"))
+        #expect(try site.policyctl(["check", "--key", "old-alex-laptop", "listen", "2222"]).status == 0)
+        #expect(try site.policyctl(["check", "--key", "old-blake", "streamlocal-open", "/run/app.sock"]).status == 0)
+        #expect(try site.policyctl(["check", "--key", "old-blake", "open", "localhost:5900"]).status == 1)
+        // Importing again refuses every line: the keys are configured now.
+        let again = try site.policyctl(["import-authorized-keys", file, "--json"])
+        #expect(again.status == 1)
+        #expect(again.stdout.contains("already configured as \\\"old-alex-laptop\\\""))
+    }
+}
