@@ -80,11 +80,7 @@ import Testing
         let other = "\(daemon.socketRoot)/alex/other.sock"
         let localPort = try TestSocket.freePort()
         let consumer = try daemon.ssh("blake", ["-N", "-L", "127.0.0.1:\(localPort):\(other)"])
-        let fd = try TestSocket.connectWhenListening(port: localPort)
-        defer { close(fd) }
-        #expect(try TestSocket.readToEnd(fd) == [])
-        try waitUntil("the refusal") { consumer.stderr.contains("open failed") }
-        #expect(consumer.stderr.contains("administratively prohibited"))
+        #expect(try consumer.refusedOpenReport(localPort: localPort).contains("administratively prohibited"))
     }
 
     @Test func unknownKeyIsDenied() throws {

@@ -45,11 +45,7 @@ import Testing
         })
         let localPort = try TestSocket.freePort()
         let ssh = try server.ssh(["-N", "-L", "127.0.0.1:\(localPort):127.0.0.1:5900"])
-        let fd = try TestSocket.connectWhenListening(port: localPort)
-        defer { close(fd) }
-        #expect(try TestSocket.readToEnd(fd) == [])
-        try waitUntil("ssh to report the refusal") { ssh.stderr.contains("open failed") }
-        #expect(ssh.stderr.contains(
+        #expect(try ssh.refusedOpenReport(localPort: localPort).contains(
             "open failed: administratively prohibited: no permit_open rule matches 127.0.0.1:5900"))
     }
 
@@ -58,10 +54,7 @@ import Testing
         let closedPort = try TestSocket.freePort()
         let localPort = try TestSocket.freePort()
         let ssh = try server.ssh(["-N", "-L", "127.0.0.1:\(localPort):127.0.0.1:\(closedPort)"])
-        let fd = try TestSocket.connectWhenListening(port: localPort)
-        defer { close(fd) }
-        #expect(try TestSocket.readToEnd(fd) == [])
-        try waitUntil("ssh to report the failure") { ssh.stderr.contains("open failed") }
-        #expect(ssh.stderr.contains("open failed: connect failed: connect failed: Connection refused"))
+        #expect(try ssh.refusedOpenReport(localPort: localPort).contains(
+            "open failed: connect failed: 127.0.0.1:\(closedPort): Connection refused"))
     }
 }

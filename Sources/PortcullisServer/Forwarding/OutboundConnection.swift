@@ -62,10 +62,10 @@ final class OutboundConnection {
             tryNextCandidate()
         }
         if fd < 0 {
-            refuse(reason: "connect failed: \(lastError)", code: UInt32(SSH2_OPEN_CONNECT_FAILED))
+            refuse(reason: "\(request.target): \(lastError)", code: UInt32(SSH2_OPEN_CONNECT_FAILED))
         } else if Date() > deadline {
             closeSocket()
-            refuse(reason: "connect failed: timed out", code: UInt32(SSH2_OPEN_CONNECT_FAILED))
+            refuse(reason: "\(request.target): timed out", code: UInt32(SSH2_OPEN_CONNECT_FAILED))
         } else {
             register()
         }

@@ -359,7 +359,8 @@ final class SessionWorker: @unchecked Sendable {
                 return 1
             }
         } catch {
-            let reason = "connect failed: \(error)"
+            // The client prints the reason code's name ("connect failed") before this description.
+            let reason = "\(error)"
             observer(.forwardFailed(session: id, request: request, reason: reason))
             ssh_message_channel_request_open_reply_failure(message, UInt32(SSH2_OPEN_CONNECT_FAILED), reason)
             return 0
