@@ -113,20 +113,29 @@ enum UnixSocketFile {
         unlinkat(directory, name, 0)
     }
 
+    /// Binds under a temporary name, sets the mode, then links the socket to its real name, so the
+    /// path never exists with any other mode and is never taken over if something appeared there.
     private static func bindAndListen(viaDirectory directory: Int32, name: String, path: String,
                                       mode: mode_t) throws -> Int32 {
+        let temporary = ".portcullis-" + String(UInt32.random(in: 0...UInt32.max), radix: 16)
+        let fd: Int32
         do {
-            let fd = try Socket.listenUnix(path: "/proc/self/fd/\(directory)/\(name)")
-            guard fchmodat(directory, name, mode, 0) == 0 else {
-                let reason = lastError
-                close(fd)
-                unlinkat(directory, name, 0)
-                throw UnixSocketError("cannot set the mode of \(path): \(reason)")
-            }
-            return fd
+            fd = try Socket.listenUnix(path: "/proc/self/fd/\(directory)/\(temporary)")
         } catch let error as SocketError {
             throw UnixSocketError("cannot listen on \(path): \(String(cString: strerror(error.code)))")
         }
+        defer { unlinkat(directory, temporary, 0) }
+        guard fchmodat(directory, temporary, mode, 0) == 0 else {
+            let reason = lastError
+            close(fd)
+            throw UnixSocketError("cannot set the mode of \(path): \(reason)")
+        }
+        guard linkat(directory, temporary, directory, name, 0) == 0 else {
+            let reason = errno == EEXIST ? "it was created meanwhile by another session" : lastError
+            close(fd)
+            throw UnixSocketError("cannot listen on \(path): \(reason)")
+        }
+        return fd
     }
 
     /// Removes the stale sockets under `root` that this user owns and nobody accepts on, such as
