@@ -1,0 +1,35 @@
+/// The `event` names the daemon writes. Review (`policyctl audit`) matches on them.
+public enum AuditEvent {
+    /// The daemon started: `version`, `libssh`, `config`, `config_digest`, `listen`, `keys`, `pid`.
+    public static let daemonStart = "daemon-start"
+    /// A reload was asked for: `outcome` (`applied`/`rejected`), `config_digest`, `keys`,
+    /// `keys_added`, `keys_removed` (names), or `error` when rejected.
+    public static let daemonReload = "daemon-reload"
+    /// The daemon stopped: `reason`, `sessions` still open when it began stopping.
+    public static let daemonStop = "daemon-stop"
+    /// On start, a socket file left by a crash under socket_root was removed: `path`.
+    public static let staleSocketRemoved = "stale-socket-removed"
+
+    /// A TCP connection was accepted: `client`, `client_port`, `server`, `server_port`.
+    public static let sessionStart = "session-start"
+    /// A public-key login attempt: `user`, `key` (when the key is configured), `fingerprint`,
+    /// `algorithm`, `decision`, and `reason` when denied.
+    public static let auth = "auth"
+    /// A listen or open was decided: `kind`, `target`, `decision`, then `rule` (`FILE:LINE`) and
+    /// `pattern` for an allow or `reason` for a deny; opens also carry `channel` and `originator`.
+    public static let forwardRequest = "forward-request"
+    /// An allowed listen is in place: `kind`, `target`, `bound` (address:port or path).
+    public static let forwardBound = "forward-bound"
+    /// An allowed listen or open could not be carried out: `kind`, `target`, `reason`
+    /// (opens: `channel`).
+    public static let forwardFailed = "forward-failed"
+    /// The client cancelled a listen: `kind`, `target`.
+    public static let forwardCancelled = "forward-cancelled"
+    /// A channel began carrying data: `channel`, `kind`, `target`, `originator`.
+    public static let channelOpen = "channel-open"
+    /// A channel ended: `channel`, `kind`, `target`, `bytes_from_client`, `bytes_to_client`,
+    /// `duration` (seconds), `reason`.
+    public static let channelClose = "channel-close"
+    /// The session ended: `duration`, `channels`, `bytes_from_client`, `bytes_to_client`, `reason`.
+    public static let sessionEnd = "session-end"
+}
