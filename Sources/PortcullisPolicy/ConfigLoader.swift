@@ -45,8 +45,7 @@ public enum ConfigLoader {
         var problems = reader.problems
         var documents = [document]
         if let keysDirNode, let text = reader.string(keysDirNode, field: "keys_dir") {
-            let base = URL(fileURLWithPath: path).deletingLastPathComponent().path
-            let directory = text.hasPrefix("/") ? text : (base == "/" ? "/" + text : base + "/" + text)
+            let directory = text.hasPrefix("/") ? text : resolve(text, besides: path)
             config.keysDir = directory
             switch keyFiles(in: directory, pending: pending) {
             case .failure(let error):
@@ -132,7 +131,13 @@ public enum ConfigLoader {
             }
         }
         if let (text, node) = scalar("audit_log") {
-            if text.isEmpty || text.contains("\0") { reader.report(node, "audit_log: expected a file path") } else { config.auditLog = text }
+            if text == "off" {
+                config.auditLog = nil
+            } else if text.isEmpty || text.contains("\0") || text.hasSuffix("/") {
+                reader.report(node, "audit_log \(NodeReader.quoted(text)): expected a file path or \"off\"")
+            } else {
+                config.auditLog = text.hasPrefix("/") ? text : resolve(text, besides: reader.path)
+            }
         }
         if let node = value("limits"), let limits = reader.fields(of: node, known: limitFields, what: "limits") {
             if let entry = limits["login_grace_time"]?.value, !NodeReader.isNull(entry),
@@ -149,6 +154,12 @@ public enum ConfigLoader {
             }
         }
         return socketRoot
+    }
+
+    /// `relative` as a path next to the file `path`.
+    static func resolve(_ relative: String, besides path: String) -> String {
+        let base = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        return base == "/" ? "/" + relative : base + "/" + relative
     }
 
     /// The key files of `directory`, sorted by name, or why it cannot be listed.

@@ -13,7 +13,7 @@ public struct PolicyConfig: Sendable, Hashable {
     public var allowPrivilegedPorts: Bool
     /// The keys directory, resolved to an absolute path; nil if not configured.
     public var keysDir: String?
-    /// Audit log path (kept for the audit layer).
+    /// Absolute path of the audit log; nil when auditing is switched off (`audit_log: off`).
     public var auditLog: String?
     /// Whether audit records also go to syslog.
     public var auditSyslog: Bool
@@ -28,7 +28,7 @@ public struct PolicyConfig: Sendable, Hashable {
     public init(
         listen: [ListenAddress] = PolicyConfig.defaultListen, hostKeys: [String], socketRoot: String,
         socketMode: UInt32 = 0o600, gatewayPorts: GatewayPorts = .no, allowPrivilegedPorts: Bool = false,
-        keysDir: String? = nil, auditLog: String? = nil, auditSyslog: Bool = false, limits: Limits = Limits(),
+        keysDir: String? = nil, auditLog: String? = PolicyConfig.defaultAuditLog, auditSyslog: Bool = false, limits: Limits = Limits(),
         keys: [KeyEntry] = [], files: [String] = [], digest: String = ""
     ) {
         self.listen = listen
@@ -45,6 +45,9 @@ public struct PolicyConfig: Sendable, Hashable {
         self.files = files
         self.digest = digest
     }
+
+    /// Where the audit log goes unless `audit_log` says otherwise.
+    public static let defaultAuditLog = "/var/log/portcullis/audit.jsonl"
 
     /// `0.0.0.0:22` and `[::]:22`.
     public static let defaultListen = [ListenAddress(host: "0.0.0.0", port: 22), ListenAddress(host: "::", port: 22)]

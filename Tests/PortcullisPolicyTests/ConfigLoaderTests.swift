@@ -136,7 +136,8 @@ socket_root: /srv/portcullis
         #expect(config.socketMode == 0o600)
         #expect(config.gatewayPorts == .no)
         #expect(!config.allowPrivilegedPorts)
-        #expect(config.keysDir == nil && config.auditLog == nil && !config.auditSyslog)
+        #expect(config.keysDir == nil && !config.auditSyslog)
+        #expect(config.auditLog == "/var/log/portcullis/audit.jsonl")
         #expect(config.limits == Limits(loginGraceTime: 30, maxAuthTries: 6))
         #expect(config.keys.isEmpty)
         #expect(config.files == [fixture.main])
@@ -163,6 +164,18 @@ socket_root: /srv/portcullis
         #expect(try fixture.load().digest != first)
     }
 
+    @Test func auditLogOffOrRelative() throws {
+        let off = try Fixture(header + "audit_log: off\n")
+        defer { off.directory.remove() }
+        #expect(try off.load().auditLog == nil)
+        let relative = try Fixture(header + "audit_log: logs/audit.jsonl\n")
+        defer { relative.directory.remove() }
+        #expect(try relative.load().auditLog == relative.directory.path + "/logs/audit.jsonl")
+        let directory = try Fixture(header + "audit_log: /var/log/\n")
+        defer { directory.directory.remove() }
+        #expect(throws: ConfigError.self) { try directory.load() }
+    }
+
     @Test func durations() throws {
         for (text, seconds) in [("30s", 30), ("2m", 120), ("1h", 3600), ("45", 45), ("\"90\"", 90)] {
             let fixture = try Fixture(header + "limits: {login_grace_time: \(text)}\n")
@@ -183,7 +196,7 @@ socket_root: /srv/portcullis
         """)
         defer { fixture.directory.remove() }
         let config = try fixture.load()
-        #expect(config.keysDir == nil && config.auditLog == nil)
+        #expect(config.keysDir == nil && config.auditLog == PolicyConfig.defaultAuditLog)
         #expect(config.keys[0].user == nil && config.keys[0].permitOpen.isEmpty)
     }
 }
