@@ -49,16 +49,22 @@ public final class AuditWriter: Sendable {
     /// if a field has a reserved name or the write fails (the caller must then not proceed).
     @discardableResult
     public func append(event: String, session: UInt64? = nil, fields: [JSONMember] = []) throws(AuditError) -> AuditRecord {
+        try appendLine(event: event, session: session, fields: fields).record
+    }
+
+    /// ``append(event:session:fields:)``, also returning the line as written (without its newline).
+    public func appendLine(event: String, session: UInt64? = nil,
+                           fields: [JSONMember] = []) throws(AuditError) -> (record: AuditRecord, line: [UInt8]) {
         if let reserved = fields.first(where: { AuditRecord.reservedKeys.contains($0.key) }) {
             throw .reservedField(reserved.key)
         }
-        return try state.withLock { (state: inout State) throws(AuditError) -> AuditRecord in
+        return try state.withLock { (state: inout State) throws(AuditError) -> (record: AuditRecord, line: [UInt8]) in
             let record = AuditRecord(ts: AuditTimestamp.string(from: now()), seq: state.chain.seq + 1, event: event,
                                      session: session, fields: fields, prev: state.chain.hash)
             let line = record.line
             try Self.write(line + [UInt8(ascii: "\n")], to: state.fd, path: path)
             state.chain = AuditChainPoint(seq: record.seq, hash: hash(Data(line)))
-            return record
+            return (record, line)
         }
     }
 

@@ -1,5 +1,7 @@
 import ArgumentParser
 import Foundation
+import Synchronization
+import PortcullisAudit
 import PortcullisPolicy
 import PortcullisServer
 
@@ -8,15 +10,24 @@ final class Daemon {
     private let configPath: String
     private let store: PolicyStore
     private let server: SSHServer
-    private let log = DaemonLog()
+    private let log: DaemonLog
+    private let audit: DaemonAudit
+    /// The configuration in force, to tell what a reload changed.
+    private var config: PolicyConfig
     /// Where the pid goes (and, next to it, the answer to each reload); nil: nowhere.
     private let pidFile: String?
     private var reloads = 0
 
-    init(configPath: String, policyConfig: PolicyConfig, listen: [ListenAddress], pidFile: String? = nil) {
+    /// Opens the audit log and writes daemon-start; throws if the log cannot be written.
+    init(configPath: String, policyConfig: PolicyConfig, listen: [ListenAddress], pidFile: String? = nil,
+         syslogSocket: String = "/dev/log", log: DaemonLog) throws {
         self.configPath = configPath
         self.pidFile = pidFile
+        self.log = log
+        config = policyConfig
         store = PolicyStore(Policy(config: policyConfig))
+        audit = try DaemonAudit(config: policyConfig, configPath: configPath, listen: listen,
+                                syslogSocket: syslogSocket, log: log)
         var configuration = ServerConfiguration(
             listen: listen,
             hostKeys: policyConfig.hostKeys, socketRoot: policyConfig.socketRoot)
@@ -24,9 +35,9 @@ final class Daemon {
         configuration.gatewayPorts = policyConfig.gatewayPorts
         configuration.loginGraceTime = policyConfig.limits.loginGraceTime
         configuration.maxAuthTries = policyConfig.limits.maxAuthTries
-        let log = self.log
+        configuration.firstSessionID = audit.firstSessionID
         server = SSHServer(configuration: configuration, authority: PolicyAuthority(store: store),
-                           observer: { log.record($0) })
+                           recorder: AuditRecorder(trail: audit.trail, echo: { log.record($0) }))
     }
 
     /// Serves until SIGTERM or SIGINT.
@@ -35,16 +46,29 @@ final class Daemon {
             try server.start()
         } catch {
             log.line("cannot start: \(error)")
+            _ = audit.stopped(reason: "cannot start: \(error)", sessions: 0)
             throw ExitCode(1)
         }
         log.line("listening on \(server.endpoints.map(\.description).joined(separator: ", ")) "
-                 + "with \(store.current.config.keys.count) keys; \(LibSSH.build)")
+                 + "with \(store.current.config.keys.count) keys; \(LibSSH.build); "
+                 + (config.auditLog.map { "audit log \($0)" } ?? "audit log off"))
         let stop = DispatchSemaphore(value: 0)
-        let signals = [SIGHUP, SIGTERM, SIGINT].map { number -> DispatchSourceSignal in
+        let stopSignal = Mutex<Int32>(0)
+        let signals = [SIGHUP, SIGUSR1, SIGTERM, SIGINT].map { number -> DispatchSourceSignal in
             signal(number, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
             source.setEventHandler { [self] in
-                if number == SIGHUP { reload() } else { stop.signal() }
+                switch number {
+                case SIGHUP:
+                    // logrotate may send either: the log is reopened on both.
+                    audit.trail.reopen()
+                    reload()
+                case SIGUSR1:
+                    audit.trail.reopen()
+                default:
+                    stopSignal.withLock { $0 = number }
+                    stop.signal()
+                }
             }
             source.resume()
             return source
@@ -61,9 +85,14 @@ final class Daemon {
             }
         }
         stop.wait()
-        log.line("stopping: closing \(server.sessionCount) sessions")
+        let open = server.sessionCount
+        log.line("stopping: closing \(open) sessions")
         let clean = server.shutdown(timeout: 10)
         signals.forEach { $0.cancel() }
+        let reason = stopSignal.withLock { $0 } == SIGINT ? "SIGINT" : "SIGTERM"
+        if !audit.stopped(reason: reason, sessions: open) {
+            log.line("audit records could not all be written before stopping")
+        }
         if let pidFile {
             unlink(pidFile)
             unlink(ReloadStatus.path(pidFile: pidFile))
@@ -76,11 +105,17 @@ final class Daemon {
     private func reload() {
         let status: (ok: Bool, message: String)
         do {
-            let config = try ConfigLoader.load(path: configPath)
-            store.replace(with: Policy(config: config))
-            status = (true, "reloaded \(configPath): \(config.keys.count) keys")
+            let new = try ConfigLoader.load(path: configPath)
+            store.replace(with: Policy(config: new))
+            audit.reloaded(from: config, to: new)
+            if new.auditLog != config.auditLog || new.auditSyslog != config.auditSyslog {
+                log.line("audit_log and audit_syslog changes take effect at the next start")
+            }
+            config = new
+            status = (true, "reloaded \(configPath): \(new.keys.count) keys")
             log.line(status.message)
         } catch {
+            audit.reloadRejected("\(error)")
             status = (false, "reload rejected, the previous configuration stays in force:\n\(error)")
             log.line(status.message)
         }

@@ -15,27 +15,27 @@ final class DaemonLog: @unchecked Sendable {
 
     func record(_ event: ServerEvent) {
         switch event {
-        case .sessionOpened(let session, let client):
+        case .sessionOpened(let session, let client, _):
             line("session \(session): connection from \(client)")
         case .authenticated(let session, let user, let key, let keyName):
             line("session \(session): accepted key \(keyName) (\(key.fingerprint)) for \(user)")
-        case .authRefused(let session, let user, let key, let reason):
-            line("session \(session): refused key \(key.fingerprint) for \(user): \(reason)")
-        case .forwardRequested(let session, let request, .allow(let rule)):
+        case .authRefused(let session, let user, let key, _, let reason):
+            line("session \(session): refused key \(key?.fingerprint ?? "(none)") for \(user): \(reason)")
+        case .forwardRequested(let session, let request, .allow(let rule), _, _):
             line("session \(session): allow \(request) by \(rule)")
-        case .forwardRequested(let session, let request, .deny(let reason)):
+        case .forwardRequested(let session, let request, .deny(let reason), _, _):
             line("session \(session): deny \(request): \(reason)")
         case .forwardBound(let session, let request, let bound):
             line("session \(session): listening for \(request.kind) on \(bound)")
-        case .forwardFailed(let session, let request, let reason):
+        case .forwardFailed(let session, let request, let reason, _):
             line("session \(session): \(request) failed: \(reason)")
         case .forwardCancelled(let session, let request):
             line("session \(session): cancelled \(request)")
         case .channelOpened(let session, let channel, let request, let originator):
             line("session \(session): channel \(channel) \(request) from \(originator)")
-        case .channelClosed(let session, let channel, _, let toClient, let fromClient, let reason):
+        case .channelClosed(let session, let channel, _, let toClient, let fromClient, _, let reason):
             line("session \(session): channel \(channel) closed (\(reason)), \(fromClient) bytes in, \(toClient) out")
-        case .sessionClosed(let session, let reason):
+        case .sessionClosed(let session, let reason, _, _, _, _):
             line("session \(session): closed: \(reason)")
         case .staleSocketRemoved(let path):
             line("removed stale socket \(path)")

@@ -12,8 +12,12 @@ struct Portcullisd: ParsableCommand {
         discussion: """
             Runs in the foreground and logs to stderr. SIGHUP re-reads the configuration (an invalid \
             one is rejected and the old one stays in force; with --pid-file PATH the outcome is written \
-            to PATH.reload as JSON, which `policyctl reload` reads); SIGTERM or SIGINT stops it: no new \
-            connections, every session closed, every socket file it created removed, exit 0.
+            to PATH.reload as JSON, which `policyctl reload` reads); SIGUSR1 (and SIGHUP) reopen the audit \
+            log, for logrotate; SIGTERM or SIGINT stops it: no new connections, every session closed, \
+            every socket file it created removed, exit 0.
+
+            Every authentication, decision, forward and channel is recorded in the audit log \
+            (audit_log, default /var/log/portcullis/audit.jsonl) before the client hears the answer.
 
             Example:
               portcullisd --config /etc/portcullis/portcullis.yaml
@@ -37,6 +41,9 @@ struct Portcullisd: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Write the pid to PATH once running (removed at a clean stop), and each reload's outcome to PATH.reload.", valueName: "PATH"))
     var pidFile: String?
 
+    @Option(name: .long, help: ArgumentHelp("The local syslog socket for audit_syslog.", valueName: "PATH"))
+    var syslogSocket = "/dev/log"
+
     func run() throws {
         let policyConfig: PolicyConfig
         do {
@@ -55,7 +62,15 @@ struct Portcullisd: ParsableCommand {
         } catch {
             throw ValidationError("--listen: \(error)")
         }
-        let daemon = Daemon(configPath: config, policyConfig: policyConfig, listen: addresses, pidFile: pidFile)
+        let log = DaemonLog()
+        let daemon: Daemon
+        do {
+            daemon = try Daemon(configPath: config, policyConfig: policyConfig, listen: addresses, pidFile: pidFile,
+                                syslogSocket: syslogSocket, log: log)
+        } catch {
+            log.line("cannot open the audit log: \(error)")
+            throw ExitCode(1)
+        }
         try daemon.run()
     }
 }

@@ -40,7 +40,7 @@ import Testing
         _ = try TestSocket.readToEnd(fd, seconds: 10)
         #expect(Date().timeIntervalSince(started) < 5)
         try server.events.wait(for: "the grace time to run out") { event in
-            if case .sessionClosed(_, "login grace time exceeded") = event { return true }
+            if case .sessionClosed(_, "login grace time exceeded", _, _, _, _) = event { return true }
             return false
         }
     }
@@ -55,7 +55,7 @@ import Testing
         let result = try run("/usr/bin/ssh", strangers.flatMap { ["-i", $0.privatePath] } + arguments)
         #expect(result.status == 255)
         try server.events.wait(for: "the limit") { event in
-            if case .sessionClosed(_, "too many authentication failures") = event { return true }
+            if case .sessionClosed(_, "too many authentication failures", _, _, _, _) = event { return true }
             return false
         }
         let refusals = server.events.all.filter { if case .authRefused = $0 { return true }; return false }

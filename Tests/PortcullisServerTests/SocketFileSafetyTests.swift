@@ -47,7 +47,7 @@ import Testing
         #expect(result.status == 255)
         #expect(!exists(elsewhere.file("x.sock")))
         try server.events.wait(for: "the failure") { event in
-            if case .forwardFailed(_, _, let reason) = event { return reason.contains("symlink") }
+            if case .forwardFailed(_, _, let reason, _) = event { return reason.contains("symlink") }
             return false
         }
     }
@@ -76,7 +76,7 @@ import Testing
         let result = try #require(try tryListen(server, path))
         #expect(result.status == 255)
         try server.events.wait(for: "the failure") { event in
-            if case .forwardFailed(_, _, let reason) = event { return reason.contains("in use by another session") }
+            if case .forwardFailed(_, _, let reason, _) = event { return reason.contains("in use by another session") }
             return false
         }
         let fd = try TestSocket.connectUnix(path)

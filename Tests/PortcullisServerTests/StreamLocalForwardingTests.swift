@@ -57,7 +57,7 @@ import Testing
         #expect(firstDifference(echoed, payload) == nil)
         #expect(ssh.isRunning, "ssh exited: \(ssh.stderr)")
         try server.events.wait(for: "the channel to close with its byte counts") { event in
-            if case .channelClosed(_, _, .streamLocalOpen(socketPath), let toClient, let fromClient, _) = event {
+            if case .channelClosed(_, _, .streamLocalOpen(socketPath), let toClient, let fromClient, _, _) = event {
                 return toClient == UInt64(payload.count) && fromClient == UInt64(payload.count)
             }
             return false
@@ -104,7 +104,7 @@ import Testing
         #expect(result.stderr.contains("remote port forwarding failed for listen path \(socketPath)"))
         #expect(!FileManager.default.fileExists(atPath: socketPath))
         try server.events.wait(for: "the refusal") { event in
-            if case .forwardRequested(_, .streamLocalListen(socketPath), .deny(let reason)) = event {
+            if case .forwardRequested(_, .streamLocalListen(socketPath), .deny(let reason), _, _) = event {
                 return reason == "no rule grants it"
             }
             return false

@@ -42,13 +42,15 @@ final class ChannelPump {
     private var closeReason: String?
     private var bytesToClient: UInt64 = 0
     private var bytesFromClient: UInt64 = 0
+    private var openedAt = ContinuousClock.now
 
-    init(worker: SessionWorker, channel: OpaquePointer, fd: Int32, request: ForwardRequest) {
+    /// `channelID`: the number the channel's records use (a fresh one if nil).
+    init(worker: SessionWorker, channel: OpaquePointer, fd: Int32, request: ForwardRequest, channelID: UInt64? = nil) {
         self.worker = worker
         self.channel = channel
         self.fd = fd
         self.request = request
-        self.channelID = worker.makeChannelID()
+        self.channelID = channelID ?? worker.makeChannelID()
         portcullis_channel_callbacks_init(callbacks)
         callbacks.pointee.userdata = Unmanaged.passUnretained(self).toOpaque()
         callbacks.pointee.channel_data_function = { _, _, data, length, _, userdata in
@@ -95,9 +97,10 @@ final class ChannelPump {
             switch open(channel) {
             case SSH_OK:
                 opening = nil
+                openedAt = .now
                 if let originator = pendingAnnouncement {
                     pendingAnnouncement = nil
-                    worker.observer(.channelOpened(session: worker.id, channel: channelID, request: request,
+                    worker.report(.channelOpened(session: worker.id, channel: channelID, request: request,
                                                    originator: originator))
                 }
             case SSH_AGAIN:
@@ -132,9 +135,9 @@ final class ChannelPump {
             ssh_channel_close(channel)
         }
         ssh_channel_free(channel)
-        worker.observer(.channelClosed(session: worker.id, channel: channelID, request: request,
-                                       bytesToClient: bytesToClient, bytesFromClient: bytesFromClient,
-                                       reason: closeReason ?? "closed"))
+        worker.report(.channelClosed(session: worker.id, channel: channelID, request: request,
+                                     bytesToClient: bytesToClient, bytesFromClient: bytesFromClient,
+                                     duration: openedAt.duration(to: .now).seconds, reason: closeReason ?? "closed"))
     }
 
     // MARK: - Channel to socket

@@ -2,15 +2,13 @@ import CLibSSH
 import Foundation
 import PortcullisPolicy
 
-/// A client's `direct-tcpip` or `direct-streamlocal` open while the proxy connects to the target.
-/// The client's request is kept unanswered until the connection is made (the channel is accepted
-/// and a pump starts) or has failed (the open is refused with the reason), so a slow or unreachable
-/// target holds up nothing else.
+/// A client's `direct-tcpip` open while the proxy connects to the target, without blocking. The
+/// client's request is kept unanswered until the connection is made (the session then accepts the
+/// channel) or has failed (the open is refused with the reason), so a slow or unreachable target
+/// holds up nothing else.
 final class OutboundConnection {
-    let request: ForwardRequest
     private unowned let worker: SessionWorker
-    private var message: OpaquePointer?
-    private let originator: String
+    private var attempt: OpenAttempt?
     private var candidates: [SocketAddress]
     private var fd: Int32 = -1
     private var registered = false
@@ -18,37 +16,21 @@ final class OutboundConnection {
     private let deadline: Date
     private var lastError = "no address to connect to"
 
-    /// Connects to one of `candidates` (TCP), trying them in order.
-    init(worker: SessionWorker, message: OpaquePointer, request: ForwardRequest, originator: String,
-         candidates: [SocketAddress]) {
+    /// Connects to one of `candidates`, trying them in order.
+    init(worker: SessionWorker, attempt: OpenAttempt, candidates: [SocketAddress]) {
         self.worker = worker
-        self.message = message
-        self.request = request
-        self.originator = originator
+        self.attempt = attempt
         self.candidates = candidates
         self.deadline = Date().addingTimeInterval(Double(worker.configuration.connectTimeoutMilliseconds) / 1000)
         tryNextCandidate()
     }
 
-    /// A connection already made (a Unix socket), to be handed to the client as it is.
-    init(worker: SessionWorker, message: OpaquePointer, request: ForwardRequest, originator: String,
-         connected fd: Int32) {
-        self.worker = worker
-        self.message = message
-        self.request = request
-        self.originator = originator
-        self.candidates = []
-        self.deadline = Date()
-        self.fd = fd
-        self.writable = true
-    }
-
-    var isDone: Bool { message == nil }
+    var isDone: Bool { attempt == nil }
 
     /// Between polls: finishes the open when the connection is made, moves on to the next address
     /// when one fails, and gives up at the deadline.
     func service() {
-        guard message != nil else { return }
+        guard let attempt else { return }
         if writable && fd >= 0 {
             writable = false
             let error = Socket.connectResult(fd)
@@ -62,10 +44,10 @@ final class OutboundConnection {
             tryNextCandidate()
         }
         if fd < 0 {
-            refuse(reason: "\(request.target): \(lastError)", code: UInt32(SSH2_OPEN_CONNECT_FAILED))
+            refuse(reason: "\(attempt.request.target): \(lastError)")
         } else if Date() > deadline {
             closeSocket()
-            refuse(reason: "\(request.target): timed out", code: UInt32(SSH2_OPEN_CONNECT_FAILED))
+            refuse(reason: "\(attempt.request.target): timed out")
         } else {
             register()
         }
@@ -74,9 +56,9 @@ final class OutboundConnection {
     /// Gives up without answering: the session is ending.
     func abandon() {
         closeSocket()
-        if let message {
-            ssh_message_free(message)
-            self.message = nil
+        if let attempt {
+            ssh_message_free(attempt.message)
+            self.attempt = nil
         }
     }
 
@@ -96,24 +78,17 @@ final class OutboundConnection {
     }
 
     private func accept() {
-        guard let message else { return }
-        self.message = nil
-        defer { ssh_message_free(message) }
-        guard let channel = ssh_message_channel_request_open_reply_accept(message) else {
-            closeSocket()
-            return
-        }
-        let pump = ChannelPump(worker: worker, channel: channel, fd: fd, request: request)
+        guard let attempt else { return }
+        self.attempt = nil
+        let connected = fd
         fd = -1
-        worker.started(pump, originator: originator)
+        worker.opened(attempt, fd: connected)
     }
 
-    private func refuse(reason: String, code: UInt32) {
-        guard let message else { return }
-        self.message = nil
-        worker.observer(.forwardFailed(session: worker.id, request: request, reason: reason))
-        ssh_message_channel_request_open_reply_failure(message, code, reason)
-        ssh_message_free(message)
+    private func refuse(reason: String) {
+        guard let attempt else { return }
+        self.attempt = nil
+        worker.failed(attempt, reason: reason)
     }
 
     private func register() {

@@ -14,6 +14,8 @@ final class RemoteForward {
     private var fds: [Int32]
     private var registered = false
     private var cancelled = false
+    /// Whether the client has been told the forward is in place: only then are connections taken.
+    private var active = false
     /// The socket file this forward created, to remove it and nothing else on close.
     private var createdSocket: UnixSocketFile.Created?
 
@@ -39,9 +41,14 @@ final class RemoteForward {
         }
     }
 
+    /// The client has been told: connections may be taken from the next poll on.
+    func activate() {
+        active = true
+    }
+
     /// Starts polling for connections. Called between polls only.
     func register() {
-        guard !registered, !cancelled, let event = worker.event else { return }
+        guard active, !registered, !cancelled, let event = worker.event else { return }
         registered = true
         for fd in fds {
             ssh_event_add_fd(event, fd, Int16(POLLIN), { fd, _, userdata in
@@ -54,6 +61,14 @@ final class RemoteForward {
         }
     }
 
+    /// Stops polling for connections for now (they wait in the listen backlog). Between polls only.
+    func pause() {
+        if registered, let event = worker.event {
+            fds.forEach { ssh_event_remove_fd(event, $0) }
+        }
+        registered = false
+    }
+
     /// Stops taking connections at once and removes the socket file this forward created; the
     /// listening sockets are closed by `close()` between polls.
     func cancel() {
@@ -64,10 +79,7 @@ final class RemoteForward {
     /// Stops listening and removes the socket file this forward created. Called between polls only.
     func close() {
         cancel()
-        if registered, let event = worker.event {
-            fds.forEach { ssh_event_remove_fd(event, $0) }
-        }
-        registered = false
+        pause()
         fds.forEach { Glibc.close($0) }
         fds = []
     }

@@ -19,14 +19,14 @@ extension ListenAddress {
             }
             var addr = address
             inet_ntop(AF_INET, &addr, &buffer, socklen_t(buffer.count))
-            self.init(host: String(cString: buffer), port: Int(UInt16(bigEndian: port)))
+            self.init(host: Self.text(buffer), port: Int(UInt16(bigEndian: port)))
         case AF_INET6:
             let (address, port) = withUnsafePointer(to: &storage) {
                 $0.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { ($0.pointee.sin6_addr, $0.pointee.sin6_port) }
             }
             var addr = address
             inet_ntop(AF_INET6, &addr, &buffer, socklen_t(buffer.count))
-            var host = String(cString: buffer)
+            var host = Self.text(buffer)
             if host.hasPrefix("::ffff:"), host.contains(".") { host.removeFirst(7) }
             self.init(host: host, port: Int(UInt16(bigEndian: port)))
         default:
@@ -52,5 +52,10 @@ extension ListenAddress {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
         }
         return rc == 0 ? Endpoint(storage) : nil
+    }
+
+    /// The NUL-terminated text `inet_ntop` left in `buffer`.
+    private static func text(_ buffer: [CChar]) -> String {
+        String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 }

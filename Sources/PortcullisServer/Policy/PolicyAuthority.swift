@@ -13,11 +13,12 @@ public struct PolicyAuthority: SessionAuthority {
     public var generation: UInt64 { store.generation }
 
     public func admit(user: String, key: PublicKey, client: Endpoint) -> Admission {
-        switch store.current.admit(key: key, user: user, clientAddress: client.host, at: Date()) {
+        let policy = store.current
+        switch policy.admit(key: key, user: user, clientAddress: client.host, at: Date()) {
         case .admitted(let entry):
-            .admitted(KeyRules(store: store, key: key, keyName: entry.name, user: user))
+            return .admitted(KeyRules(store: store, key: key, keyName: entry.name, user: user))
         case .refused(let reason):
-            .refused(reason: reason)
+            return .refused(reason: reason, keyName: policy.entry(for: key)?.name)
         }
     }
 

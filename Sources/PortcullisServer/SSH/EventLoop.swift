@@ -45,8 +45,7 @@ final class EventLoop: @unchecked Sendable {
         lock.lock()
         stopWhenIdle = true
         lock.unlock()
-        var byte: UInt8 = 1
-        _ = write(wake.write, &byte, 1)
+        wakeUp()
     }
 
     /// Takes over a session that has just been accepted; false once the loop is finishing.
@@ -59,9 +58,14 @@ final class EventLoop: @unchecked Sendable {
         incoming.append(worker)
         load += 1
         lock.unlock()
+        wakeUp()
+        return true
+    }
+
+    /// Has the loop look at its sessions again now (something they wait for happened).
+    func wakeUp() {
         var byte: UInt8 = 1
         _ = write(wake.write, &byte, 1)
-        return true
     }
 
     private func run() {

@@ -12,7 +12,7 @@ public struct ServerError: Error, CustomStringConvertible, Sendable {
 public final class SSHServer: @unchecked Sendable {
     private let configuration: ServerConfiguration
     private let authority: any SessionAuthority
-    private let observer: @Sendable (ServerEvent) -> Void
+    private let recorder: any EventRecorder
     private var bind: OpaquePointer?
     private var listeners: [Int32] = []
     private var wake: (read: Int32, write: Int32) = (-1, -1)
@@ -26,11 +26,18 @@ public final class SSHServer: @unchecked Sendable {
     /// The addresses the server accepts on, with the ports actually bound.
     public private(set) var endpoints: [Endpoint] = []
 
-    public init(configuration: ServerConfiguration, authority: any SessionAuthority,
-                observer: @escaping @Sendable (ServerEvent) -> Void = { _ in }) {
+    /// Reports every event to `recorder`, and holds back each reply until its event is recorded.
+    public init(configuration: ServerConfiguration, authority: any SessionAuthority, recorder: any EventRecorder) {
         self.configuration = configuration
         self.authority = authority
-        self.observer = observer
+        self.recorder = recorder
+        nextSessionID = configuration.firstSessionID - 1
+    }
+
+    /// Hands every event to `observer` as it happens.
+    public convenience init(configuration: ServerConfiguration, authority: any SessionAuthority,
+                            observer: @escaping @Sendable (ServerEvent) -> Void = { _ in }) {
+        self.init(configuration: configuration, authority: authority, recorder: ObservingRecorder(observer))
     }
 
     deinit {
@@ -41,7 +48,7 @@ public final class SSHServer: @unchecked Sendable {
     public func start() throws {
         LibSSH.initialize()
         for path in UnixSocketFile.removeStaleSockets(under: configuration.socketRoot) {
-            observer(.staleSocketRemoved(path: path))
+            _ = recorder.record(.staleSocketRemoved(path: path))
         }
         bind = try makeBind()
         do {
@@ -57,6 +64,9 @@ public final class SSHServer: @unchecked Sendable {
         let count = configuration.workerThreads > 0 ? configuration.workerThreads
                                                     : ProcessInfo.processInfo.activeProcessorCount
         loops = try (0..<max(1, count)).map { try EventLoop(name: "portcullis-worker-\($0)") }
+        for loop in loops {
+            recorder.onProgress { loop.wakeUp() }
+        }
         var pipeFDs: [Int32] = [0, 0]
         guard pipe(&pipeFDs) == 0 else { throw ServerError(description: "pipe failed") }
         pipeFDs.forEach(Socket.makeNonBlocking)
@@ -134,6 +144,7 @@ public final class SSHServer: @unchecked Sendable {
 
     private func handOff(_ fd: Int32) {
         let client = Endpoint.peer(of: fd) ?? Endpoint(host: "unknown", port: 0)
+        let server = Endpoint.local(of: fd) ?? Endpoint(host: "unknown", port: 0)
         // The socket stays non-blocking (libssh patch 0012): a client that stops reading must not
         // block the event loop it shares with other sessions.
         guard let session = ssh_new() else {
@@ -149,8 +160,9 @@ public final class SSHServer: @unchecked Sendable {
         nextSessionID += 1
         let id = nextSessionID
         lock.unlock()
-        let worker = SessionWorker(id: id, session: session, client: client, configuration: configuration,
-                                   authority: authority, registry: registry, observer: observer)
+        let worker = SessionWorker(id: id, session: session, client: client, server: server,
+                                   configuration: configuration, authority: authority, registry: registry,
+                                   recorder: recorder)
         registry.enter()
         guard loops.min(by: { $0.sessionCount < $1.sessionCount })?.adopt(worker) == true else {
             // The server is stopping: the session never starts.

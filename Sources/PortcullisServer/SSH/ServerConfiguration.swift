@@ -18,6 +18,8 @@ public struct ServerConfiguration: Sendable {
     public var socketMode: UInt32 = 0o600
     /// Event-loop threads that share the sessions; 0: one per core.
     public var workerThreads = 0
+    /// The id of the first session; the daemon makes ids unique across its restarts.
+    public var firstSessionID: UInt64 = 1
     /// Which addresses a remote TCP listen binds (OpenSSH's GatewayPorts).
     public var gatewayPorts: GatewayPorts = .no
 

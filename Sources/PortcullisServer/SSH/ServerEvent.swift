@@ -3,19 +3,26 @@ import PortcullisPolicy
 /// Something that happened on the server, in the order it happened within a session. The audit
 /// log is written from these; tests wait on them.
 public enum ServerEvent: Sendable {
-    case sessionOpened(session: UInt64, client: Endpoint)
+    /// A TCP connection was accepted from `client` on the server's address `server`.
+    case sessionOpened(session: UInt64, client: Endpoint, server: Endpoint)
     case authenticated(session: UInt64, user: String, key: PublicKey, keyName: String)
-    case authRefused(session: UInt64, user: String, key: PublicKey, reason: String)
-    case forwardRequested(session: UInt64, request: ForwardRequest, decision: Decision)
+    /// A login attempt was refused. `key` is nil for a method other than public key; `keyName`
+    /// is set when the key is configured (but expired, say).
+    case authRefused(session: UInt64, user: String, key: PublicKey?, keyName: String?, reason: String)
+    /// A listen or open was decided. Opens name the `channel` they would become and the
+    /// `originator` the client reported.
+    case forwardRequested(session: UInt64, request: ForwardRequest, decision: Decision,
+                          channel: UInt64? = nil, originator: String? = nil)
     /// A listen was set up: `bound` is the actual address and port, or the socket path.
     case forwardBound(session: UInt64, request: ForwardRequest, bound: String)
     /// An allowed request that could not be carried out (bind or connect failed).
-    case forwardFailed(session: UInt64, request: ForwardRequest, reason: String)
+    case forwardFailed(session: UInt64, request: ForwardRequest, reason: String, channel: UInt64? = nil)
     case forwardCancelled(session: UInt64, request: ForwardRequest)
     case channelOpened(session: UInt64, channel: UInt64, request: ForwardRequest, originator: String)
     case channelClosed(session: UInt64, channel: UInt64, request: ForwardRequest,
-                       bytesToClient: UInt64, bytesFromClient: UInt64, reason: String)
-    case sessionClosed(session: UInt64, reason: String)
+                       bytesToClient: UInt64, bytesFromClient: UInt64, duration: Double, reason: String)
+    case sessionClosed(session: UInt64, reason: String, duration: Double, channels: UInt64,
+                       bytesToClient: UInt64, bytesFromClient: UInt64)
     /// On start: a socket file under socket_root that nobody accepted on (left by a crash) was removed.
     case staleSocketRemoved(path: String)
 }

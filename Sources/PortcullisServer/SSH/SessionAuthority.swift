@@ -18,7 +18,8 @@ extension SessionAuthority {
 /// The answer to a login attempt.
 public enum Admission: Sendable {
     case admitted(any SessionRules)
-    case refused(reason: String)
+    /// `keyName`: the configured name of the key, when it is known but may not log in now.
+    case refused(reason: String, keyName: String? = nil)
 }
 
 /// The rules that govern one authenticated session.

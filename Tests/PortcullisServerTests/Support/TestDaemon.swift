@@ -23,6 +23,7 @@ final class TestDaemon {
             host_keys: ["\(hostKey.privatePath)"]
             socket_root: "\(socketRoot)"
             limits: {login_grace_time: 10s, max_auth_tries: 6}
+            audit_log: "\(directory.file("audit.jsonl"))"
             \(extra)
             keys:
 
@@ -57,6 +58,9 @@ final class TestDaemon {
     }
 
     func key(_ name: String) -> KeyPair { keys[name]! }
+
+    /// The audit log this daemon writes.
+    var auditLog: String { directory.file("audit.jsonl") }
 
     /// The stock client's arguments for logging in with key `name` as user `user` (default: `name`).
     func sshArguments(_ name: String, user: String? = nil, _ extra: [String]) -> [String] {

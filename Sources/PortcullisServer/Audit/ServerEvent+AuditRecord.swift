@@ -1,0 +1,97 @@
+import PortcullisAudit
+import PortcullisPolicy
+
+extension ServerEvent {
+    /// The audit record of this event: its name, its session, and its fields in the order the log
+    /// shows them (the names are ``AuditEvent`` and ``AuditField``).
+    public var auditRecord: (event: String, session: UInt64?, fields: [JSONMember]) {
+        typealias F = AuditField
+        switch self {
+        case .sessionOpened(let session, let client, let server):
+            return (AuditEvent.sessionStart, session, [
+                JSONMember(F.client, .string(client.host)), JSONMember(F.clientPort, .int(Int64(client.port))),
+                JSONMember(F.server, .string(server.host)), JSONMember(F.serverPort, .int(Int64(server.port))),
+            ])
+        case .authenticated(let session, let user, let key, let keyName):
+            return (AuditEvent.auth, session, [
+                JSONMember(F.user, .string(user)), JSONMember(F.key, .string(keyName)),
+                JSONMember(F.fingerprint, .string(key.fingerprint)), JSONMember(F.algorithm, .string(key.algorithm)),
+                JSONMember(F.decision, .string("allow")),
+            ])
+        case .authRefused(let session, let user, let key, let keyName, let reason):
+            var fields = [JSONMember(F.user, .string(user))]
+            if let keyName { fields.append(JSONMember(F.key, .string(keyName))) }
+            if let key {
+                fields.append(JSONMember(F.fingerprint, .string(key.fingerprint)))
+                fields.append(JSONMember(F.algorithm, .string(key.algorithm)))
+            }
+            fields += [JSONMember(F.decision, .string("deny")), JSONMember(F.reason, .string(reason))]
+            return (AuditEvent.auth, session, fields)
+        case .forwardRequested(let session, let request, let decision, let channel, let originator):
+            var fields = Self.target(request)
+            if let channel { fields.append(JSONMember(F.channel, .int(Int64(channel)))) }
+            if let originator { fields.append(JSONMember(F.originator, .string(originator))) }
+            switch decision {
+            case .allow(let rule):
+                let (location, pattern) = Self.split(rule: rule)
+                fields += [JSONMember(F.decision, .string("allow")), JSONMember(F.rule, .string(location)),
+                           JSONMember(F.pattern, .string(pattern))]
+            case .deny(let reason):
+                fields += [JSONMember(F.decision, .string("deny")), JSONMember(F.reason, .string(reason))]
+            }
+            return (AuditEvent.forwardRequest, session, fields)
+        case .forwardBound(let session, let request, let bound):
+            return (AuditEvent.forwardBound, session, Self.target(request) + [JSONMember(F.bound, .string(bound))])
+        case .forwardFailed(let session, let request, let reason, let channel):
+            var fields = Self.target(request)
+            if let channel { fields.append(JSONMember(F.channel, .int(Int64(channel)))) }
+            fields.append(JSONMember(F.reason, .string(reason)))
+            return (AuditEvent.forwardFailed, session, fields)
+        case .forwardCancelled(let session, let request):
+            return (AuditEvent.forwardCancelled, session, Self.target(request))
+        case .channelOpened(let session, let channel, let request, let originator):
+            return (AuditEvent.channelOpen, session,
+                    [JSONMember(F.channel, .int(Int64(channel)))] + Self.target(request)
+                        + [JSONMember(F.originator, .string(originator))])
+        case .channelClosed(let session, let channel, let request, let toClient, let fromClient, let duration, let reason):
+            return (AuditEvent.channelClose, session,
+                    [JSONMember(F.channel, .int(Int64(channel)))] + Self.target(request) + [
+                        JSONMember(F.bytesFromClient, .int(Int64(fromClient))),
+                        JSONMember(F.bytesToClient, .int(Int64(toClient))),
+                        JSONMember(F.duration, .double(Self.microseconds(duration))),
+                        JSONMember(F.reason, .string(reason)),
+                    ])
+        case .sessionClosed(let session, let reason, let duration, let channels, let toClient, let fromClient):
+            return (AuditEvent.sessionEnd, session, [
+                JSONMember(F.duration, .double(Self.microseconds(duration))),
+                JSONMember(F.channels, .int(Int64(channels))),
+                JSONMember(F.bytesFromClient, .int(Int64(fromClient))),
+                JSONMember(F.bytesToClient, .int(Int64(toClient))),
+                JSONMember(F.reason, .string(reason)),
+            ])
+        case .staleSocketRemoved(let path):
+            return (AuditEvent.staleSocketRemoved, nil, [JSONMember("path", .string(path))])
+        }
+    }
+
+    private static func target(_ request: ForwardRequest) -> [JSONMember] {
+        [JSONMember(AuditField.kind, .string(request.kind)), JSONMember(AuditField.target, .string(request.target))]
+    }
+
+    /// A granting rule as the policy names it, `FILE:LINE PATTERN`, split into its two parts.
+    static func split(rule: String) -> (location: String, pattern: String) {
+        var index = rule.startIndex
+        while let colon = rule[index...].firstIndex(of: ":") {
+            let digits = rule[rule.index(after: colon)...].prefix(while: \.isNumber)
+            if !digits.isEmpty, digits.endIndex < rule.endIndex, rule[digits.endIndex] == " " {
+                return (String(rule[..<digits.endIndex]), String(rule[rule.index(after: digits.endIndex)...]))
+            }
+            index = rule.index(after: colon)
+        }
+        return (rule, "")
+    }
+
+    private static func microseconds(_ seconds: Double) -> Double {
+        (seconds * 1_000_000).rounded() / 1_000_000
+    }
+}

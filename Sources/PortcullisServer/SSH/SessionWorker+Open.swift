@@ -1,0 +1,167 @@
+import CLibSSH
+import Foundation
+import PortcullisPolicy
+
+extension SessionWorker {
+    /// `direct-tcpip` and `direct-streamlocal@openssh.com` (the client's -L, -W, -J), and the
+    /// session channel of a client that forgot -N.
+    func handleChannelOpen(_ message: OpaquePointer, rules: any SessionRules) -> Int32 {
+        let destination = ssh_message_channel_request_open_destination(message).map { String(cString: $0) } ?? ""
+        let originator = Endpoint(
+            host: ssh_message_channel_request_open_originator(message).map { String(cString: $0) } ?? "",
+            port: Int(ssh_message_channel_request_open_originator_port(message))).description
+        let request: ForwardRequest
+        switch UInt32(ssh_message_subtype(message)) {
+        case SSH_CHANNEL_DIRECT_TCPIP.rawValue:
+            request = .tcpOpen(host: destination,
+                               port: Int(ssh_message_channel_request_open_destination_port(message)))
+        case SSH_CHANNEL_DIRECT_STREAMLOCAL.rawValue:
+            request = .streamLocalOpen(path: destination)
+        case SSH_CHANNEL_SESSION.rawValue:
+            return openShellRefusal(message)
+        default:
+            // X11, agent forwarding: never offered.
+            return 1
+        }
+        let channel = makeChannelID()
+        // A TCP target is resolved first: a CIDR rule grants only the addresses inside it.
+        var candidates: [SocketAddress] = []
+        var resolveError: Error?
+        let decision: Decision
+        if case .tcpOpen(let host, let port) = request {
+            do {
+                candidates = try Socket.resolve(host: host, port: port)
+            } catch {
+                resolveError = error
+            }
+            let allowed: [String]
+            (decision, allowed) = rules.decideOpen(host: host, port: port,
+                                                   resolvedAddresses: candidates.map(\.host))
+            candidates = candidates.filter { allowed.contains($0.host) }
+        } else {
+            decision = rules.decide(request)
+        }
+        let ticket = report(.forwardRequested(session: id, request: request, decision: decision,
+                                              channel: channel, originator: originator))
+        if case .deny(let reason) = decision {
+            return answer(message, after: ticket) {
+                ssh_message_channel_request_open_reply_failure($0, UInt32(SSH2_OPEN_ADMINISTRATIVELY_PROHIBITED), reason)
+            }
+        }
+        let attempt = OpenAttempt(message: message, request: request, channel: channel, originator: originator)
+        do {
+            switch request {
+            case .tcpOpen:
+                if let resolveError { throw resolveError }
+                outbound.append(OutboundConnection(worker: self, attempt: attempt, candidates: candidates))
+            case .streamLocalOpen(let path):
+                let fd = try UnixSocketFile.connect(path: path) { resolved in
+                    guard resolved != path else { return nil }
+                    if case .deny(let reason) = rules.decide(.streamLocalOpen(path: resolved)) {
+                        return "\(path) resolves to \(resolved): \(reason)"
+                    }
+                    return nil
+                }
+                opened(attempt, fd: fd)
+            default:
+                return 1
+            }
+        } catch {
+            failed(attempt, reason: "\(error)")
+        }
+        return SSH_MESSAGE_CALLBACK_KEEP
+    }
+
+    /// The connection for `attempt` is made: record the channel, then accept it and start moving bytes.
+    func opened(_ attempt: OpenAttempt, fd: Int32) {
+        let ticket = report(.channelOpened(session: id, channel: attempt.channel, request: attempt.request,
+                                           originator: attempt.originator))
+        let opened = ContinuousClock.now
+        replies.add(after: ticket, send: { [self] in
+            defer { ssh_message_free(attempt.message) }
+            guard let channel = ssh_message_channel_request_open_reply_accept(attempt.message) else {
+                close(fd)
+                report(.channelClosed(session: id, channel: attempt.channel, request: attempt.request,
+                                      bytesToClient: 0, bytesFromClient: 0, duration: opened.duration(to: .now).seconds,
+                                      reason: "channel could not be confirmed: \(lastError)"))
+                return
+            }
+            pumps.append(ChannelPump(worker: self, channel: channel, fd: fd, request: attempt.request,
+                                     channelID: attempt.channel))
+        }, abandon: { [self] in
+            close(fd)
+            ssh_message_free(attempt.message)
+            report(.channelClosed(session: id, channel: attempt.channel, request: attempt.request,
+                                  bytesToClient: 0, bytesFromClient: 0, duration: opened.duration(to: .now).seconds,
+                                  reason: "session closed"))
+        })
+    }
+
+    /// The connection for `attempt` could not be made: record why, then refuse the open with it.
+    /// The client prints the reason code's name ("connect failed") before this description.
+    func failed(_ attempt: OpenAttempt, reason: String) {
+        let ticket = report(.forwardFailed(session: id, request: attempt.request, reason: reason, channel: attempt.channel))
+        _ = answer(attempt.message, after: ticket) {
+            ssh_message_channel_request_open_reply_failure($0, UInt32(SSH2_OPEN_CONNECT_FAILED), reason)
+        }
+    }
+
+    /// `ssh proxy` without -N: the session channel is accepted so that the client can be told,
+    /// on its stderr, that this server only forwards; its shell or command request ends it.
+    private func openShellRefusal(_ message: OpaquePointer) -> Int32 {
+        guard let channel = ssh_message_channel_request_open_reply_accept(message) else { return 0 }
+        sessionChannels.append(channel)
+        return 0
+    }
+
+    func handleChannelRequest(_ message: OpaquePointer) -> Int32 {
+        guard let channel = ssh_message_channel_request_channel(message),
+              sessionChannels.contains(channel) else { return 1 }
+        switch UInt32(ssh_message_subtype(message)) {
+        case SSH_CHANNEL_REQUEST_SHELL.rawValue, SSH_CHANNEL_REQUEST_EXEC.rawValue,
+             SSH_CHANNEL_REQUEST_SUBSYSTEM.rawValue:
+            ssh_message_channel_request_reply_success(message)
+            let notice = "This server only forwards ports and sockets: use ssh -N.\r\n"
+            _ = notice.withCString { ssh_channel_write_stderr(channel, $0, UInt32(strlen($0))) }
+            ssh_channel_request_send_exit_status(channel, 1)
+            ssh_channel_send_eof(channel)
+            ssh_channel_close(channel)
+            return 0
+        default:
+            // No pty, no environment, no agent or X11 forwarding.
+            return 1
+        }
+    }
+
+    /// A connection arrived on one of this session's remote forwards: open a channel to the client.
+    func accepted(_ fd: Int32, on forward: RemoteForward) {
+        guard let channel = ssh_channel_new(session) else {
+            close(fd)
+            return
+        }
+        let originator = Endpoint.peer(of: fd)
+        let pump = ChannelPump(worker: self, channel: channel, fd: fd, request: forward.request)
+        pump.open { channel in
+            switch forward.request {
+            case .tcpListen(let host, _):
+                ssh_channel_open_reverse_forward(channel, host, Int32(forward.boundPort),
+                                                 originator?.host ?? "127.0.0.1", Int32(originator?.port ?? 0))
+            case .streamLocalListen(let path):
+                ssh_channel_open_reverse_forward_unix(channel, path)
+            default:
+                SSH_ERROR
+            }
+        }
+        pumps.append(pump)
+        pump.announceWhenOpen(originator: originator?.description ?? forward.bound)
+    }
+}
+
+/// A client's channel open that was allowed, while its connection is being made.
+struct OpenAttempt {
+    /// The client's request, kept unanswered until the connection is made or has failed.
+    let message: OpaquePointer
+    let request: ForwardRequest
+    let channel: UInt64
+    let originator: String
+}
