@@ -58,7 +58,7 @@ let package = Package(
         .testTarget(name: "PortcullisAuditTests", dependencies: ["PortcullisAudit"]),
         .testTarget(
             name: "PortcullisServerTests",
-            dependencies: ["PortcullisServer", "CLibSSH"],
+            dependencies: ["PortcullisServer", "PortcullisAudit", "PortcullisPolicy", "CLibSSH"],
             swiftSettings: libsshHeaders
         ),
     ]

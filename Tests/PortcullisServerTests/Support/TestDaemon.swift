@@ -8,12 +8,18 @@ final class TestDaemon {
     let port: Int
     let process: BackgroundProcess
     let configPath: String
+    /// The audit log this daemon writes.
+    let auditLog: String
     private var keys: [String: KeyPair] = [:]
 
     /// `keys`: key name to its rule lines, e.g. `["alex": "permit_listen: [\"localhost:*\"]"]`.
     /// `%ROOT%` in a rule stands for the socket root.
-    init(keys rules: KeyValuePairs<String, String>, extra: String = "") throws {
+    /// `auditLog`: where the audit log goes (default: audit.jsonl in the test's directory);
+    /// `arguments`: more daemon arguments.
+    init(keys rules: KeyValuePairs<String, String>, extra: String = "", auditLog: String? = nil,
+         arguments: [String] = []) throws {
         directory = try TemporaryDirectory()
+        self.auditLog = auditLog ?? directory.file("audit.jsonl")
         socketRoot = directory.file("sockets")
         try FileManager.default.createDirectory(atPath: socketRoot, withIntermediateDirectories: true)
         let hostKey = try KeyPair.generate(at: directory.file("host_key"))
@@ -23,7 +29,7 @@ final class TestDaemon {
             host_keys: ["\(hostKey.privatePath)"]
             socket_root: "\(socketRoot)"
             limits: {login_grace_time: 10s, max_auth_tries: 6}
-            audit_log: "\(directory.file("audit.jsonl"))"
+            audit_log: "\(self.auditLog)"
             \(extra)
             keys:
 
@@ -40,7 +46,7 @@ final class TestDaemon {
         try yaml.write(toFile: configPath, atomically: true, encoding: .utf8)
         try "[127.0.0.1]:\(port) \(hostKey.publicLine)\n"
             .write(toFile: directory.file("known_hosts"), atomically: true, encoding: .utf8)
-        process = try BackgroundProcess(Self.binary, ["--config", configPath],
+        process = try BackgroundProcess(Self.binary, ["--config", configPath] + arguments,
                                         errorFile: directory.file("portcullisd.log"))
         try waitUntil("the daemon to listen") { process.stderr.contains("listening on") || !process.isRunning }
         guard process.isRunning else { throw TestFailure("portcullisd exited: \(process.stderr)") }
@@ -59,8 +65,7 @@ final class TestDaemon {
 
     func key(_ name: String) -> KeyPair { keys[name]! }
 
-    /// The audit log this daemon writes.
-    var auditLog: String { directory.file("audit.jsonl") }
+
 
     /// The stock client's arguments for logging in with key `name` as user `user` (default: `name`).
     func sshArguments(_ name: String, user: String? = nil, _ extra: [String]) -> [String] {
