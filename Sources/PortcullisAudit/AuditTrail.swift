@@ -31,6 +31,8 @@ public final class AuditTrail: @unchecked Sendable {
     private var stopped = false
     private var progressHandlers: [@Sendable () -> Void] = []
     private let writtenThrough = Atomic<UInt64>(0)
+    /// `submitted`, readable without the lock.
+    private let handedOver = Atomic<UInt64>(0)
 
     /// `writer` nil: auditing is off; records are only passed to their `written` closures (with
     /// nil). `syslog`: also sends each line there. `report`: problems, e.g. a failing disk.
@@ -56,6 +58,7 @@ public final class AuditTrail: @unchecked Sendable {
         condition.lock()
         defer { condition.unlock() }
         submitted += 1
+        handedOver.store(submitted, ordering: .relaxed)
         queue.append(Entry(event: event, session: session, fields: fields, written: written))
         condition.signal()
         return submitted
@@ -68,9 +71,9 @@ public final class AuditTrail: @unchecked Sendable {
 
     /// Records handed over and not yet written.
     public var backlog: Int {
-        condition.lock()
-        defer { condition.unlock() }
-        return Int(submitted - writtenThrough.load(ordering: .relaxed))
+        let written = writtenThrough.load(ordering: .relaxed)
+        let submitted = handedOver.load(ordering: .relaxed)
+        return submitted > written ? Int(submitted - written) : 0
     }
 
     /// Waits until `ticket` is written, at most `timeout` seconds; returns whether it was.

@@ -45,6 +45,8 @@ struct Portcullisd: ParsableCommand {
     var syslogSocket = "/dev/log"
 
     func run() throws {
+        // Absolute, so that rules are named by a full path in the audit log and a reload finds the file.
+        let config = URL(fileURLWithPath: self.config).standardizedFileURL.path
         let policyConfig: PolicyConfig
         do {
             policyConfig = try ConfigLoader.load(path: config)

@@ -249,19 +249,23 @@ import Testing
         while block.withUnsafeBytes({ write(fd, $0.baseAddress, $0.count) }) > 0 {}
         close(fd)
 
-        // The log's last page may still take a record or two: open connections until one is held.
-        var held: Int32 = -1
-        defer { if held >= 0 { close(held) } }
-        for _ in 1...20 where held < 0 {
+        // The log's last page may still take a record or two: make connections until a write fails.
+        var attempts = 0
+        while !daemon.process.stderr.contains("cannot write the audit log") {
+            attempts += 1
+            guard attempts <= 20 else { throw TestFailure("the audit log never filled up") }
             let connection = try TestSocket.connectTCP(port: localPort)
-            try TestSocket.writeAll(connection, Array("held".utf8))
+            defer { close(connection) }
+            try TestSocket.writeAll(connection, Array("fill".utf8))
             var ready = pollfd(fd: connection, events: Int16(POLLIN), revents: 0)
             try waitUntil("an echo or the failing log") {
                 poll(&ready, 1, 10) == 1 || daemon.process.stderr.contains("cannot write the audit log")
             }
-            if ready.revents != 0 { close(connection) } else { held = connection }
         }
-        #expect(held >= 0)
+        // From now on every record waits behind the one that failed, and so does this open.
+        let held = try TestSocket.connectTCP(port: localPort)
+        defer { close(held) }
+        try TestSocket.writeAll(held, Array("held".utf8))
         var pending = pollfd(fd: held, events: Int16(POLLIN), revents: 0)
         #expect(poll(&pending, 1, 1000) == 0, "nothing may pass before the open is recorded")
 
