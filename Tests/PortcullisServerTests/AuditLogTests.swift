@@ -126,6 +126,37 @@ import Testing
     }
 }
 
+extension AuditLogTests {
+    @Test func reloadsAreRecordedWithTheKeysTheyChangedAndTheSessionsTheyEnded() throws {
+        let daemon = try seedDaemon()
+        let consumer = try daemon.ssh("blake", ["-N"])
+        let log = AuditLogFiles(path: daemon.auditLog)
+        try waitUntil("blake's login") { (try? log.records().contains { $0.event == AuditEvent.auth }) == true }
+
+        let good = try String(contentsOfFile: daemon.configPath, encoding: .utf8)
+        try (good + "bogus_field: 1\n").write(toFile: daemon.configPath, atomically: true, encoding: .utf8)
+        kill(daemon.process.pid, SIGHUP)
+        try waitUntil("the rejection") { (try? log.records().contains { $0.event == AuditEvent.daemonReload }) == true }
+        try good.components(separatedBy: "  - name: blake")[0]
+            .write(toFile: daemon.configPath, atomically: true, encoding: .utf8)
+        kill(daemon.process.pid, SIGHUP)
+        try waitUntil("blake's session to end") { !consumer.isRunning }
+        try daemon.terminate()
+
+        let records = try log.records()
+        let reloads = records.filter { $0.event == AuditEvent.daemonReload }
+        #expect(reloads.map { $0.text("outcome") } == ["rejected", "applied"])
+        #expect(reloads.first?.text("error").contains("bogus_field") == true)
+        #expect(reloads.last?[field: "keys_removed"] == .array([.string("blake")]))
+        #expect(reloads.last?[field: "keys_added"] == .array([]))
+        #expect(reloads.last?.number("keys") == 1)
+        #expect(reloads.last?.text("config_digest") != records.first?.text("config_digest"))
+        let end = records.first { $0.event == AuditEvent.sessionEnd }
+        #expect(end?.text("reason").hasPrefix("key no longer admitted after reload: ") == true)
+        #expect(try log.verify().exitCode == 0)
+    }
+}
+
 /// Rotation, syslog and a failing disk: nothing lost, nothing twice, nothing unrecorded.
 @Suite(.serialized) struct AuditLogDeliveryTests {
     /// Blake may open one TCP echo service.
