@@ -19,7 +19,7 @@ import Testing
 
     @Test func seedScenarioWithRefusalsIsRecordedExactly() throws {
         let daemon = try seedDaemon()
-        let service = try ReplyServer(reply: randomBytes(30_000))
+        let service = try replyService(randomBytes(30_000))
         let socket = "\(daemon.socketRoot)/alex/web.sock"
         let other = "\(daemon.socketRoot)/alex/other.sock"
 

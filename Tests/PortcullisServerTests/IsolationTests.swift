@@ -5,34 +5,17 @@ import Testing
 /// Sessions share event-loop threads; one client that stops reading must not hold up the others.
 @Suite struct IsolationTests {
     /// A TCP service that sends endlessly to whoever connects.
-    final class Firehose: @unchecked Sendable {
-        let fd: Int32
-        let port: Int
-
-        init() throws {
-            (fd, port) = try TestSocket.listenTCP()
-            Thread { [fd] in
-                while true {
-                    let connection = accept(fd, nil, nil)
-                    guard connection >= 0 else { return }
-                    Thread {
-                        let chunk = [UInt8](repeating: 0x2a, count: 65536)
-                        while chunk.withUnsafeBytes({ write(connection, $0.baseAddress, $0.count) }) > 0 {}
-                        close(connection)
-                    }.start()
-                }
-            }.start()
-        }
-
-        func stop() {
-            shutdown(fd, Int32(SHUT_RDWR))
-            close(fd)
+    private func firehose() throws -> TCPService {
+        try TCPService { connection in
+            let chunk = [UInt8](repeating: 0x2a, count: 65536)
+            while chunk.withUnsafeBytes({ write(connection, $0.baseAddress, $0.count) }) > 0 {}
+            close(connection)
         }
     }
 
     @Test func stoppedClientDoesNotStallOtherSessionsOnTheSameThread() throws {
         let server = try TestServer(workers: 1)
-        let firehose = try Firehose()
+        let firehose = try firehose()
         defer { firehose.stop() }
 
         // A pulls from the firehose through 16 channels, then stops reading altogether.

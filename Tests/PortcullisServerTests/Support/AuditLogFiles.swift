@@ -34,30 +34,13 @@ extension AuditRecord {
     func number(_ name: String) -> Int64 { self[field: name]?.intValue ?? -1 }
 }
 
-/// Reads each connection to its end, then answers with `reply` and closes: a service whose byte
-/// counts each way are known exactly.
-final class ReplyServer: @unchecked Sendable {
-    let port: Int
-    private let fd: Int32
-
-    init(reply: [UInt8]) throws {
-        (fd, port) = try TestSocket.listenTCP()
-        Thread { [fd] in
-            while true {
-                let connection = accept(fd, nil, nil)
-                guard connection >= 0 else { return }
-                Thread {
-                    _ = try? TestSocket.readToEnd(connection)
-                    try? TestSocket.writeAll(connection, reply)
-                    close(connection)
-                }.start()
-            }
-        }.start()
-    }
-
-    deinit {
-        shutdown(fd, Int32(SHUT_RDWR))
-        close(fd)
+/// A service that reads each connection to its end, then answers with `reply` and closes: its
+/// byte counts each way are known exactly.
+func replyService(_ reply: [UInt8]) throws -> TCPService {
+    try TCPService { connection in
+        _ = try? TestSocket.readToEnd(connection)
+        try? TestSocket.writeAll(connection, reply)
+        close(connection)
     }
 }
 

@@ -150,6 +150,31 @@ enum TestSocket {
     }
 }
 
+/// A TCP service on 127.0.0.1 (a port the kernel chose) that runs `serve` on a thread of its own
+/// for each connection; `serve` closes the connection.
+final class TCPService: @unchecked Sendable {
+    let port: Int
+    private let fd: Int32
+
+    init(_ serve: @escaping @Sendable (Int32) -> Void) throws {
+        (fd, port) = try TestSocket.listenTCP()
+        Thread { [fd] in
+            while true {
+                let connection = accept(fd, nil, nil)
+                guard connection >= 0 else { return }
+                Thread { serve(connection) }.start()
+            }
+        }.start()
+    }
+
+    deinit { stop() }
+
+    func stop() {
+        shutdown(fd, Int32(SHUT_RDWR))
+        close(fd)
+    }
+}
+
 /// Echoes every connection back until the peer closes its side, then closes its own: a stand-in
 /// for the service a user shares (VNC, a web app).
 final class EchoServer: @unchecked Sendable {
