@@ -52,6 +52,8 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        // Benchmarks/run's measure of the policy engine at 10,000 keys (load, reload, decide).
+        .executableTarget(name: "policy-bench", dependencies: ["PortcullisPolicy"], path: "Benchmarks/policy-bench"),
         .testTarget(name: "PortcullisPolicyTests", dependencies: ["PortcullisPolicy"]),
         // policyctl's pure pieces, and the built binary run against temporary configs.
         .testTarget(name: "PolicyctlTests", dependencies: ["PortcullisPolicy"]),

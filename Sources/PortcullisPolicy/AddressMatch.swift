@@ -17,7 +17,7 @@ public struct AddressPattern: Sendable, Hashable, CustomStringConvertible {
         negated = text.hasPrefix("!")
         let body = negated ? String(text.dropFirst()) : text
         if body.isEmpty { throw PatternError("empty address pattern") }
-        if body.contains("*") || body.contains("?") {
+        if body.utf8.contains(UInt8(ascii: "*")) || body.utf8.contains(UInt8(ascii: "?")) {
             guard body.allSatisfy({ $0.isHexDigit || ".:*?".contains($0) }) else {
                 throw PatternError("not an address glob (only hex digits, \".\", \":\", \"*\" and \"?\"; host names are not resolved)")
             }
@@ -26,7 +26,7 @@ public struct AddressPattern: Sendable, Hashable, CustomStringConvertible {
             switch IPNetwork.parse(body) {
             case .success(let network): kind = .network(network)
             case .failure(let error):
-                if body.contains("/") { throw error }
+                if body.utf8.contains(UInt8(ascii: "/")) { throw error }
                 throw PatternError("not an IP address, CIDR block or address glob (host names are not resolved)")
             }
         }

@@ -101,7 +101,7 @@ public enum ConfigLoader {
         }
         if let node = value("host_keys") {
             config.hostKeys = reader.list(node, field: "host_keys") { text, _ throws(PatternError) in
-                guard !text.isEmpty, !text.contains("\0") else { throw PatternError("expected a file path") }
+                guard !text.isEmpty, !text.utf8.contains(0) else { throw PatternError("expected a file path") }
                 return text
             }
             if case .sequence(let items) = node, items.isEmpty { reader.report(node, "host_keys: expected at least one key file") }
@@ -133,7 +133,7 @@ public enum ConfigLoader {
         if let (text, node) = scalar("audit_log") {
             if text == "off" {
                 config.auditLog = nil
-            } else if text.isEmpty || text.contains("\0") || text.hasSuffix("/") {
+            } else if text.isEmpty || text.utf8.contains(0) || text.hasSuffix("/") {
                 reader.report(node, "audit_log \(NodeReader.quoted(text)): expected a file path or \"off\"")
             } else {
                 config.auditLog = text.hasPrefix("/") ? text : resolve(text, besides: reader.path)

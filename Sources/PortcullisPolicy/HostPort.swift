@@ -13,7 +13,7 @@ enum HostPort {
             return portOptional ? (nil, Substring(text)) : nil
         }
         let host = String(text[..<colon])
-        guard !host.contains(":") else { return nil }
+        guard !host.utf8.contains(UInt8(ascii: ":")) else { return nil }
         return (host, text[text.index(after: colon)...])
     }
 }

@@ -12,7 +12,7 @@ public struct IPAddress: Sendable, Hashable, CustomStringConvertible {
         var text = Substring(text)
         if lenient {
             if text.hasPrefix("["), text.hasSuffix("]") { text = text.dropFirst().dropLast() }
-            if let percent = text.firstIndex(of: "%"), text.contains(":") { text = text[..<percent] }
+            if let percent = text.firstIndex(of: "%"), text.utf8.contains(UInt8(ascii: ":")) { text = text[..<percent] }
         }
         if let v4 = IPAddress.parseIPv4(text) {
             bytes = v4
@@ -67,7 +67,7 @@ public struct IPAddress: Sendable, Hashable, CustomStringConvertible {
 
     static func parseIPv6<S: StringProtocol>(_ text: S) -> [UInt8]? {
         let string = String(text)
-        guard string.contains(":") else { return nil }
+        guard string.utf8.contains(UInt8(ascii: ":")) else { return nil }
         let halves = string.components(separatedBy: "::")
         guard halves.count <= 2 else { return nil }
         func groups(_ part: String, allowIPv4Tail: Bool) -> [UInt8]? {
@@ -75,7 +75,7 @@ public struct IPAddress: Sendable, Hashable, CustomStringConvertible {
             let pieces = part.split(separator: ":", omittingEmptySubsequences: false)
             var out: [UInt8] = []
             for (index, piece) in pieces.enumerated() {
-                if allowIPv4Tail, index == pieces.count - 1, piece.contains(".") {
+                if allowIPv4Tail, index == pieces.count - 1, piece.utf8.contains(UInt8(ascii: ".")) {
                     guard let v4 = parseIPv4(piece) else { return nil }
                     out += v4
                     continue

@@ -10,7 +10,7 @@ public struct IPNetwork: Sendable, Hashable, CustomStringConvertible {
         guard let address = IPAddress(String(parts[0])) else {
             return .failure(PatternError("\(parts[0]) is not an IP address"))
         }
-        if parts.count == 2, address.isIPv4, parts[0].contains(":") {
+        if parts.count == 2, address.isIPv4, parts[0].utf8.contains(UInt8(ascii: ":")) {
             return .failure(PatternError("\(text) is an IPv4-mapped address: write it as IPv4"))
         }
         let maximum = address.isIPv4 ? 32 : 128

@@ -33,7 +33,7 @@ enum KeyEntryParser {
         }
         var user: String?
         if let value = fields["user"]?.value, !NodeReader.isNull(value), let text = reader.string(value, field: "user") {
-            if text.isEmpty || text.contains("\0") {
+            if text.isEmpty || text.utf8.contains(0) {
                 reader.report(value, "user \(NodeReader.quoted(text)): expected a user name")
             } else {
                 user = text

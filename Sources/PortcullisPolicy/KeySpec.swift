@@ -44,7 +44,7 @@ public struct KeySpec: Sendable, Hashable, Codable {
         }
         let parsed: PublicKey
         do { parsed = try PublicKey.parse(line: key).key } catch { throw PatternError("key: \(error.message)") }
-        if let user, user.isEmpty || user.contains("\0") { throw PatternError("user \(Self.quoted(user)): expected a user name") }
+        if let user, user.isEmpty || user.utf8.contains(0) { throw PatternError("user \(Self.quoted(user)): expected a user name") }
         if let expires, RFC3339.date(from: expires) == nil {
             throw PatternError("expires \(Self.quoted(expires)): expected an RFC 3339 date-time")
         }

@@ -26,12 +26,12 @@ public struct OpenRule: Sendable, Hashable, CustomStringConvertible {
         if hostText.isEmpty { throw PatternError("empty host (write *:port for any host)") }
         if hostText == "*" {
             host = .any
-        } else if hostText.contains("/") {
+        } else if hostText.utf8.contains(UInt8(ascii: "/")) {
             switch IPNetwork.parse(hostText) {
             case .success(let network): host = .network(network)
             case .failure(let error): throw error
             }
-        } else if hostText.contains("*") || hostText.contains("?") {
+        } else if hostText.utf8.contains(UInt8(ascii: "*")) || hostText.utf8.contains(UInt8(ascii: "?")) {
             throw PatternError("host globs are not supported in permit_open; use * for any host or a CIDR block")
         } else {
             host = .exact(hostText.lowercased())

@@ -25,23 +25,39 @@ public enum PathValidation {
         root == "/" ? path != "/" : path.hasPrefix(root + "/")
     }
 
+    /// One pass over the UTF-8 bytes (a config with thousands of path rules checks each of them);
+    /// problems are reported in a fixed order of precedence.
     private static func structuralProblem(_ path: String, lengthLimit: Int?, wholeDoubleStars: Bool) -> String? {
-        if path.isEmpty { return "empty path" }
-        if path.utf8.contains(0) { return "contains a NUL byte" }
-        if !path.hasPrefix("/") { return "not absolute" }
-        if let lengthLimit, path.utf8.count > lengthLimit {
-            return "longer than \(lengthLimit) bytes (\(path.utf8.count))"
+        let slash = UInt8(ascii: "/"), dot = UInt8(ascii: "."), star = UInt8(ascii: "*")
+        let bytes = Array(path.utf8)
+        if bytes.isEmpty { return "empty path" }
+        if bytes.contains(0) { return "contains a NUL byte" }
+        if bytes[0] != slash { return "not absolute" }
+        if let lengthLimit, bytes.count > lengthLimit {
+            return "longer than \(lengthLimit) bytes (\(bytes.count))"
         }
-        if path == "/" { return "is the root directory" }
-        if path.hasSuffix("/") { return "ends with \"/\"" }
-        if path.contains("//") { return "contains \"//\"" }
-        for component in path.split(separator: "/") {
-            if component == "." { return "contains a \".\" component" }
-            if component == ".." { return "contains a \"..\" component" }
-            if wholeDoubleStars, component.contains("**"), component != "**" {
-                return "\"**\" must be a whole path component"
+        if bytes.count == 1 { return "is the root directory" }
+        if bytes[bytes.count - 1] == slash { return "ends with \"/\"" }
+        var doubleSlash = false
+        var componentProblem: String?
+        var start = 1
+        for end in 1...bytes.count where end == bytes.count || bytes[end] == slash {
+            let component = bytes[start..<end]
+            start = end + 1
+            if component.isEmpty {
+                doubleSlash = true
+            } else if componentProblem == nil {
+                if component.elementsEqual([dot]) {
+                    componentProblem = "contains a \".\" component"
+                } else if component.elementsEqual([dot, dot]) {
+                    componentProblem = "contains a \"..\" component"
+                } else if wholeDoubleStars, component.count > 2,
+                          zip(component, component.dropFirst()).contains(where: { $0 == star && $1 == star }) {
+                    componentProblem = "\"**\" must be a whole path component"
+                }
             }
         }
-        return nil
+        if doubleSlash { return "contains \"//\"" }
+        return componentProblem
     }
 }
