@@ -54,7 +54,7 @@ let package = Package(
         ),
         .testTarget(name: "PortcullisPolicyTests", dependencies: ["PortcullisPolicy"]),
         // policyctl's pure pieces, and the built binary run against temporary configs.
-        .testTarget(name: "PolicyctlTests", dependencies: ["PortcullisPolicy"]),
+        .testTarget(name: "PolicyctlTests", dependencies: ["PortcullisPolicy", "PortcullisAudit"]),
         .testTarget(name: "PortcullisAuditTests", dependencies: ["PortcullisAudit"]),
         .testTarget(
             name: "PortcullisServerTests",
