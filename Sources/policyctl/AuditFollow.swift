@@ -47,7 +47,7 @@ struct AuditFollow: ParsableCommand {
         if fromStart { for file in earlier { try AuditFiles.checkReadable(file) } }
         StopSignal.install()
         let scan = AuditScan(filter: filter)
-        let tail = try LogTail(path: live, note: { scan.report($0) })
+        let tail = try LogTail(path: live, note: { scan.report($0, problem: $1) })
         func show(_ bytes: [UInt8], _ match: AuditMatcher.Match) {
             guard match.matches else { return }
             if json { StandardOutput.writeLine(bytes) } else { print(AuditTable.row(match.record, identity: match.identity)) }
@@ -59,7 +59,7 @@ struct AuditFollow: ParsableCommand {
             try tail.poll(upTo: tail.currentSize) { bytes, _, _ in scan.observe(bytes) }
         }
         if tail.currentSize == 0, !FileManager.default.fileExists(atPath: live) {
-            scan.report("\(live) does not exist yet; waiting for it")
+            scan.report("\(live) does not exist yet; waiting for it", problem: false)
         }
         StandardOutput.flush()
         while !StopSignal.isRaised {

@@ -43,9 +43,9 @@ final class AuditScan {
     /// Takes in a line only to learn its session's identity; nothing is reported.
     func observe(_ bytes: [UInt8]) { _ = try? matcher.take(bytes) }
 
-    /// `policyctl: MESSAGE` on stderr, after what stdout holds so far.
-    func report(_ message: String) {
-        problems += 1
+    /// `policyctl: MESSAGE` on stderr, after what stdout holds so far; a problem counts in ``problems``.
+    func report(_ message: String, problem: Bool = true) {
+        if problem { problems += 1 }
         StandardOutput.flush()
         FileHandle.standardError.write(Data("policyctl: \(message)\n".utf8))
     }

@@ -8,11 +8,12 @@ final class LogTail {
     let path: String
     private var current: TailedFile?
     private var retired: TailedFile?
-    /// Told of events worth a note on stderr (truncation, rotation, unusable lines).
-    private let note: (String) -> Void
+    /// Told of what is worth a note on stderr: a truncation, or a problem (an unusable line) when
+    /// the flag is set.
+    private let note: (String, Bool) -> Void
 
     /// Opens `path` if it exists; otherwise it is picked up once it appears.
-    init(path: String, note: @escaping (String) -> Void) throws(Failure) {
+    init(path: String, note: @escaping (String, Bool) -> Void) throws(Failure) {
         self.path = path
         self.note = note
         current = try TailedFile(path: path)
@@ -39,18 +40,18 @@ final class LogTail {
             // Anything in the new file was written after everything in the old one.
             try read(retired, upTo: .max, line)
             if available > 0 {
-                if retired.hasPartialLine { note("\(retired.label):\(retired.lineNumber + 1): incomplete last line; skipped") }
+                if retired.hasPartialLine { note("\(retired.label):\(retired.lineNumber + 1): incomplete last line; skipped", true) }
                 self.retired = nil
             }
             try read(current, upTo: available, line)
             return
         }
-        if current.rewindIfTruncated() { note("\(path) was truncated; reading it again from its start") }
+        if current.rewindIfTruncated() { note("\(path) was truncated; reading it again from its start", false) }
         try read(current, upTo: min(limit, available), line)
     }
 
     private func read(_ file: TailedFile, upTo limit: Int64, _ line: ([UInt8], String, Int) throws -> Void) throws {
         try file.read(upTo: limit, { bytes, number in try line(bytes, file.label, number) },
-                      tooLong: { number in note("\(file.label):\(number): line too long; skipped") })
+                      tooLong: { number in note("\(file.label):\(number): line too long; skipped", true) })
     }
 }

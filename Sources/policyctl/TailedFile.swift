@@ -10,7 +10,7 @@ final class TailedFile {
     let device: UInt64
     let inode: UInt64
     private let fd: Int32
-    /// Bytes consumed so far, i.e. the position of the next read.
+    /// Bytes consumed so far: the descriptor's position (read(2) moves it, so /proc shows it too).
     private(set) var offset: Int64 = 0
     /// Lines handed out so far: the number of the last one.
     private(set) var lineNumber = 0
@@ -54,7 +54,7 @@ final class TailedFile {
     /// Whether the file was cut back below what was read (copytruncate); if so, reading starts
     /// again from its beginning.
     func rewindIfTruncated() -> Bool {
-        guard size < offset else { return false }
+        guard size < offset, lseek(fd, 0, SEEK_SET) == 0 else { return false }
         offset = 0
         lineNumber = 0
         pending = []
@@ -68,7 +68,7 @@ final class TailedFile {
         var chunk = [UInt8](repeating: 0, count: 64 * 1024)
         while offset < limit {
             let wanted = Int(min(Int64(chunk.count), limit - offset))
-            let count = chunk.withUnsafeMutableBytes { pread(fd, $0.baseAddress, wanted, off_t(offset)) }
+            let count = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, wanted) }
             if count < 0, errno == EINTR { continue }
             guard count > 0 else {
                 if count < 0 { throw Failure.usage("cannot read \(path): \(String(cString: strerror(errno)))") }
