@@ -40,7 +40,7 @@ enum AuditDetail {
         case AuditField.bound: return "bound " + value
         case AuditField.bytesFromClient: return value + " bytes from client"
         case AuditField.bytesToClient: return value + " bytes to client"
-        case AuditField.channels: return value + " channels"
+        case AuditField.channels: return value == "1" ? "1 channel" : value + " channels"
         case AuditField.duration:
             guard case .double(let seconds) = member.value else { return value + " s" }
             return String(format: "%.3f s", seconds)

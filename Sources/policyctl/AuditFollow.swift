@@ -44,6 +44,9 @@ struct AuditFollow: ParsableCommand {
             live = try source.configuredLog()
             earlier = ((try? AuditReader.logFiles(of: live)) ?? []).filter { $0 != live }
         }
+        if live.hasSuffix(".gz") { throw Failure.usage("cannot follow \(live): a compressed file does not grow") }
+        let directory = URL(fileURLWithPath: live).deletingLastPathComponent().path
+        guard FileManager.default.fileExists(atPath: directory) else { throw Failure.usage("cannot follow \(live): no directory \(directory)") }
         if fromStart { for file in earlier { try AuditFiles.checkReadable(file) } }
         StopSignal.install()
         let scan = AuditScan(filter: filter)

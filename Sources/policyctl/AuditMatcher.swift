@@ -17,6 +17,30 @@ struct AuditMatcher {
         let matches: Bool
     }
 
+    /// Takes in a line only to learn who its session is: lines of events that cannot change that
+    /// are recognised from their bytes and not parsed; lines that are not records are ignored.
+    mutating func observe(_ line: [UInt8]) {
+        guard let event = Self.event(in: line), Self.identityEvents.contains(event) else { return }
+        _ = try? take(line)
+    }
+
+    /// The events that start, end or identify sessions.
+    private static let identityEvents: Set<[UInt8]> = Set([AuditEvent.sessionStart, AuditEvent.auth, AuditEvent.sessionEnd,
+                                                           AuditEvent.daemonStart, AuditEvent.daemonStop].map { Array($0.utf8) })
+
+    /// The `event` of a line in the log's member order (`ts`, `seq`, `event` first), read from its
+    /// bytes; nil if it is not found near the start.
+    private static func event(in line: [UInt8]) -> [UInt8]? {
+        let marker = Array(#""event":""#.utf8)
+        let window = line.prefix(128)
+        guard window.count >= marker.count else { return nil }
+        for start in 0...(window.count - marker.count) where window[start..<start + marker.count].elementsEqual(marker) {
+            let name = window[(start + marker.count)...]
+            return name.firstIndex(of: UInt8(ascii: "\"")).map { Array(name[..<$0]) }
+        }
+        return nil
+    }
+
     /// Takes in the next line (without its newline).
     mutating func take(_ line: [UInt8]) throws(AuditRecordError) -> Match {
         let record = try AuditRecord(line: line)

@@ -41,7 +41,7 @@ final class AuditScan {
     }
 
     /// Takes in a line only to learn its session's identity; nothing is reported.
-    func observe(_ bytes: [UInt8]) { _ = try? matcher.take(bytes) }
+    func observe(_ bytes: [UInt8]) { matcher.observe(bytes) }
 
     /// `policyctl: MESSAGE` on stderr, after what stdout holds so far; a problem counts in ``problems``.
     func report(_ message: String, problem: Bool = true) {

@@ -6,7 +6,7 @@ import PortcullisAudit
 struct AuditShow: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "show",
-        abstract: "Print the audit records that pass the filters (the default subcommand).",
+        abstract: "Print the audit records that pass the filters.",
         discussion: """
             Identity filters (--key, --fingerprint, --user, --client) also match the later \
             records of a session that matched: its forwards, channels and end. The table has \
