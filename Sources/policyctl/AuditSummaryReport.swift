@@ -118,7 +118,7 @@ struct AuditSummaryReport: Encodable {
 
     /// Columns as wide as their widest cell (all rows are in memory here: one per key or session).
     private static func table(_ titles: [String], rightAligned: ClosedRange<Int>, _ rows: [[String]]) -> [String] {
-        let all = [titles] + rows
+        let all = [titles] + rows.map { $0.map(TerminalText.visible) }
         let widths = titles.indices.map { column in all.map { $0[column].count }.max() ?? 0 }
         return all.map { row in
             let cells = row.indices.map { column in

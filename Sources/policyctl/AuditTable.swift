@@ -3,7 +3,7 @@ import PortcullisAudit
 /// The table `policyctl audit` prints. Column widths are fixed (the longest kind, the usual
 /// lengths of the rest), so rows stream out as they are read with nothing buffered to measure
 /// them; a longer value pushes the rest of its row right. Target and detail come last and are
-/// never cut, so a reason is always whole.
+/// never cut, so a reason is always whole. Control characters are shown escaped (``TerminalText``).
 enum AuditTable {
     private struct Column {
         let title: String
@@ -38,11 +38,12 @@ enum AuditTable {
 
     private static func line(_ cells: [String], tail: [String]) -> String {
         var out = ""
-        for (column, cell) in zip(columns, cells) {
+        for (column, cell) in zip(columns, cells.map(TerminalText.visible)) {
             let padding = String(repeating: " ", count: max(0, column.width - cell.count))
             out += (column.rightAligned ? padding + cell : cell + padding) + "  "
         }
-        let rest = tail.filter { !$0.isEmpty }.joined(separator: "  ")
-        return rest.isEmpty ? String(out.reversed().drop(while: { $0 == " " }).reversed()) : out + rest
+        out += tail.filter { !$0.isEmpty }.map(TerminalText.visible).joined(separator: "  ")
+        while out.last == " " { out.removeLast() }
+        return out
     }
 }

@@ -12,7 +12,4 @@ enum AuditVocabulary {
 
     static let kinds = [ForwardRequest.tcpListen(host: "", port: 0), .tcpOpen(host: "", port: 0),
                         .streamLocalListen(path: ""), .streamLocalOpen(path: "")].map(\.kind)
-
-    /// Whether `kind` is a listen (its forwards stay in place until cancelled or the session ends).
-    static func isListen(_ kind: String) -> Bool { kind.hasSuffix("-listen") }
 }

@@ -190,6 +190,24 @@ import Testing
         #expect(unreadable.stderr == "policyctl: cannot read \(scratch.file("missing.jsonl")): No such file or directory\n")
     }
 
+    @Test func clientControlledTextCannotDriveTheTerminal() throws {
+        let log = scratch.file("hostile.jsonl")
+        let writer = try AuditWriter(path: log, hash: chainHash)
+        try writer.append(event: AuditEvent.auth, session: 9, fields: ["user": "root\u{1b}]0;owned\u{07}", "fingerprint": "SHA256:x",
+                                                                       "decision": "deny", "reason": "unknown key"])
+        try writer.append(event: AuditEvent.forwardRequest, session: 9, fields: ["kind": "streamlocal-open", "decision": "deny",
+                                                                                 "target": "/tmp/a\nb\u{202e}.sock", "reason": "no rule"])
+        for command in [[], ["summary"]] {
+            let result = try audit(command + [log])
+            #expect(result.status == 0)
+            #expect(!result.stdout.unicodeScalars.contains { $0.value == 0x1b || $0.value == 0x07 || $0.value == 0x202e }, "\(command)")
+        }
+        let rows = try audit([log]).stdout.split(separator: "\n")
+        #expect(rows.count == 3)
+        #expect(rows[1].contains("user root\\x1b]0;owned\\x07, SHA256:x: unknown key"), "\(rows[1])")
+        #expect(rows[2].contains("/tmp/a\\x0ab\\u{202e}.sock  no rule"), "\(rows[2])")
+    }
+
     @Test func aMalformedLineIsNamedAndTheRestStillShown() throws {
         var lines = try fileLines(day.log)
         lines[4] = "{\"ts\":\"2026-11-25T10:01:02.000000Z\",\"seq\":5,"
