@@ -216,5 +216,9 @@ import Testing
         #expect(result.status == 1)
         #expect(result.stderr.hasPrefix("policyctl: \(damaged):5: not JSON: "), "\(result.stderr)")
         #expect(try seqs(result.stdout) == day.records.map(\.seq).filter { $0 != 5 })
+        let summary = try audit(["summary", "--json", damaged])
+        #expect(summary.status == 1)
+        #expect(summary.stderr.hasPrefix("policyctl: \(damaged):5: not JSON: "), "\(summary.stderr)")
+        #expect(summary.stdout.contains("\"records_read\" : \(day.records.count - 1)"), "\(summary.stdout)")
     }
 }
