@@ -56,7 +56,7 @@ let package = Package(
         .executableTarget(name: "policy-bench", dependencies: ["PortcullisPolicy"], path: "Benchmarks/policy-bench"),
         .testTarget(name: "PortcullisPolicyTests", dependencies: ["PortcullisPolicy"]),
         // policyctl's pure pieces, and the built binary run against temporary configs.
-        .testTarget(name: "PolicyctlTests", dependencies: ["PortcullisPolicy"]),
+        .testTarget(name: "PolicyctlTests", dependencies: ["PortcullisPolicy", "PortcullisAudit"]),
         .testTarget(name: "PortcullisAuditTests", dependencies: ["PortcullisAudit"]),
         .testTarget(
             name: "PortcullisServerTests",

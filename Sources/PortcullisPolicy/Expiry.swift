@@ -31,7 +31,8 @@ public enum Expiry {
         Date(timeIntervalSince1970: date.timeIntervalSince1970.rounded(.down)).ISO8601Format()
     }
 
-    static func duration(_ text: String) -> Int? {
+    /// Seconds in a positive duration `30s`, `15m`, `2h`, `3d`, `2w` (up to six digits), or nil.
+    public static func duration(_ text: String) -> Int? {
         guard let unit = text.last else { return nil }
         let multipliers: [Character: Int] = ["s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604_800]
         guard let multiplier = multipliers[unit] else { return nil }

@@ -1,6 +1,6 @@
 /// A compiled `*`/`?` wildcard pattern, optionally with `%k`/`%u` placeholders whose values
 /// are matched literally (a `*` in a user name matches only a `*`).
-struct Glob: Sendable, Hashable {
+public struct Glob: Sendable, Hashable {
     enum Token: Sendable, Hashable {
         case literal([Unicode.Scalar])
         /// `*`: any run of scalars (never `/`, since paths are matched component by component).
@@ -18,7 +18,7 @@ struct Glob: Sendable, Hashable {
 
     /// Compiles `pattern`; with `placeholders`, `%k`, `%u` and `%%` are recognised and any other
     /// `%` sequence is an error.
-    init(_ pattern: String, caseInsensitive: Bool = false, placeholders: Bool = false) throws(PatternError) {
+    public init(_ pattern: String, caseInsensitive: Bool = false, placeholders: Bool = false) throws(PatternError) {
         let source = caseInsensitive ? pattern.lowercased() : pattern
         var tokens: [Token] = []
         var literal: [Unicode.Scalar] = []
@@ -51,7 +51,7 @@ struct Glob: Sendable, Hashable {
     }
 
     /// Whether `text` matches the whole pattern, with `%k` = `keyName` and `%u` = `userName`.
-    func matches(_ text: String, keyName: String = "", userName: String = "") -> Bool {
+    public func matches(_ text: String, keyName: String = "", userName: String = "") -> Bool {
         let subject = Array((caseInsensitive ? text.lowercased() : text).unicodeScalars)
         let key = Array((caseInsensitive ? keyName.lowercased() : keyName).unicodeScalars)
         let user = Array((caseInsensitive ? userName.lowercased() : userName).unicodeScalars)

@@ -1,8 +1,8 @@
 import Foundation
 
 /// Parses RFC 3339 date-times: `YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)`.
-enum RFC3339 {
-    static func date(from text: String) -> Date? {
+public enum RFC3339 {
+    public static func date(from text: String) -> Date? {
         let c = Array(text.utf8)
         func number(_ start: Int, _ length: Int) -> Int? {
             guard start + length <= c.count else { return nil }

@@ -18,6 +18,7 @@ struct Policyctl: ParsableCommand {
               policyctl add-key --name alex --key-file alex.pub --permit-streamlocal-listen '/srv/portcullis/%k/*.sock'
               policyctl check --key alex streamlocal-listen /srv/portcullis/alex/web.sock
               policyctl reload
+              policyctl audit --key alex --since 1d
 
             Exit status: 0 success (allow, valid, accepted); 1 refused or failed (deny, invalid \
             config, reload rejected or unanswered, a line not imported); 2 usage error or a config \
@@ -25,7 +26,7 @@ struct Policyctl: ParsableCommand {
             """,
         version: "policyctl 0.1.0",
         subcommands: [Init.self, AddKey.self, RemoveKey.self, ListKeys.self, ShowKey.self, Check.self,
-                      Validate.self, ImportAuthorizedKeys.self, Reload.self]
+                      Validate.self, ImportAuthorizedKeys.self, Reload.self, Audit.self]
     )
 
     /// Runs the command; our failures print one line, usage errors exit 2.
