@@ -32,4 +32,10 @@ public enum AuditEvent {
     public static let channelClose = "channel-close"
     /// The session ended: `duration`, `channels`, `bytes_from_client`, `bytes_to_client`, `reason`.
     public static let sessionEnd = "session-end"
+
+    /// Every event name, daemon-level first.
+    public static let all = [
+        daemonStart, daemonReload, daemonStop, staleSocketRemoved, sessionStart, auth, forwardRequest,
+        forwardBound, forwardFailed, forwardCancelled, channelOpen, channelClose, sessionEnd,
+    ]
 }

@@ -34,6 +34,9 @@ import Testing
         let received = try TestSocket.exchange(connection, randomBytes(100_000))
         close(connection)
         #expect(received.count == 30_000)
+        try waitUntil("both ends of the channel to be closed") {
+            (try? AuditLogFiles(path: daemon.auditLog).records().filter { $0.event == AuditEvent.channelClose }.count) == 2
+        }
         // A refused open, a refused listen and a failed login.
         _ = try consumer.refusedOpenReport(localPort: refusedPort)
         let refusedListen = try daemon.runSSH("alex", ["-N", "-o", "ExitOnForwardFailure=yes",
@@ -122,7 +125,47 @@ import Testing
             #expect(failed[1].text("reason") == "unknown key ssh-ed25519 \(fingerprint)")
             #expect(failed[2].text("reason") == "disconnected before authenticating")
         }
-        #expect(try log.verify().exitCode == 0)
+        try verifyCatchesTampering(daemon.auditLog, in: daemon.directory)
+    }
+
+    /// `policyctl audit verify` passes on the daemon's log, and names the line after one byte of a
+    /// middle record is changed, a record deleted, or the file cut mid-record.
+    private func verifyCatchesTampering(_ log: String, in directory: TemporaryDirectory) throws {
+        func verify(_ path: String) throws -> ProcessResult {
+            try run(PolicyctlEndToEndTests.policyctl, ["audit", "verify", path])
+        }
+        let intact = try verify(log)
+        #expect(intact.status == 0, "\(intact.stderr)")
+        #expect(intact.stdout.hasPrefix("audit log intact: "))
+        let original = try Data(contentsOf: URL(fileURLWithPath: log))
+        var lines = original.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).map(Array.init)
+        lines.removeLast()  // after the final newline
+        let middle = lines.count / 2
+        func write(_ name: String, _ bytes: [UInt8]) throws -> String {
+            let path = directory.file(name)
+            try Data(bytes).write(to: URL(fileURLWithPath: path))
+            return path
+        }
+        func joined(_ lines: [[UInt8]]) -> [UInt8] { lines.flatMap { $0 + [UInt8(ascii: "\n")] } }
+
+        // One byte of a middle record: a digit of its timestamp.
+        var edited = lines
+        let digit = edited[middle].firstIndex(of: UInt8(ascii: "2"))!
+        edited[middle][digit] = UInt8(ascii: "3")
+        let modified = try verify(try write("modified.jsonl", joined(edited)))
+        #expect(modified.status == 1)
+        #expect(modified.stdout.contains("modified.jsonl:\(middle + 1): modified"), "\(modified.stdout)")
+
+        var shorter = lines
+        shorter.remove(at: middle)
+        let deleted = try verify(try write("deleted.jsonl", joined(shorter)))
+        #expect(deleted.status == 1)
+        #expect(deleted.stdout.contains("deleted.jsonl:\(middle + 1): deleted"), "\(deleted.stdout)")
+
+        let cut = joined(Array(lines[..<middle])) + lines[middle].prefix(lines[middle].count / 2)
+        let truncated = try verify(try write("truncated.jsonl", cut))
+        #expect(truncated.status == 1)
+        #expect(truncated.stdout.contains("truncated.jsonl:\(middle + 1): truncated"), "\(truncated.stdout)")
     }
 }
 
