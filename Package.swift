@@ -52,6 +52,9 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        // Benchmarks/run's measure of AuditWriter on its own (records per second).
+        .executableTarget(name: "audit-bench", dependencies: ["PortcullisAudit", "PortcullisPolicy"],
+                          path: "Benchmarks/audit-bench"),
         .testTarget(name: "PortcullisPolicyTests", dependencies: ["PortcullisPolicy"]),
         // policyctl's pure pieces, and the built binary run against temporary configs.
         .testTarget(name: "PolicyctlTests", dependencies: ["PortcullisPolicy"]),
