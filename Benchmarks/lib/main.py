@@ -44,6 +44,8 @@ def arguments():
     p.add_argument("--kinds", help="comma-separated of %s (default: all)" % ",".join(throughput.KIND_NAMES))
     p.add_argument("--cases", help="comma-separated of %s (default: all)" % ",".join(CASES))
     p.add_argument("--audit-records", type=int, help="records per audit-bench run (default 200000)")
+    p.add_argument("--ssh-option", action="append", default=[], metavar="OPTION",
+                   help="extra client option for every ssh, e.g. RekeyLimit=64M (repeatable)")
     p.add_argument("--out", default=os.path.join(ROOT, "Benchmarks", "out"), help="output directory")
     p.add_argument("--name", help="output file name without extension (default: latest, or quick)")
     p.add_argument("--keep", action="store_true", help="keep the run directory (configs, keys, logs)")
@@ -75,7 +77,7 @@ class Context:
         self.kinds = args.kinds
         self.audit_records = args.audit_records
         self.run_dir = run_dir
-        self.client = servers.Client(run_dir)
+        self.client = servers.Client(run_dir, args.ssh_option)
         self.client_dir = self.client.dir
         self.far_dir = os.path.join(run_dir, "far")  # Unix sockets next to the server (-L targets)
         os.makedirs(self.far_dir, mode=0o700)
@@ -120,7 +122,7 @@ def main():
         "generated": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "mode": "quick" if args.quick else "full",
         "settings": {"mib_per_measurement": args.mib, "repetitions": args.repetitions, "ciphers": args.ciphers,
-                     "kinds": args.kinds, "cases": args.cases, "audit_records": args.audit_records,
+                     "kinds": args.kinds, "cases": args.cases, "ssh_options": args.ssh_option, "audit_records": args.audit_records,
                      "order": "interleaved A B, B A, ...; medians; ratio = median(A) / median(B)"},
         "machine": {"cpus": os.cpu_count(), "kernel": platform.release(), "loadavg_before": os.getloadavg()},
     }

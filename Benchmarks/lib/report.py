@@ -29,6 +29,9 @@ def table(results, header):
         ratio = "%.3f" % r.ratio if r.ratio is not None else ""
         lines.append("%-*s  %14s  %14s  %7s" % (width, r.case, _number(r.a_median, r.unit),
                                                 _number(r.b_median, r.unit) if r.b_label else "", ratio))
+        if r.failures:
+            lines.append("%-*s    FAILED %d measurement(s): %s" % (width, "", len(r.failures),
+                                                               r.failures[0].splitlines()[0][:160]))
         for note in r.notes:
             lines.append("%-*s    note: %s" % (width, "", note))
     return "\n".join(lines)
@@ -53,8 +56,10 @@ def write_chart(path, title, results):
     fig, ax = plt.subplots(figsize=(max(6, 0.55 * len(rows) + 2), 5.5), dpi=100)
     bars = ax.bar(range(len(rows)), ratios, color=colours)
     ax.axhline(1.0, color="black", linewidth=1)
-    for bar, ratio in zip(bars, ratios):
-        ax.annotate("%.2f" % ratio, (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+    for bar, ratio, r in zip(bars, ratios, rows):
+        if r.failures:
+            bar.set_hatch("//")
+        ax.annotate("%.2f" % ratio + ("\n%d failed" % len(r.failures) if r.failures else ""), (bar.get_x() + bar.get_width() / 2, bar.get_height()),
                     ha="center", va="bottom", fontsize=7, xytext=(0, 2), textcoords="offset points")
     ax.set_xticks(range(len(rows)))
     ax.set_xticklabels(labels, rotation=60, ha="right", fontsize=8)

@@ -20,7 +20,8 @@ class Result:
         self.b = []
         self.higher_is_better = higher_is_better
         self.notes = list(notes or [])
-        self.error = None
+        self.error = None  # the row could not be measured at all
+        self.failures = []  # measurements that failed, one message each
         self.extra = extra
 
     @property
@@ -42,10 +43,11 @@ class Result:
         found = []
         if self.error:
             found.append(self.error)
+        found += ["failed: " + f.splitlines()[0] for f in self.failures]
         for label, values in ((self.a_label, self.a), (self.b_label, self.b)):
             if label is None:
                 continue
-            if len(values) != repetitions:
+            if not self.failures and len(values) != repetitions:
                 found.append("%s: %d of %d measurements" % (label, len(values), repetitions))
             if any(not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0) for v in values):
                 found.append("%s: a measurement is not a positive number: %r" % (label, values))
@@ -59,23 +61,24 @@ class Result:
             "a": {"label": self.a_label, "values": self.a, "median": self.a_median},
             "b": {"label": self.b_label, "values": self.b, "median": self.b_median} if self.b_label else None,
             "ratio": self.ratio, "higher_is_better": self.higher_is_better,
-            "notes": self.notes, "error": self.error, **self.extra,
+            "notes": self.notes, "error": self.error, "failures": self.failures, **self.extra,
         }
 
 
 def interleave(result, a, b, measure, repetitions, progress=None):
     """Fills `result` with `measure(a)` and `measure(b)`, alternating A B, B A, A B, ... so that
-    a slow spell on the shared machine hits both sides alike. The first failure is recorded in
-    result.error and ends the row."""
+    a slow spell on the shared machine hits both sides alike. A failed measurement (bytes lost,
+    a process that died, a deadline) is kept in result.failures and the row goes on."""
     for rep in range(repetitions):
         order = [(a, result.a), (b, result.b)] if rep % 2 == 0 else [(b, result.b), (a, result.a)]
         for side, values in order:
             try:
                 value = measure(side)
-            except Exception as e:  # a failed measurement is reported, the other cases still run
-                result.error = "%s: %s" % (getattr(side, "name", side), e)
-                print("  FAILED %s" % result.error, file=sys.stderr)
-                return result
+            except Exception as e:  # reported with the row; the other measurements still run
+                message = "%s #%d: %s" % (getattr(side, "name", side), rep + 1, e)
+                result.failures.append(message)
+                print("  FAILED %s" % message, file=sys.stderr)
+                continue
             values.append(value)
             if progress:
                 progress(side, rep, value)

@@ -19,7 +19,8 @@ def keygen(path, comment):
 class Client:
     """The client's key and known_hosts, shared by every server."""
 
-    def __init__(self, run_dir):
+    def __init__(self, run_dir, options=()):
+        self.options = [arg for option in options for arg in ("-o", option)]  # --ssh-option
         self.dir = os.path.join(run_dir, "client")
         os.makedirs(self.dir, mode=0o700)
         self.key = os.path.join(self.dir, "id_ed25519")
@@ -37,7 +38,8 @@ class Client:
                 "-o", "UserKnownHostsFile=" + self.known_hosts, "-o", "GlobalKnownHostsFile=/dev/null",
                 "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", "-o", "ExitOnForwardFailure=yes",
                 "-o", "Compression=no", "-o", "Ciphers=" + cipher, "-o", "StreamLocalBindUnlink=yes",
-                "-o", "LogLevel=ERROR", "-N", "-p", str(server.port)] + forward + ["root@127.0.0.1"]
+                "-o", "LogLevel=ERROR"] + self.options + ["-N", "-p", str(server.port)] + forward + \
+               ["root@127.0.0.1"]
 
 
 class Server:

@@ -85,8 +85,11 @@ def measure(ctx, server, kind, direction, cipher, nbytes):
         procs.stop(listener)
     source, sink = ends["source"], ends["sink"]
     if not (source.get("ok") and sink.get("ok") and sink.get("bytes") == nbytes == source.get("bytes")):
-        raise procs.Failure("%s %s %s: source %s, sink %s\nssh: %s\n%s" % (
-            kind.label, direction, cipher, source, sink, procs.tail(ssh_log), server.log_tail()))
+        raise procs.Failure("%s %s %s: the sink got %s of %d bytes (source: %s; sink: %s)\n"
+                            "source %s\nsink %s\nssh: %s\n%s" % (
+                                kind.label, direction, cipher, sink.get("bytes"), nbytes,
+                                source.get("error", "ok"), sink.get("error", "ok"), source, sink,
+                                procs.tail(ssh_log), server.log_tail()))
     seconds = sink["end"] - source["start"]
     return nbytes / MiB / seconds
 
