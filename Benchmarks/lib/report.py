@@ -49,9 +49,9 @@ def write_chart(path, title, results):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = [r for r in results if r.ratio is not None]
+    rows = [r for r in results if r.ratio is not None or (r.b_label and r.failures)]
     labels = [("audit on/off: " if r.section == "audit" else "") + r.case for r in rows]
-    ratios = [r.ratio for r in rows]
+    ratios = [r.ratio or 0.0 for r in rows]  # 0: every measurement of one side failed
     colours = ["#4c72b0" if r.section == "throughput" else "#dd8452" for r in rows]
     fig, ax = plt.subplots(figsize=(max(6, 0.55 * len(rows) + 2), 5.5), dpi=100)
     bars = ax.bar(range(len(rows)), ratios, color=colours)
@@ -59,7 +59,7 @@ def write_chart(path, title, results):
     for bar, ratio, r in zip(bars, ratios, rows):
         if r.failures:
             bar.set_hatch("//")
-        ax.annotate("%.2f" % ratio + ("\n%d failed" % len(r.failures) if r.failures else ""), (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+        ax.annotate(("%.2f" % ratio if r.ratio else "no ratio") + ("\n%d failed" % len(r.failures) if r.failures else ""), (bar.get_x() + bar.get_width() / 2, bar.get_height()),
                     ha="center", va="bottom", fontsize=7, xytext=(0, 2), textcoords="offset points")
     ax.set_xticks(range(len(rows)))
     ax.set_xticklabels(labels, rotation=60, ha="right", fontsize=8)
