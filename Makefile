@@ -4,7 +4,7 @@ SWIFT ?= $(shell command -v swift || echo /opt/swift/usr/bin/swift)
 PACKAGES := cmake gcc make libssl-dev dpkg-dev xz-utils patch openssh-client libcmocka-dev \
             curl netcat-openbsd python3
 
-.PHONY: all deps libssh build test test-libssh test-build-script test-swift run clean
+.PHONY: all deps libssh build test test-libssh test-build-script test-swift test-bench-quick run clean
 
 all: build
 
@@ -19,8 +19,9 @@ build: libssh
 	$(SWIFT) build -c release
 
 # Everything: libssh's regression tests for the project's patches, the build script's own
-# behaviour, then the Swift tests (unit and end-to-end against the stock ssh client).
-test: deps test-libssh test-build-script test-swift
+# behaviour, then the Swift tests (unit and end-to-end against the stock ssh client), then the
+# benchmark harness in its quick mode (every case must still produce sane numbers; no targets).
+test: deps test-libssh test-build-script test-swift test-bench-quick
 
 test-libssh: deps
 	@Deploy/libssh/build.sh --test
@@ -31,6 +32,10 @@ test-build-script: libssh
 test-swift: libssh
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
+
+# Benchmarks/run --quick: installs openssh-server (never started as a service), builds in release.
+test-bench-quick: libssh
+	@Benchmarks/run --quick
 
 # Starts the daemon on 127.0.0.1:2222 with a generated host key and the demo config, and prints
 # the ssh commands to try (scripts/run-demo).

@@ -54,6 +54,9 @@ let package = Package(
         ),
         // Benchmarks/run's measure of the policy engine at 10,000 keys (load, reload, decide).
         .executableTarget(name: "policy-bench", dependencies: ["PortcullisPolicy"], path: "Benchmarks/policy-bench"),
+        // Benchmarks/run's measure of AuditWriter on its own (records per second).
+        .executableTarget(name: "audit-bench", dependencies: ["PortcullisAudit", "PortcullisPolicy"],
+                          path: "Benchmarks/audit-bench"),
         .testTarget(name: "PortcullisPolicyTests", dependencies: ["PortcullisPolicy"]),
         // policyctl's pure pieces, and the built binary run against temporary configs.
         .testTarget(name: "PolicyctlTests", dependencies: ["PortcullisPolicy", "PortcullisAudit"]),

@@ -1,0 +1,74 @@
+"""The outputs: the table on stdout, the JSON file, the PNG bar chart of the ratios."""
+
+import json
+
+
+def _number(value, unit):
+    if value is None:
+        return "-"
+    if unit == "records/s":
+        return "%.0f" % value
+    return "%.1f" % value
+
+
+def table(results, header):
+    """Rows grouped by section; each section's columns are named after its two sides."""
+    lines = [header, ""]
+    section = None
+    width = max([len(r.case) for r in results] + [24])
+    for r in results:
+        if r.section != section:
+            section = r.section
+            lines.append("")
+            lines.append("%-*s  %14s  %14s  %7s" % (width, "%s (%s, median)" % (section, r.unit),
+                                                    r.a_label, r.b_label or "", "ratio" if r.b_label else ""))
+            lines.append("-" * (width + 43))
+        if r.error:
+            lines.append("%-*s  FAILED: %s" % (width, r.case, r.error.splitlines()[0]))
+            continue
+        ratio = "%.3f" % r.ratio if r.ratio is not None else ""
+        lines.append("%-*s  %14s  %14s  %7s" % (width, r.case, _number(r.a_median, r.unit),
+                                                _number(r.b_median, r.unit) if r.b_label else "", ratio))
+        if r.failures:
+            lines.append("%-*s    FAILED %d measurement(s): %s" % (width, "", len(r.failures),
+                                                               r.failures[0].splitlines()[0][:160]))
+        for note in r.notes:
+            lines.append("%-*s    note: %s" % (width, "", note))
+    return "\n".join(lines)
+
+
+def write_json(path, meta, results):
+    with open(path, "w") as f:
+        json.dump({**meta, "results": [r.as_json() for r in results]}, f, indent=2)
+        f.write("\n")
+
+
+def write_chart(path, title, results):
+    """A bar per row with a ratio (A/B: Portcullis/OpenSSH, audit on/off) and a line at 1.0."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [r for r in results if r.ratio is not None or (r.b_label and r.failures)]
+    labels = [("audit on/off: " if r.section == "audit" else "") + r.case for r in rows]
+    ratios = [r.ratio or 0.0 for r in rows]  # 0: every measurement of one side failed
+    colours = ["#4c72b0" if r.section == "throughput" else "#dd8452" for r in rows]
+    fig, ax = plt.subplots(figsize=(max(6, 0.55 * len(rows) + 2), 5.5), dpi=100)
+    bars = ax.bar(range(len(rows)), ratios, color=colours)
+    ax.axhline(1.0, color="black", linewidth=1)
+    for bar, ratio, r in zip(bars, ratios, rows):
+        if r.failures:
+            bar.set_hatch("//")
+        ax.annotate(("%.2f" % ratio if r.ratio else "no ratio") + ("\n%d failed" % len(r.failures) if r.failures else ""), (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+                    ha="center", va="bottom", fontsize=7, xytext=(0, 2), textcoords="offset points")
+    ax.set_xticks(range(len(rows)))
+    ax.set_xticklabels(labels, rotation=60, ha="right", fontsize=8)
+    ax.set_ylabel("ratio of medians")
+    from matplotlib.patches import Patch
+    ax.legend(handles=[Patch(color="#4c72b0", label="Portcullis / OpenSSH"),
+                       Patch(color="#dd8452", label="Portcullis audit on / off")], fontsize=8, loc="upper left")
+    ax.set_ylim(0, max(ratios + [1.0]) * 1.15)
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
