@@ -63,4 +63,21 @@ import Testing
         defer { close(fd) }
         #expect(try StreamCheck.echo(fd, total: Self.size) == Self.size)
     }
+
+    /// Re-keying every MiB: libssh takes no channel data while a key exchange runs, and none of it
+    /// may be lost, either way, remote or local.
+    @Test(arguments: ["-R"])
+    func rekeyingMidTransferLosesNothing(direction: String) throws {
+        let daemon = try daemon()
+        let (echo, echoPort) = try EchoServer.tcp()
+        defer { echo.stop() }
+        let port = try TestSocket.freePort()
+        let forward = direction == "-R" ? "\(port):127.0.0.1:\(echoPort)" : "127.0.0.1:\(port):127.0.0.1:\(echoPort)"
+        let ssh = try daemon.ssh("alex", ["-o", "RekeyLimit=1M", "-N", direction, forward])
+        defer { ssh.stop() }
+        let fd = try TestSocket.connectWhenListening(port: port)
+        defer { close(fd) }
+        let total = 48 * 1024 * 1024
+        #expect(try StreamCheck.echo(fd, total: total) == total)
+    }
 }

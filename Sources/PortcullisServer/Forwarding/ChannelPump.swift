@@ -12,6 +12,9 @@ import PortcullisPolicy
 /// socket is not polled for reading.
 ///
 /// Memory per connection: libssh's channel window and two 64 KiB buffers.
+///
+/// libssh may take fewer bytes than offered (none at all during a key exchange on a non-blocking
+/// session); the rest stays in the read buffer and goes first, before the socket is read again.
 final class ChannelPump {
     private static let chunkSize = 64 * 1024
 
@@ -26,6 +29,11 @@ final class ChannelPump {
     /// Bytes read back out of the channel that the socket has not taken yet.
     private let pendingBuffer = UnsafeMutableRawPointer.allocate(byteCount: chunkSize, alignment: 16)
 
+    /// Bytes in `readBuffer`, from `unsentOffset`, that the channel did not take yet: libssh takes
+    /// nothing while a key exchange is in progress. Nothing more is read from the socket until
+    /// they are sent.
+    private var unsentToChannel = 0
+    private var unsentOffset = 0
     /// How many bytes in `pendingBuffer`, from `pendingOffset`, wait for the socket.
     private var pendingToSocket = 0
     private var pendingOffset = 0
@@ -111,6 +119,7 @@ final class ChannelPump {
             }
         }
         flushToSocket()
+        flushToChannel()
         if channelEOF && !socketWriteShut && pendingToSocket == 0 && unconsumedInChannel == 0 {
             shutdown(fd, Int32(SHUT_WR))
             socketWriteShut = true
@@ -192,26 +201,40 @@ final class ChannelPump {
     // MARK: - Socket to channel
 
     private func socketReadable() {
+        guard flushToChannel() else { return }
         let window = Int(ssh_channel_window_size(channel))
         guard window > 0 else { return }
         let count = read(fd, readBuffer, min(window, Self.chunkSize))
         if count > 0 {
-            if ssh_channel_write(channel, readBuffer, UInt32(count)) == SSH_ERROR {
-                finish("channel write failed: \(worker.lastError)")
-                return
-            }
-            bytesToClient += UInt64(count)
+            unsentOffset = 0
+            unsentToChannel = count
+            flushToChannel()
         } else if count == 0 || (errno != EAGAIN && errno != EINTR) {
             socketEOF = true
             ssh_channel_send_eof(channel)
         }
     }
 
+    /// Sends what the channel did not take before; true once nothing waits.
+    @discardableResult
+    private func flushToChannel() -> Bool {
+        guard unsentToChannel > 0, closeReason == nil else { return unsentToChannel == 0 }
+        let written = ssh_channel_write(channel, readBuffer + unsentOffset, UInt32(unsentToChannel))
+        guard written >= 0 else {
+            finish("channel write failed: \(worker.lastError)")
+            return false
+        }
+        bytesToClient += UInt64(written)
+        unsentOffset += Int(written)
+        unsentToChannel -= Int(written)
+        return unsentToChannel == 0
+    }
+
     // MARK: - Polling
 
     private var wantedEvents: Int16 {
         var events: Int16 = 0
-        if !socketEOF && ssh_channel_window_size(channel) > 0 { events |= Int16(POLLIN) }
+        if !socketEOF && unsentToChannel == 0 && ssh_channel_window_size(channel) > 0 { events |= Int16(POLLIN) }
         if pendingToSocket > 0 || unconsumedInChannel > 0 { events |= Int16(POLLOUT) }
         return events
     }
