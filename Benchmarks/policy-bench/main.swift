@@ -41,7 +41,7 @@ for _ in 0..<loads {
 }
 guard let policy, policy.config.keys.count == keys else { fatalError("the generated config did not load whole") }
 
-// Deciding: the session's path for one request, key lookup included.
+// Deciding: the session's path for one request (PolicyAuthority's), key lookup included.
 let publicKeys = (0..<keys).map { try! PublicKey(line: generator.keyLine($0)) }
 let users = (0..<7).map { "user\($0)" }
 var random = SystemRandomNumberGenerator()
@@ -53,8 +53,7 @@ for n in 0..<decisions {
     let request = generator.request(key: index, pick: n)
     let user = users[index % users.count]
     let start = ContinuousClock.now
-    let entry = policy.entry(for: publicKeys[index])!
-    let decision = policy.decide(request, key: entry, user: user)
+    let decision = policy.decide(request, forKey: publicKeys[index], user: user)!
     times.append((ContinuousClock.now - start).seconds)
     if decision.isAllowed { allowed += 1 }
 }

@@ -29,25 +29,30 @@ public struct Glob: Sendable, Hashable {
         func flush() {
             if !literal.isEmpty { tokens.append(.literal(literal)); literal = [] }
         }
-        var scalars = pattern.unicodeScalars.makeIterator()
-        while let scalar = scalars.next() {
-            switch scalar {
-            case "*":
+        let bytes = Array(pattern.utf8)
+        var index = 0
+        while index < bytes.count {
+            let byte = bytes[index]
+            index += 1
+            switch byte {
+            case UInt8(ascii: "*"):
                 flush()
                 if tokens.last != .any { tokens.append(.any) }
-            case "?":
+            case UInt8(ascii: "?"):
                 flush(); tokens.append(.one)
-            case "%" where placeholders:
-                switch scalars.next() {
-                case "k": flush(); tokens.append(.keyName)
-                case "u": flush(); tokens.append(.userName)
-                case "%": literal.append(UInt8(ascii: "%"))
-                case let other?: throw PatternError("unknown substitution %\(other) (use %k, %u or %%)")
-                case nil: throw PatternError("trailing % (use %% for a literal %)")
+            case UInt8(ascii: "%") where placeholders:
+                guard index < bytes.count else { throw PatternError("trailing % (use %% for a literal %)") }
+                switch bytes[index] {
+                case UInt8(ascii: "k"): flush(); tokens.append(.keyName)
+                case UInt8(ascii: "u"): flush(); tokens.append(.userName)
+                case UInt8(ascii: "%"): literal.append(UInt8(ascii: "%"))
+                default:
+                    let other = String(decoding: bytes[index...], as: UTF8.self).prefix(1)
+                    throw PatternError("unknown substitution %\(other) (use %k, %u or %%)")
                 }
+                index += 1
             default:
-                let bytes = Array(String(scalar).utf8)
-                literal += caseInsensitive ? bytes.map(Self.folded) : bytes
+                literal.append(caseInsensitive ? Self.folded(byte) : byte)
             }
         }
         flush()

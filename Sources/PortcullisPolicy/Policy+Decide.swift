@@ -12,6 +12,13 @@ extension Policy {
         }
     }
 
+    /// ``decide(_:key:user:)`` for the entry of `publicKey` (the session's path: the entry is
+    /// looked up and used in place, not copied); nil if the key is not configured.
+    public func decide(_ request: ForwardRequest, forKey publicKey: PublicKey, user: String) -> Decision? {
+        guard let index = index(of: publicKey) else { return nil }
+        return decide(request, key: config.keys[index], user: user)
+    }
+
     static func noRules(_ kind: String, _ key: KeyEntry) -> Decision {
         .deny(reason: "key \(key.name) has no \(kind) rules")
     }

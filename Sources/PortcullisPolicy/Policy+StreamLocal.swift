@@ -7,8 +7,9 @@ extension Policy {
         }
         let rules = listen ? key.permitStreamLocalListen : key.permitStreamLocalOpen
         guard !rules.isEmpty else { return Self.noRules(kind, key) }
-        for rule in rules where rule.pattern.matches(path, keyName: key.name, userName: user) {
-            return .allow(rule: rule.description)
+        // By index: the rules are matched in place, not copied one by one.
+        for index in rules.indices where rules[index].pattern.matches(path, keyName: key.name, userName: user) {
+            return .allow(rule: rules[index].description)
         }
         return Self.noMatch(kind, key, path)
     }

@@ -24,10 +24,14 @@ public struct Policy: Sendable {
 
     /// The entry whose public key blob is `key`'s, if any.
     public func entry(for key: PublicKey) -> KeyEntry? {
-        if let index = byBase64[key.base64] { return config.keys[index] }
-        guard let canonical = key.canonicalBase64, canonical != key.base64,
-              let index = byBase64[canonical] else { return nil }
-        return config.keys[index]
+        index(of: key).map { config.keys[$0] }
+    }
+
+    /// Where in `config.keys` the entry of `key` is.
+    func index(of key: PublicKey) -> Int? {
+        if let index = byBase64[key.base64] { return index }
+        guard let canonical = key.canonicalBase64, canonical != key.base64 else { return nil }
+        return byBase64[canonical]
     }
 
     /// The entry called `name`, if any.

@@ -30,9 +30,7 @@ public struct PolicyAuthority: SessionAuthority {
         let user: String
 
         func decide(_ request: ForwardRequest) -> Decision {
-            let policy = store.current
-            guard let entry = policy.entry(for: key) else { return removed }
-            return policy.decide(request, key: entry, user: user)
+            store.current.decide(request, forKey: key, user: user) ?? removed
         }
 
         func dynamicPortRanges(host: String) -> [ClosedRange<Int>] {
