@@ -15,7 +15,7 @@ public enum AtomicFile {
         var template = Array("\(directory.isEmpty ? "." : directory)/.\(name).XXXXXX".utf8CString)
         let fd = mkstemp(&template)
         guard fd >= 0 else { throw Failure(description: "cannot create a temporary file next to \(path): \(errorText())") }
-        let temporary = String(cString: template)
+        let temporary = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         var failure: Failure?
         if fchmod(fd, mode) != 0 { failure = Failure(description: "cannot set the mode of \(temporary): \(errorText())") }
         data.withUnsafeBytes { buffer in

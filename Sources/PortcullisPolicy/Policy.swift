@@ -11,9 +11,8 @@ public struct Policy: Sendable {
         self.config = config
         var byBase64: [String: Int] = [:], byName: [String: Int] = [:], byFingerprint: [String: Int] = [:]
         for (index, entry) in config.keys.enumerated() {
-            if byBase64[entry.key.canonicalBase64 ?? entry.key.base64] == nil {
-                byBase64[entry.key.canonicalBase64 ?? entry.key.base64] = index
-            }
+            // Keys read from a config are in canonical form already (PublicKey.parse).
+            if byBase64[entry.key.base64] == nil { byBase64[entry.key.base64] = index }
             if byName[entry.name] == nil { byName[entry.name] = index }
             if byFingerprint[entry.key.fingerprint] == nil { byFingerprint[entry.key.fingerprint] = index }
         }

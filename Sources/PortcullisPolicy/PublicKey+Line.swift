@@ -5,7 +5,7 @@ extension PublicKey {
     /// that the base64 decodes to a well-formed blob of that algorithm. Returns the key (base64
     /// in canonical form, fingerprint computed) and the comment, if any.
     public static func parse(line: String) throws(PatternError) -> (key: PublicKey, comment: String?) {
-        let trimmed = line.trimmingCharacters(in: .whitespacesAndNewlines)
+        let trimmed = line.trimmingASCIIWhitespace()
         let fields = trimmed.split(maxSplits: 2, omittingEmptySubsequences: true) { $0 == " " || $0 == "\t" }
         guard fields.count >= 2 else {
             throw PatternError("expected an OpenSSH public key line: algorithm base64 [comment]")
@@ -19,7 +19,7 @@ extension PublicKey {
         }
         let blob = [UInt8](data)
         if let problem = KeyBlob.problem(in: blob, algorithm: algorithm) { throw PatternError(problem) }
-        let comment = fields.count == 3 ? String(fields[2]).trimmingCharacters(in: .whitespaces) : nil
+        let comment = fields.count == 3 ? String(fields[2].trimmingASCIIWhitespace()) : nil
         let key = PublicKey(algorithm: algorithm, base64: data.base64EncodedString(), fingerprint: fingerprint(ofBlob: blob))
         return (key, comment)
     }
@@ -31,12 +31,24 @@ extension PublicKey {
 
     /// `SHA256:` and the unpadded base64 of the blob's SHA-256, as `ssh-keygen -l` prints it.
     public static func fingerprint(ofBlob blob: [UInt8]) -> String {
-        let digest = Data(SHA256.hash(blob)).base64EncodedString()
-        return "SHA256:" + digest.replacingOccurrences(of: "=", with: "")
+        var digest = Data(SHA256.hash(blob)).base64EncodedString()
+        while digest.last == "=" { digest.removeLast() }
+        return "SHA256:" + digest
     }
 
     /// The base64 blob in canonical form (nil if it does not decode), the policy's lookup key.
     var canonicalBase64: String? {
         Data(base64Encoded: base64).map { $0.base64EncodedString() }
+    }
+}
+
+extension StringProtocol {
+    /// Without leading and trailing spaces, tabs, carriage returns and newlines.
+    func trimmingASCIIWhitespace() -> SubSequence {
+        let blank: (Character) -> Bool = { $0 == " " || $0 == "\t" || $0 == "\n" || $0 == "\r" }
+        guard let first = firstIndex(where: { !blank($0) }), let last = lastIndex(where: { !blank($0) }) else {
+            return self[endIndex...]
+        }
+        return self[first...last]
     }
 }
