@@ -34,7 +34,7 @@ func runMeasuringMemory(_ arguments: [String], stdout: String) throws -> (status
         // records, every one shown in the table. The debug build reads ~2 MB/s, so no bigger.
         let day = try Data(contentsOf: URL(fileURLWithPath: small))
         let big = scratch.file("big.jsonl")
-        FileManager.default.createFile(atPath: big, contents: nil)
+        _ = FileManager.default.createFile(atPath: big, contents: nil)
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: big))
         var bytes = 0
         while bytes < 8 << 20 {
