@@ -47,6 +47,7 @@ let users = (0..<7).map { "user\($0)" }
 var random = SystemRandomNumberGenerator()
 var times: [Double] = []
 times.reserveCapacity(decisions)
+var byKind: [String: [Double]] = [:]
 var allowed = 0
 for n in 0..<decisions {
     let index = Int.random(in: 0..<keys, using: &random)
@@ -54,7 +55,9 @@ for n in 0..<decisions {
     let user = users[index % users.count]
     let start = ContinuousClock.now
     let decision = policy.decide(request, forKey: publicKeys[index], user: user)!
-    times.append((ContinuousClock.now - start).seconds)
+    let elapsed = (ContinuousClock.now - start).seconds
+    times.append(elapsed)
+    byKind["\(request.kind) \(decision.isAllowed ? "allow" : "deny")", default: []].append(elapsed)
     if decision.isAllowed { allowed += 1 }
 }
 let decide = Percentiles(times), load = Percentiles(loadTimes)
@@ -62,5 +65,9 @@ print("""
     {"keys":\(keys),"rules_per_key":20,"config_bytes":\(configBytes),"loads":\(loads),\
     "load_seconds_median":\(load(50)),"load_seconds_max":\(load(100)),\
     "decisions":\(decisions),"allowed":\(allowed),\
-    "decision_us_p50":\(decide(50) * 1e6),"decision_us_p99":\(decide(99) * 1e6),"decision_us_max":\(decide(100) * 1e6)}
+    "decision_us_p50":\(decide(50) * 1e6),"decision_us_p99":\(decide(99) * 1e6),"decision_us_max":\(decide(100) * 1e6),\
+    "by_kind":{\(byKind.keys.sorted().map { kind in
+        let p = Percentiles(byKind[kind]!)
+        return "\"\(kind)\":{\"p50_us\":\(p(50) * 1e6),\"p99_us\":\(p(99) * 1e6)}"
+    }.joined(separator: ","))}}
     """)

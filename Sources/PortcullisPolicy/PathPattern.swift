@@ -2,28 +2,36 @@
 /// match `/`; a `**` component matches zero or more whole components; `%k`, `%u` and `%%` stand
 /// for the key name, the user name and `%`, whose values are matched literally.
 public struct PathPattern: Sendable, Hashable, CustomStringConvertible {
-    enum Component: Sendable, Hashable {
-        case glob(Glob)
-        case anyComponents
+    /// How a component starts in `program`: `**`, or a glob whose program (its length in the
+    /// next two bytes) follows.
+    enum Op {
+        static let anyComponents: UInt8 = 0
+        static let glob: UInt8 = 1
     }
 
     /// The pattern as written.
     public let text: String
-    let components: [Component]
+    /// Every component, compiled, one after the other in one buffer.
+    let program: [UInt8]
 
     /// Compiles `text`, rejecting what `PathValidation.problem(inPattern:)` rejects and bad `%` escapes.
     public init(_ text: String) throws(PatternError) {
         if let problem = PathValidation.problem(inPattern: text) { throw PatternError(problem) }
-        var components: [Component] = []
+        var program: [UInt8] = []
+        var lastWasAny = false
         for part in text.split(separator: "/") {
             if part == "**" {
-                if components.last != .anyComponents { components.append(.anyComponents) }
+                if !lastWasAny { program.append(Op.anyComponents) }
+                lastWasAny = true
             } else {
-                components.append(.glob(try Glob(String(part), placeholders: true)))
+                let glob = try Glob(String(part), placeholders: true).program
+                guard glob.count <= Int(UInt16.max) else { throw PatternError("component too long") }
+                program += [Op.glob, UInt8(glob.count >> 8), UInt8(glob.count & 0xff)] + glob
+                lastWasAny = false
             }
         }
         self.text = text
-        self.components = components
+        self.program = program
     }
 
     public var description: String { text }
@@ -33,14 +41,16 @@ public struct PathPattern: Sendable, Hashable, CustomStringConvertible {
         var path = path, keyName = keyName, userName = userName
         return path.withUTF8 { bytes in
             keyName.withUTF8 { key in
-                userName.withUTF8 { user in matches(bytes, key: key, user: user) }
+                userName.withUTF8 { user in
+                    program.withUnsafeBufferPointer { program in matches(program, bytes, key: key, user: user) }
+                }
             }
         }
     }
 
     /// ``matches(_:keyName:userName:)`` on UTF-8 bytes, without allocating on the heap.
-    private func matches(_ path: UnsafeBufferPointer<UInt8>, key: UnsafeBufferPointer<UInt8>,
-                         user: UnsafeBufferPointer<UInt8>) -> Bool {
+    private func matches(_ program: UnsafeBufferPointer<UInt8>, _ path: UnsafeBufferPointer<UInt8>,
+                         key: UnsafeBufferPointer<UInt8>, user: UnsafeBufferPointer<UInt8>) -> Bool {
         // Where each component starts and ends: at most one per two bytes of an absolute path.
         withUnsafeTemporaryAllocation(of: Range<Int>.self, capacity: path.count / 2 + 1) { parts in
             var count = 0, start = 0
@@ -51,24 +61,22 @@ public struct PathPattern: Sendable, Hashable, CustomStringConvertible {
                 }
                 start = index + 1
             }
-            func part(_ index: Int) -> UnsafeBufferPointer<UInt8> {
-                UnsafeBufferPointer(rebasing: path[parts[index]])
-            }
             // Single-backtrack matching over components: `**` is the star, every other component
-            // consumes exactly one path component.
+            // consumes exactly one path component. `p` is an offset into the program.
             var p = 0, s = 0
             var starPattern = -1, starSubject = 0
-            while s < count || p < components.count {
-                if p < components.count {
-                    switch components[p] {
-                    case .anyComponents:
+            while s < count || p < program.count {
+                if p < program.count {
+                    if program[p] == Op.anyComponents {
                         starPattern = p; starSubject = s; p += 1
                         continue
-                    case .glob(let glob):
-                        if s < count, glob.matches(part(s), key: key, user: user) {
-                            p += 1; s += 1
-                            continue
-                        }
+                    }
+                    let length = Int(program[p + 1]) << 8 | Int(program[p + 2])
+                    let glob = program[(p + 3)..<(p + 3 + length)]
+                    if s < count, Glob.matches(glob, UnsafeBufferPointer(rebasing: path[parts[s]]),
+                                               key: key, user: user, caseInsensitive: false) {
+                        p += 3 + length; s += 1
+                        continue
                     }
                 }
                 guard starPattern >= 0, starSubject < count else { return false }
@@ -83,16 +91,16 @@ public struct PathPattern: Sendable, Hashable, CustomStringConvertible {
     /// Whether some path strictly below `root` could match (for load-time checks). Conservative:
     /// answers true when wildcards make it possible.
     func canMatch(under root: String) -> Bool {
-        let rootParts = root.split(separator: "/").map(String.init)
-        for (index, rootPart) in rootParts.enumerated() {
-            guard index < components.count else { return false }
-            switch components[index] {
-            case .anyComponents: return true
-            case .glob(let glob):
-                if glob.tokens.contains(.keyName) || glob.tokens.contains(.userName) { continue }
-                if !glob.matches(rootPart) { return false }
-            }
+        var p = 0
+        for rootPart in root.split(separator: "/") {
+            guard p < program.count else { return false }
+            if program[p] == Op.anyComponents { return true }
+            let length = Int(program[p + 1]) << 8 | Int(program[p + 2])
+            let glob = Glob(program: Array(program[(p + 3)..<(p + 3 + length)]))
+            p += 3 + length
+            if glob.hasPlaceholders { continue }
+            if !glob.matches(String(rootPart)) { return false }
         }
-        return components.count > rootParts.count
+        return p < program.count
     }
 }
