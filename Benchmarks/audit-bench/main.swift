@@ -1,5 +1,6 @@
-// audit-bench: appends N records through PortcullisAudit's AuditWriter (SHA256.hex as the chain's
-// hash, as the daemon uses it) to a file and prints one JSON line with the records per second.
+// audit-bench: hands N records to PortcullisAudit's AuditTrail, the daemon's writer thread over an
+// AuditWriter (SHA256.hex as the chain's hash, as the daemon uses it), waits until the last is in
+// the file, and prints one JSON line with the records per second.
 // Run by Benchmarks/run (Benchmarks/lib/audit.py); the records look like the daemon's busiest kind,
 // channel-open and channel-close pairs with their usual fields.
 //
@@ -27,24 +28,30 @@ guard records > 0, !path.isEmpty, !FileManager.default.fileExists(atPath: path) 
 
 do {
     let writer = try AuditWriter(path: path, hash: { SHA256.hex($0) })
+    let trail = AuditTrail(writer: writer, report: { FileHandle.standardError.write(Data("audit-bench: \($0)\n".utf8)) })
     let start = ContinuousClock.now
+    var last: AuditTrail.Ticket = 0
     for index in 0..<records {
         let channel = JSONValue.int(Int64(index / 2 % 1000))
+        let session = UInt64(index / 200 + 1)
         if index % 2 == 0 {
-            try writer.append(event: AuditEvent.channelOpen, session: UInt64(index / 200 + 1), fields: [
-                AuditField.channel: channel, AuditField.kind: "tcp-open", AuditField.target: "127.0.0.1:5432",
-                AuditField.originator: "127.0.0.1:51234",
+            last = trail.submit(event: AuditEvent.channelOpen, session: session, fields: [
+                JSONMember(AuditField.channel, channel), JSONMember(AuditField.kind, "tcp-open"),
+                JSONMember(AuditField.target, "127.0.0.1:5432"), JSONMember(AuditField.originator, "127.0.0.1:51234"),
             ])
         } else {
-            try writer.append(event: AuditEvent.channelClose, session: UInt64(index / 200 + 1), fields: [
-                AuditField.channel: channel, AuditField.kind: "tcp-open", AuditField.target: "127.0.0.1:5432",
-                AuditField.bytesFromClient: .int(Int64(index) * 1337), AuditField.bytesToClient: .int(Int64(index) * 7),
-                AuditField.duration: .double(1.234567), AuditField.reason: "eof",
+            last = trail.submit(event: AuditEvent.channelClose, session: session, fields: [
+                JSONMember(AuditField.channel, channel), JSONMember(AuditField.kind, "tcp-open"),
+                JSONMember(AuditField.target, "127.0.0.1:5432"),
+                JSONMember(AuditField.bytesFromClient, .int(Int64(index) * 1337)),
+                JSONMember(AuditField.bytesToClient, .int(Int64(index) * 7)),
+                JSONMember(AuditField.duration, .double(1.234567)), JSONMember(AuditField.reason, "eof"),
             ])
         }
     }
+    guard trail.waitUntilWritten(last, timeout: 600) else { throw AuditError.shortWrite(path: path) }
     let elapsed = ContinuousClock.now - start
-    writer.close()
+    trail.close(timeout: 10)
     let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
     let data = try Data(contentsOf: URL(fileURLWithPath: path))
     let lines = data.reduce(0) { $1 == UInt8(ascii: "\n") ? $0 + 1 : $0 }

@@ -1,6 +1,6 @@
 """Case: what the audit log costs. The same stream through portcullisd with `audit_log: off` and
 with `audit_log: <file>` (ratio on/off; the target is within 5%), and the records per second that
-PortcullisAudit's AuditWriter sustains on its own (Benchmarks/audit-bench)."""
+PortcullisAudit.s writer thread sustains on its own (Benchmarks/audit-bench)."""
 
 import json
 import os
@@ -41,7 +41,7 @@ def run(ctx):
 def writer_rate(ctx):
     """Records/s of AuditWriter appending to a file in the run directory (median of the repetitions)."""
     print("audit writer: %d records x %d" % (ctx.audit_records, ctx.repetitions), file=sys.stderr)
-    result = Result("audit writer", "AuditWriter append", "records/s", "Portcullis", records=ctx.audit_records)
+    result = Result("audit writer", "AuditTrail (writer thread) append", "records/s", "Portcullis", records=ctx.audit_records)
     for rep in range(ctx.repetitions):
         path = os.path.join(ctx.run_dir, "audit-bench-%d.jsonl" % rep)
         out = subprocess.run([ctx.audit_bench, "--records", str(ctx.audit_records), "--path", path],
