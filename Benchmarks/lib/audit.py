@@ -1,6 +1,6 @@
 """Case: what the audit log costs. The same stream through portcullisd with `audit_log: off` and
 with `audit_log: <file>` (ratio on/off; the target is within 5%), and the records per second that
-PortcullisAudit.s writer thread sustains on its own (Benchmarks/audit-bench)."""
+PortcullisAudit's writer thread sustains on its own (Benchmarks/audit-bench)."""
 
 import json
 import os
