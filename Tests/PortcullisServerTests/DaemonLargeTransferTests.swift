@@ -64,18 +64,41 @@ import Testing
         #expect(try StreamCheck.echo(fd, total: Self.size) == Self.size)
     }
 
-    /// Re-keying every MiB: libssh takes no channel data while a key exchange runs, and none of it
-    /// may be lost, either way, remote or local.
-    @Test(arguments: ["-R"])
-    func rekeyingMidTransferLosesNothing(direction: String) throws {
+    /// Re-keying every MiB while bytes flow both ways at once: libssh takes no channel data while a
+    /// key exchange runs and calls the pump back from inside its own calls; none of it may be lost,
+    /// duplicated or stalled, remote or local, TCP or Unix socket.
+    @Test(arguments: ["-R", "-L", "-R unix", "-L unix"])
+    func rekeyingMidTransferLosesNothing(forward kind: String) throws {
         let daemon = try daemon()
-        let (echo, echoPort) = try EchoServer.tcp()
+        let unix = kind.hasSuffix(" unix")
+        let direction = String(kind.prefix(2))
+        let path = "\(daemon.socketRoot)/rekey.sock"
+        let echo: EchoServer
+        let target: String
+        if unix && direction == "-L" {
+            echo = try EchoServer.unix(path)
+            target = path
+        } else {
+            let (server, echoPort) = try EchoServer.tcp()
+            echo = server
+            target = "127.0.0.1:\(echoPort)"
+        }
         defer { echo.stop() }
         let port = try TestSocket.freePort()
-        let forward = direction == "-R" ? "\(port):127.0.0.1:\(echoPort)" : "127.0.0.1:\(port):127.0.0.1:\(echoPort)"
+        let forward = switch (direction, unix) {
+        case ("-R", false): "\(port):\(target)"
+        case ("-R", true): "\(path):\(target)"
+        default: "127.0.0.1:\(port):\(target)"
+        }
         let ssh = try daemon.ssh("alex", ["-o", "RekeyLimit=1M", "-N", direction, forward])
         defer { ssh.stop() }
-        let fd = try TestSocket.connectWhenListening(port: port)
+        let fd: Int32
+        if unix && direction == "-R" {
+            try waitUntil("the socket") { FileManager.default.fileExists(atPath: path) }
+            fd = try TestSocket.connectUnix(path)
+        } else {
+            fd = try TestSocket.connectWhenListening(port: port)
+        }
         defer { close(fd) }
         let total = 48 * 1024 * 1024
         #expect(try StreamCheck.echo(fd, total: total) == total)

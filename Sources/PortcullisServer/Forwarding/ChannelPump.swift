@@ -15,6 +15,14 @@ import PortcullisPolicy
 ///
 /// libssh may take fewer bytes than offered (none at all during a key exchange on a non-blocking
 /// session); the rest stays in the read buffer and goes first, before the socket is read again.
+///
+/// Re-entrancy: ssh_channel_write and ssh_channel_read_nonblocking may poll the whole ssh_event
+/// (while a key exchange runs, to flush, when the buffer is empty), which runs this pump's own
+/// socket callback and channel data callback in the middle of the call. While the pump is inside
+/// such a call (`inLibSSH`), its callbacks only take note: the socket's readiness is left for the
+/// next poll (level-triggered), channel data is left in libssh's buffer and read out in `service()`.
+/// Without that, a nested read refilled `readBuffer` under a write still sending from it (bytes
+/// sent twice, others never) and the counts went wrong, stalling the channel.
 final class ChannelPump {
     private static let chunkSize = 64 * 1024
 
@@ -39,6 +47,8 @@ final class ChannelPump {
     private var pendingOffset = 0
     /// Bytes left unconsumed in libssh's channel buffer at the last data callback.
     private var unconsumedInChannel = 0
+    /// True while the pump is inside a libssh call that may poll the event and call back.
+    private var inLibSSH = false
 
     private var opening: ((OpaquePointer) -> Int32)?
     private var pendingAnnouncement: String?
@@ -153,8 +163,9 @@ final class ChannelPump {
 
     private func channelData(_ data: UnsafeMutableRawPointer, count: Int) -> Int32 {
         if closeReason != nil { return Int32(count) }
-        // Bytes already waiting go first; keep order by taking nothing new.
-        guard pendingToSocket == 0 else {
+        // Bytes already waiting go first; keep order by taking nothing new. Inside one of the
+        // pump's own libssh calls, take nothing either: `service()` reads the buffer out after.
+        guard pendingToSocket == 0, !inLibSSH else {
             unconsumedInChannel = count
             return 0
         }
@@ -187,7 +198,9 @@ final class ChannelPump {
                 if pendingToSocket > 0 { return }
             }
             guard unconsumedInChannel > 0 else { return }
+            inLibSSH = true
             let read = ssh_channel_read_nonblocking(channel, pendingBuffer, UInt32(min(unconsumedInChannel, Self.chunkSize)), 0)
+            inLibSSH = false
             guard read > 0 else {
                 unconsumedInChannel = 0
                 return
@@ -211,7 +224,9 @@ final class ChannelPump {
             flushToChannel()
         } else if count == 0 || (errno != EAGAIN && errno != EINTR) {
             socketEOF = true
+            inLibSSH = true
             ssh_channel_send_eof(channel)
+            inLibSSH = false
         }
     }
 
@@ -219,7 +234,9 @@ final class ChannelPump {
     @discardableResult
     private func flushToChannel() -> Bool {
         guard unsentToChannel > 0, closeReason == nil else { return unsentToChannel == 0 }
+        inLibSSH = true
         let written = ssh_channel_write(channel, readBuffer + unsentOffset, UInt32(unsentToChannel))
+        inLibSSH = false
         guard written >= 0 else {
             finish("channel write failed: \(worker.lastError)")
             return false
@@ -257,7 +274,8 @@ final class ChannelPump {
     }
 
     private func socketEvent(_ revents: Int32) {
-        guard closeReason == nil else { return }
+        // Called back from inside the pump's own libssh call: the next poll reports it again.
+        guard closeReason == nil, !inLibSSH else { return }
         if revents & Int32(POLLOUT | POLLERR | POLLHUP) != 0 && (pendingToSocket > 0 || unconsumedInChannel > 0) {
             flushToSocket()
         }
