@@ -177,6 +177,12 @@ def main():
                  meta["mode"], args.mib, args.repetitions, v["portcullisd"], v["sshd"], v["ssh"],
                  os.cpu_count(), meta["machine"]["loadavg_before"][0], meta["machine"]["loadavg_after"][0],
                  meta["seconds"])
+    if "setup" in args.cases:
+        header += "\nsetup: %d sequential connections per server through ssh -R, in turns of %d" % (
+            args.setup_connections, args.setup_block)
+    if "scale" in args.cases:
+        header += "\nscale: %d sessions with a Unix-socket -R each, %d connections held at once (loadgen)" % (
+            args.sessions, args.connections)
     print(report.table(results, header))
     json_path = os.path.join(args.out, args.name + ".json")
     png_path = os.path.join(args.out, args.name + ".png")

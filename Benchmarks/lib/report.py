@@ -65,7 +65,7 @@ def write_chart(path, title, results):
     labels = [SECTIONS.get(r.section, other)[1] + r.case for r in rows]
     ratios = [r.ratio for r in rows]
     colours = [SECTIONS.get(r.section, other)[0] for r in rows]
-    fig, ax = plt.subplots(figsize=(max(6, 0.55 * len(rows) + 2), 5.5), dpi=100)
+    fig, ax = plt.subplots(figsize=(max(6, 0.55 * len(rows) + 2) + 3.5, 5.5), dpi=100)
     bars = ax.bar(range(len(rows)), ratios, color=colours)
     ax.axhline(1.0, color="black", linewidth=1)
     for bar, ratio, r in zip(bars, ratios, rows):
@@ -79,8 +79,8 @@ def write_chart(path, title, results):
     from matplotlib.patches import Patch
     present = [section for section in SECTIONS if any(r.section == section for r in rows)]
     ax.legend(handles=[Patch(color=SECTIONS[s][0], label=SECTIONS[s][2]) for s in present],
-              fontsize=8, loc="upper left")
-    ax.set_ylim(0, max(ratios + [1.0]) * 1.35)
+              fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    ax.set_ylim(0, max(ratios + [1.0]) * 1.15)
     ax.set_title(title, fontsize=9)
     fig.tight_layout()
     fig.savefig(path)
