@@ -15,15 +15,19 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import audit  # noqa: E402
+import conn_setup  # noqa: E402
 import endpoints  # noqa: E402
 import procs  # noqa: E402
 import report  # noqa: E402
+import scale  # noqa: E402
 import servers  # noqa: E402
 import throughput  # noqa: E402
 
 CASES = {
     "throughput": throughput.run,
     "audit": audit.run,
+    "setup": conn_setup.run,
+    "scale": scale.run,
 }
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -36,7 +40,8 @@ def arguments():
         "Portcullis against OpenSSH's sshd on 127.0.0.1, driven by the same stock ssh client. Prints a "
         "table; writes NAME.json and NAME.png (ratios) to the output directory."))
     p.add_argument("--quick", action="store_true",
-                   help="32 MiB per measurement, 1 repetition, aes128-gcm only, 20000 audit records; "
+                   help="32 MiB per measurement, 1 repetition, aes128-gcm only, 20000 audit records, "
+                        "100 setup connections, 50 sessions x 200 connections; "
                         "fails unless every case produced sane numbers (the test suite runs this)")
     p.add_argument("--mib", type=int, help="MiB per measurement (default 1024)")
     p.add_argument("--repetitions", type=int, help="measurements per side of each case (default 3)")
@@ -44,6 +49,12 @@ def arguments():
     p.add_argument("--kinds", help="comma-separated of %s (default: all)" % ",".join(throughput.KIND_NAMES))
     p.add_argument("--cases", help="comma-separated of %s (default: all)" % ",".join(CASES))
     p.add_argument("--audit-records", type=int, help="records per audit-bench run (default 200000)")
+    p.add_argument("--setup-connections", type=int,
+                   help="setup case: sequential connections per server (default 2000)")
+    p.add_argument("--setup-block", type=int, help="setup case: connections per turn of a server (default 200)")
+    p.add_argument("--sessions", type=int, help="scale case: concurrent SSH sessions (default 1000)")
+    p.add_argument("--connections", type=int,
+                   help="scale case: concurrent forwarded connections, spread over the sessions (default 10000)")
     p.add_argument("--ssh-option", action="append", default=[], metavar="OPTION",
                    help="extra client option for every ssh, e.g. RekeyLimit=64M (repeatable)")
     p.add_argument("--out", default=os.path.join(ROOT, "Benchmarks", "out"), help="output directory")
@@ -56,6 +67,10 @@ def arguments():
     a.kinds = a.kinds.split(",") if a.kinds else throughput.KIND_NAMES
     a.cases = a.cases.split(",") if a.cases else list(CASES)
     a.audit_records = a.audit_records or (20000 if a.quick else 200000)
+    a.setup_connections = a.setup_connections or (100 if a.quick else 2000)
+    a.setup_block = a.setup_block or (50 if a.quick else 200)
+    a.sessions = a.sessions or (50 if a.quick else 1000)
+    a.connections = a.connections if a.connections is not None else (200 if a.quick else 10000)
     a.name = a.name or ("quick" if a.quick else "latest")
     for name in a.kinds:
         if name not in throughput.KIND_NAMES:
@@ -76,6 +91,11 @@ class Context:
         self.ciphers = args.ciphers
         self.kinds = args.kinds
         self.audit_records = args.audit_records
+        self.setup_connections = args.setup_connections
+        self.setup_block = args.setup_block
+        self.scale_sessions = args.sessions
+        self.scale_connections = args.connections
+        self.root = ROOT
         self.run_dir = run_dir
         self.client = servers.Client(run_dir, args.ssh_option)
         self.client_dir = self.client.dir
@@ -123,6 +143,8 @@ def main():
         "mode": "quick" if args.quick else "full",
         "settings": {"mib_per_measurement": args.mib, "repetitions": args.repetitions, "ciphers": args.ciphers,
                      "kinds": args.kinds, "cases": args.cases, "ssh_options": args.ssh_option, "audit_records": args.audit_records,
+                     "setup_connections": args.setup_connections, "setup_block": args.setup_block,
+                     "scale_sessions": args.sessions, "scale_connections": args.connections,
                      "order": "interleaved A B, B A, ...; medians; ratio = median(A) / median(B)"},
         "machine": {"cpus": os.cpu_count(), "kernel": platform.release(), "loadavg_before": os.getloadavg()},
     }
@@ -155,6 +177,12 @@ def main():
                  meta["mode"], args.mib, args.repetitions, v["portcullisd"], v["sshd"], v["ssh"],
                  os.cpu_count(), meta["machine"]["loadavg_before"][0], meta["machine"]["loadavg_after"][0],
                  meta["seconds"])
+    if "setup" in args.cases:
+        header += "\nsetup: %d sequential connections per server through ssh -R, in turns of %d" % (
+            args.setup_connections, args.setup_block)
+    if "scale" in args.cases:
+        header += "\nscale: %d sessions with a Unix-socket -R each, %d connections held at once (loadgen)" % (
+            args.sessions, args.connections)
     print(report.table(results, header))
     json_path = os.path.join(args.out, args.name + ".json")
     png_path = os.path.join(args.out, args.name + ".png")

@@ -44,9 +44,12 @@ def stop(proc, grace=3.0):
             proc.wait()
     if proc in _started:
         _started.remove(proc)
-    for stream in (proc.stdout, proc.stderr):
+    for stream in (proc.stdin, proc.stdout, proc.stderr):
         if stream:
-            stream.close()
+            try:
+                stream.close()
+            except (OSError, RuntimeError):  # a signal handler's stop_all while the stream is being read
+                pass
 
 
 def stop_all():

@@ -6,8 +6,10 @@ import json
 def _number(value, unit):
     if value is None:
         return "-"
-    if unit == "records/s":
+    if unit in ("records/s", "us", "count"):
         return "%.0f" % value
+    if unit == "s":
+        return "%.2f" % value
     return "%.1f" % value
 
 
@@ -43,6 +45,15 @@ def write_json(path, meta, results):
         f.write("\n")
 
 
+# Each section's bar colour, the prefix of its bars' labels, and its legend entry.
+SECTIONS = {
+    "throughput": ("#4c72b0", "", "throughput, Portcullis / OpenSSH (higher is better)"),
+    "audit": ("#dd8452", "audit on/off: ", "throughput, Portcullis audit on / off (higher is better)"),
+    "connection setup": ("#55a868", "setup: ", "connection setup latency, Portcullis / OpenSSH (lower is better)"),
+    "scale": ("#c44e52", "scale: ", "scale, Portcullis / OpenSSH (lower is better)"),
+}
+
+
 def write_chart(path, title, results):
     """A bar per row with a ratio (A/B: Portcullis/OpenSSH, audit on/off) and a line at 1.0."""
     import matplotlib
@@ -50,10 +61,11 @@ def write_chart(path, title, results):
     import matplotlib.pyplot as plt
 
     rows = [r for r in results if r.ratio is not None or (r.b_label and r.failures)]
-    labels = [("audit on/off: " if r.section == "audit" else "") + r.case for r in rows]
+    other = ("#8172b2", "", None)
+    labels = [SECTIONS.get(r.section, other)[1] + r.case for r in rows]
     ratios = [r.ratio or 0.0 for r in rows]  # 0: every measurement of one side failed
-    colours = ["#4c72b0" if r.section == "throughput" else "#dd8452" for r in rows]
-    fig, ax = plt.subplots(figsize=(max(6, 0.55 * len(rows) + 2), 5.5), dpi=100)
+    colours = [SECTIONS.get(r.section, other)[0] for r in rows]
+    fig, ax = plt.subplots(figsize=(max(6, 0.55 * len(rows) + 2) + 3.5, 5.5), dpi=100)
     bars = ax.bar(range(len(rows)), ratios, color=colours)
     ax.axhline(1.0, color="black", linewidth=1)
     for bar, ratio, r in zip(bars, ratios, rows):
@@ -65,8 +77,9 @@ def write_chart(path, title, results):
     ax.set_xticklabels(labels, rotation=60, ha="right", fontsize=8)
     ax.set_ylabel("ratio of medians")
     from matplotlib.patches import Patch
-    ax.legend(handles=[Patch(color="#4c72b0", label="Portcullis / OpenSSH"),
-                       Patch(color="#dd8452", label="Portcullis audit on / off")], fontsize=8, loc="upper left")
+    present = [section for section in SECTIONS if any(r.section == section for r in rows)]
+    ax.legend(handles=[Patch(color=SECTIONS[s][0], label=SECTIONS[s][2]) for s in present],
+              fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.set_ylim(0, max(ratios + [1.0]) * 1.15)
     ax.set_title(title, fontsize=9)
     fig.tight_layout()

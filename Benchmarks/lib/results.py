@@ -10,7 +10,8 @@ class Result:
     """One row: `a` against `b` (e.g. Portcullis against OpenSSH), each a list of measurements in
     `unit`; ratio = median(a) / median(b). A row with no `b` is a plain measurement."""
 
-    def __init__(self, section, case, unit, a_label, b_label=None, higher_is_better=True, notes=None, **extra):
+    def __init__(self, section, case, unit, a_label, b_label=None, higher_is_better=True, notes=None,
+                 expected=None, allow_zero=False, **extra):
         self.section = section
         self.case = case
         self.unit = unit
@@ -19,6 +20,8 @@ class Result:
         self.a = []
         self.b = []
         self.higher_is_better = higher_is_better
+        self.expected = expected  # measurements per side, when not the run's repetitions
+        self.allow_zero = allow_zero  # a count such as errors: 0 is a sane value (and has no ratio)
         self.notes = list(notes or [])
         self.error = None  # the row could not be measured at all
         self.failures = []  # measurements that failed, one message each
@@ -44,14 +47,18 @@ class Result:
         if self.error:
             found.append(self.error)
         found += ["failed: " + f.splitlines()[0] for f in self.failures]
+        expected = self.expected if self.expected is not None else repetitions
         for label, values in ((self.a_label, self.a), (self.b_label, self.b)):
             if label is None:
                 continue
-            if not self.failures and len(values) != repetitions:
-                found.append("%s: %d of %d measurements" % (label, len(values), repetitions))
-            if any(not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0) for v in values):
-                found.append("%s: a measurement is not a positive number: %r" % (label, values))
-        if self.b_label is not None and not found and not (self.ratio and math.isfinite(self.ratio)):
+            if not self.failures and len(values) != expected:
+                found.append("%s: %d of %d measurements" % (label, len(values), expected))
+            if any(not (isinstance(v, (int, float)) and math.isfinite(v) and (v >= 0 if self.allow_zero else v > 0))
+                   for v in values):
+                found.append("%s: a measurement is not a %s number: %r"
+                             % (label, "non-negative" if self.allow_zero else "positive", values))
+        if self.b_label is not None and not self.allow_zero and not found and \
+                not (self.ratio and math.isfinite(self.ratio)):
             found.append("no ratio")
         return found
 

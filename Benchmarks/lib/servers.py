@@ -80,8 +80,8 @@ class Server:
 class OpenSSH(Server):
     label = "OpenSSH"
 
-    def __init__(self, run_dir, client, far_dir):
-        super().__init__("openssh", run_dir, client)
+    def __init__(self, run_dir, client, far_dir, name="openssh", extra_config=()):
+        super().__init__(name, run_dir, client)
         self.authorized_keys = os.path.join(self.dir, "authorized_keys")
         with open(self.authorized_keys, "w") as f:
             f.write(client.public_key + "\n")
@@ -110,8 +110,7 @@ class OpenSSH(Server):
                 "AllowAgentForwarding no",
                 "PrintMotd no",
                 "LogLevel INFO",
-                "",
-            ]))
+            ] + list(extra_config) + [""]))
         # sshd's privilege separation needs its empty directory (the package's service would create it).
         os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
 

@@ -202,6 +202,14 @@ enum Socket {
         _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
     }
 
+    /// Sends small writes at once (no Nagle): every write the server makes on an SSH connection is
+    /// one or more whole packets, and a channel open or a short reply held back until the previous
+    /// packet is acknowledged waits for the peer's delayed ACK (40 ms on Linux).
+    static func setNoDelay(_ fd: Int32) {
+        var one: Int32 = 1
+        _ = setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+    }
+
     private static func make(family: Int32) throws -> Int32 {
         let type = Int32(SOCK_STREAM.rawValue | SOCK_NONBLOCK.rawValue | SOCK_CLOEXEC.rawValue)
         let fd = socket(family, type, 0)

@@ -145,6 +145,7 @@ public final class SSHServer: @unchecked Sendable {
     private func handOff(_ fd: Int32) {
         let client = Endpoint.peer(of: fd) ?? Endpoint(host: "unknown", port: 0)
         let server = Endpoint.local(of: fd) ?? Endpoint(host: "unknown", port: 0)
+        Socket.setNoDelay(fd)
         // The socket stays non-blocking (libssh patch 0012): a client that stops reading must not
         // block the event loop it shares with other sessions.
         guard let session = ssh_new() else {

@@ -78,6 +78,13 @@ final class SessionWorker: @unchecked Sendable {
     func step() -> Bool {
         if closeReason == nil { closeReason = reasonToClose() }
         guard closeReason == nil else { return false }
+        // A session can get through the key exchange and authenticate within one poll (or within
+        // another session's ssh_handle_key_exchange, which polls the whole event): libssh's
+        // ssh_handle_key_exchange then never returns SSH_OK (it waits for the state right after
+        // the exchange), so an authenticated session counts as exchanged.
+        if !keyExchanged && rules != nil {
+            keyExchanged = true
+        }
         if !keyExchanged {
             advanceKeyExchange()
             return closeReason == nil
