@@ -17,6 +17,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import audit  # noqa: E402
 import conn_setup  # noqa: E402
 import endpoints  # noqa: E402
+import policy  # noqa: E402
 import procs  # noqa: E402
 import report  # noqa: E402
 import scale  # noqa: E402
@@ -28,6 +29,7 @@ CASES = {
     "audit": audit.run,
     "setup": conn_setup.run,
     "scale": scale.run,
+    "policy": policy.run,
 }
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -132,7 +134,7 @@ class Context:
 
 def main():
     args = arguments()
-    for binary in ("portcullisd", "audit-bench"):
+    for binary in ("portcullisd", "audit-bench", "policy-bench"):
         if not os.access(os.path.join(ROOT, ".build", "release", binary), os.X_OK):
             sys.exit("Benchmarks/run: .build/release/%s is missing: run `make build` (Benchmarks/run does)" % binary)
     os.makedirs(args.out, exist_ok=True)

@@ -4,12 +4,19 @@
 // makes for each listen or open), per decision. Prints one JSON object; Benchmarks/run reads it.
 //
 //   policy-bench [--keys 10000] [--decisions 200000] [--loads 5]
+//   policy-bench --write-config FILE [--keys 10000] [--host-key PATH]   # only write the config
 import Foundation
 import PortcullisPolicy
 
 var keys = 10_000, decisions = 200_000, loads = 5
+var writeConfig: String?, hostKeyPath: String?
 var arguments = CommandLine.arguments.dropFirst()
 while let argument = arguments.popFirst() {
+    if argument == "--write-config" || argument == "--host-key" {
+        guard let path = arguments.popFirst() else { exit(2) }
+        if argument == "--write-config" { writeConfig = path } else { hostKeyPath = path }
+        continue
+    }
     guard let value = arguments.popFirst().flatMap(Int.init), value > 0 else {
         FileHandle.standardError.write(Data("usage: policy-bench [--keys N] [--decisions N] [--loads N]\n".utf8))
         exit(2)
@@ -23,6 +30,10 @@ while let argument = arguments.popFirst() {
 }
 
 let generator = LargeConfig(keys: keys)
+if let writeConfig {
+    try generator.yaml(hostKey: hostKeyPath ?? "/nonexistent").write(toFile: writeConfig, atomically: true, encoding: .utf8)
+    exit(0)
+}
 let directory = FileManager.default.temporaryDirectory.appendingPathComponent("policy-bench-\(getpid())").path
 try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
 defer { try? FileManager.default.removeItem(atPath: directory) }
