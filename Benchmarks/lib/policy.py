@@ -142,20 +142,23 @@ def reload_under_load(ctx, keys, sessions, reloads):
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", host_key], check=True)
     config = os.path.join(run_dir, "portcullis.yaml")
     bench = os.path.join(ctx.root, ".build", "release", "policy-bench")
-    subprocess.run([bench, "--write-config", config, "--keys", str(keys), "--host-key", host_key], check=True)
+    subprocess.run([bench, "--write-config", config, "--keys", str(keys), "--host-key", host_key,
+                    "--socket-root", socket_root], check=True)
     with open(config) as f:
-        text = f.read().replace("socket_root: /srv/portcullis", 'socket_root: "%s"' % socket_root)
+        text = f.read()
     text += '  - name: bench\n    key: "%s"\n    permit_open: ["127.0.0.1:*"]\n' % ctx.client.public_key
     with open(config, "w") as f:
         f.write(text)
 
     port = procs.free_port()
     pid_file = os.path.join(run_dir, "portcullisd.pid")
-    log = open(os.path.join(run_dir, "portcullisd.log"), "wb")
+    log_path = os.path.join(run_dir, "portcullisd.log")
+    log = open(log_path, "wb")
     daemon = procs.start([ctx.portcullisd, "--config", config, "--listen", "127.0.0.1:%d" % port,
                           "--pid-file", pid_file], stdout=log, stderr=log)
+    daemon_watch = [(daemon, lambda: procs.tail(log_path))]
     procs.wait_until("portcullisd with %d keys to listen" % keys,
-                     lambda: procs.tcp_listening(port) and os.path.exists(pid_file), deadline=60, watch=[daemon])
+                     lambda: procs.tcp_listening(port) and os.path.exists(pid_file), deadline=60, watch=daemon_watch)
     with open(host_key + ".pub") as f:
         ctx.client.trust(port, f.read())
 
@@ -176,7 +179,8 @@ def reload_under_load(ctx, keys, sessions, reloads):
             local = procs.free_port()
             argv = ctx.client.argv(server, CIPHER, ["-L", "127.0.0.1:%d:127.0.0.1:%d" % (local, echo.port)])
             clients.append(procs.start(argv, stderr=subprocess.DEVNULL))
-            procs.wait_until("ssh -L session %d" % index, lambda: procs.tcp_listening(local), watch=[clients[-1]])
+            procs.wait_until("ssh -L session %d" % index, lambda: procs.tcp_listening(local),
+                             watch=[(clients[-1], lambda: "")] + daemon_watch)
             traffic.append(Traffic(local))
         procs.wait_until("traffic on every session", lambda: all(t.done > 0 for t in traffic), deadline=30)
         for sequence in range(1, reloads + 1):
@@ -192,7 +196,7 @@ def reload_under_load(ctx, keys, sessions, reloads):
                         return json.load(f).get("sequence") == sequence
                 except (OSError, ValueError):
                     return False
-            procs.wait_until("reload %d to be answered" % sequence, answered, deadline=60, watch=[daemon])
+            procs.wait_until("reload %d to be answered" % sequence, answered, deadline=60, watch=daemon_watch)
             reload_row.a.append(time.monotonic() - started)
             with open(status) as f:
                 if not json.load(f).get("ok"):

@@ -6,6 +6,8 @@ import json
 def _number(value, unit):
     if value is None:
         return "-"
+    if unit == "us" and value < 10:
+        return "%.2f" % value
     if unit in ("records/s", "us", "count"):
         return "%.0f" % value
     if unit == "s":
@@ -17,19 +19,24 @@ def table(results, header):
     """Rows grouped by section; each section's columns are named after its two sides."""
     lines = [header, ""]
     section = None
-    width = max([len(r.case) for r in results] + [24])
+    # A section whose rows differ in unit names the unit on each row instead of in its heading.
+    mixed = {s for s in {r.section for r in results} if len({r.unit for r in results if r.section == s}) > 1}
+    def label(r):
+        return "%s (%s)" % (r.case, r.unit) if r.section in mixed else r.case
+    width = max([len(label(r)) for r in results] + [24])
     for r in results:
         if r.section != section:
             section = r.section
             lines.append("")
-            lines.append("%-*s  %14s  %14s  %7s" % (width, "%s (%s, median)" % (section, r.unit),
-                                                    r.a_label, r.b_label or "", "ratio" if r.b_label else ""))
+            heading = "%s (median)" % section if section in mixed else "%s (%s, median)" % (section, r.unit)
+            lines.append("%-*s  %14s  %14s  %7s" % (width, heading, r.a_label, r.b_label or "",
+                                                    "ratio" if r.b_label else ""))
             lines.append("-" * (width + 43))
         if r.error:
-            lines.append("%-*s  FAILED: %s" % (width, r.case, r.error.splitlines()[0]))
+            lines.append("%-*s  FAILED: %s" % (width, label(r), r.error.splitlines()[0]))
             continue
         ratio = "%.3f" % r.ratio if r.ratio is not None else ""
-        lines.append("%-*s  %14s  %14s  %7s" % (width, r.case, _number(r.a_median, r.unit),
+        lines.append("%-*s  %14s  %14s  %7s" % (width, label(r), _number(r.a_median, r.unit),
                                                 _number(r.b_median, r.unit) if r.b_label else "", ratio))
         if r.failures:
             lines.append("%-*s    FAILED %d measurement(s): %s" % (width, "", len(r.failures),

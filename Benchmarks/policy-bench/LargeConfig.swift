@@ -5,7 +5,7 @@ import PortcullisPolicy
 /// 6 permit_streamlocal_listen, 6 permit_streamlocal_open), with distinct ed25519 keys.
 struct LargeConfig {
     let keys: Int
-    let socketRoot = "/srv/portcullis"
+    var socketRoot = "/srv/portcullis"
 
     /// The public key line of key `index`: a well-formed ed25519 blob made from the index.
     func keyLine(_ index: Int) -> String {

@@ -4,17 +4,21 @@
 // makes for each listen or open), per decision. Prints one JSON object; Benchmarks/run reads it.
 //
 //   policy-bench [--keys 10000] [--decisions 200000] [--loads 5]
-//   policy-bench --write-config FILE [--keys 10000] [--host-key PATH]   # only write the config
+//   policy-bench --write-config FILE [--keys 10000] [--host-key PATH] [--socket-root DIR]   # only write it
 import Foundation
 import PortcullisPolicy
 
 var keys = 10_000, decisions = 200_000, loads = 5
-var writeConfig: String?, hostKeyPath: String?
+var writeConfig: String?, hostKeyPath: String?, socketRoot: String?
 var arguments = CommandLine.arguments.dropFirst()
 while let argument = arguments.popFirst() {
-    if argument == "--write-config" || argument == "--host-key" {
+    if ["--write-config", "--host-key", "--socket-root"].contains(argument) {
         guard let path = arguments.popFirst() else { exit(2) }
-        if argument == "--write-config" { writeConfig = path } else { hostKeyPath = path }
+        switch argument {
+        case "--write-config": writeConfig = path
+        case "--host-key": hostKeyPath = path
+        default: socketRoot = path
+        }
         continue
     }
     guard let value = arguments.popFirst().flatMap(Int.init), value > 0 else {
@@ -29,7 +33,8 @@ while let argument = arguments.popFirst() {
     }
 }
 
-let generator = LargeConfig(keys: keys)
+var generator = LargeConfig(keys: keys)
+if let socketRoot { generator.socketRoot = socketRoot }
 if let writeConfig {
     try generator.yaml(hostKey: hostKeyPath ?? "/nonexistent").write(toFile: writeConfig, atomically: true, encoding: .utf8)
     exit(0)
