@@ -25,6 +25,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "socket_address.h"
+
 #define CHUNK (1 << 20)
 
 static double now(void) {
@@ -42,33 +44,6 @@ static void fail(const char *role, unsigned long long moved, const char *what) {
 
 /* The 8-byte word at stream offset o (a multiple of 8). */
 static inline uint64_t pattern(uint64_t o) { return ((o >> 3) + 1) * 0x9E3779B97F4A7C15ULL ^ 0x5DEECE66DULL; }
-
-static int make_socket(const char *addr, struct sockaddr_storage *sa, socklen_t *len) {
-    memset(sa, 0, sizeof *sa);
-    if (strncmp(addr, "unix:", 5) == 0) {
-        struct sockaddr_un *un = (struct sockaddr_un *)sa;
-        un->sun_family = AF_UNIX;
-        if (strlen(addr + 5) >= sizeof un->sun_path) { errno = ENAMETOOLONG; return -1; }
-        strcpy(un->sun_path, addr + 5);
-        *len = sizeof *un;
-        return socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    }
-    if (strncmp(addr, "tcp:", 4) == 0) {
-        char host[256];
-        const char *colon = strrchr(addr + 4, ':');
-        if (!colon || (size_t)(colon - addr - 4) >= sizeof host) { errno = EINVAL; return -1; }
-        memcpy(host, addr + 4, colon - addr - 4);
-        host[colon - addr - 4] = 0;
-        struct sockaddr_in *in = (struct sockaddr_in *)sa;
-        in->sin_family = AF_INET;
-        in->sin_port = htons((uint16_t)atoi(colon + 1));
-        if (inet_pton(AF_INET, host, &in->sin_addr) != 1) { errno = EINVAL; return -1; }
-        *len = sizeof *in;
-        return socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    }
-    errno = EINVAL;
-    return -1;
-}
 
 int main(int argc, char **argv) {
     if (argc < 5) {

@@ -27,6 +27,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "socket_address.h"
+
 #define MAX_CLIENTS 256
 
 static double now(void) {
@@ -35,40 +37,18 @@ static double now(void) {
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static int make_socket(const char *addr, struct sockaddr_storage *sa, socklen_t *len) {
-    memset(sa, 0, sizeof *sa);
-    if (strncmp(addr, "unix:", 5) == 0) {
-        struct sockaddr_un *un = (struct sockaddr_un *)sa;
-        un->sun_family = AF_UNIX;
-        if (strlen(addr + 5) >= sizeof un->sun_path) { errno = ENAMETOOLONG; return -1; }
-        strcpy(un->sun_path, addr + 5);
-        *len = sizeof *un;
-        return socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    }
-    if (strncmp(addr, "tcp:", 4) == 0) {
-        char host[256];
-        const char *colon = strrchr(addr + 4, ':');
-        if (!colon || (size_t)(colon - addr - 4) >= sizeof host) { errno = EINVAL; return -1; }
-        memcpy(host, addr + 4, colon - addr - 4);
-        host[colon - addr - 4] = 0;
-        struct sockaddr_in *in = (struct sockaddr_in *)sa;
-        in->sin_family = AF_INET;
-        in->sin_port = htons((uint16_t)atoi(colon + 1));
-        if (inet_pton(AF_INET, host, &in->sin_addr) != 1) { errno = EINVAL; return -1; }
-        *len = sizeof *in;
-        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        int one = 1;
-        if (fd >= 0) setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        return fd;
-    }
-    errno = EINVAL;
-    return -1;
+/* make_socket, with Nagle off on TCP (each 1-byte exchange goes out at once). */
+static int make_socket_nodelay(const char *addr, struct sockaddr_storage *sa, socklen_t *len) {
+    int fd = make_socket(addr, sa, len);
+    int one = 1;
+    if (fd >= 0 && sa->ss_family == AF_INET) setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    return fd;
 }
 
 static int echo(const char *addr) {
     struct sockaddr_storage sa;
     socklen_t salen;
-    int lfd = make_socket(addr, &sa, &salen);
+    int lfd = make_socket_nodelay(addr, &sa, &salen);
     if (lfd < 0) { perror("conn_setup echo: socket"); return 1; }
     int one = 1;
     setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
@@ -119,7 +99,7 @@ static int loop(const char *addr, int count, double timeout) {
         const char *step = "socket";
         char byte = (char)('a' + i % 26), back = 0;
         double start = now();
-        int fd = make_socket(addr, &sa, &salen);
+        int fd = make_socket_nodelay(addr, &sa, &salen);
         if (fd < 0) goto failed;
         step = "connect";
         if (connect(fd, (struct sockaddr *)&sa, salen) != 0) goto failed;
