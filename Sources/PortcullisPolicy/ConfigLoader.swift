@@ -39,9 +39,9 @@ public enum ConfigLoader {
         } else if document.root == nil {
             reader.report(at: 1, "empty config file (host_keys and socket_root are required)")
         }
-        for node in keyNodes {
-            if let entry = KeyEntryParser.parse(node, reader: &reader, socketRoot: socketRoot) { config.keys.append(entry) }
-        }
+        let parsed = KeyEntryParser.parseAll(keyNodes, document: document, socketRoot: socketRoot)
+        config.keys += parsed.entries
+        reader.problems += parsed.problems
         var problems = reader.problems
         var documents = [document]
         if let keysDirNode, let text = reader.string(keysDirNode, field: "keys_dir") {

@@ -176,6 +176,26 @@ socket_root: /srv/portcullis
         #expect(throws: ConfigError.self) { try directory.load() }
     }
 
+    /// A long keys list is parsed on every core: entries and problems still come out in file order.
+    @Test func thousandsOfKeysKeepTheirOrderAndTheirProblems() throws {
+        var yaml = header + "keys:\n"
+        var brokenLines: [Int] = []
+        for index in 0..<2500 {
+            yaml += "  - name: k\(index)\n    key: \"\(TestKeys.ed25519Line(1000 + index, comment: "k"))\"\n"
+            if index == 7 || index == 2400 {
+                brokenLines.append(yaml.split(separator: "\n", omittingEmptySubsequences: false).count)
+                yaml += "    permit_open: [\"nohost\"]\n"
+            }
+        }
+        let broken = try Fixture(yaml)
+        let problems = broken.problems()
+        #expect(problems.count == 2)
+        #expect(problems.map { $0.split(separator: ":")[1] }.map(String.init) == brokenLines.map(String.init))
+        let fixture = try Fixture(yaml.replacingOccurrences(of: "    permit_open: [\"nohost\"]\n", with: ""))
+        defer { fixture.directory.remove() }
+        #expect(try fixture.load().keys.map(\.name) == (0..<2500).map { "k\($0)" })
+    }
+
     @Test func durations() throws {
         for (text, seconds) in [("30s", 30), ("2m", 120), ("1h", 3600), ("45", 45), ("\"90\"", 90)] {
             let fixture = try Fixture(header + "limits: {login_grace_time: \(text)}\n")
