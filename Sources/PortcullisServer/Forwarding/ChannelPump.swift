@@ -11,7 +11,9 @@ import PortcullisPolicy
 /// Socket to channel: read no more than the client's window allows; while the window is shut, the
 /// socket is not polled for reading.
 ///
-/// Memory per connection: libssh's channel window and two 64 KiB buffers.
+/// Memory per connection: libssh's channel window and two 256 KiB buffers, of which only the pages
+/// data has passed through are resident (an idle or light connection holds a few KiB). Large
+/// chunks matter for throughput: each `ssh_channel_write` costs a flush and a poll of the session.
 ///
 /// libssh may take fewer bytes than offered (none at all during a key exchange on a non-blocking
 /// session); the rest stays in the read buffer and goes first, before the socket is read again.
@@ -24,7 +26,7 @@ import PortcullisPolicy
 /// Without that, a nested read refilled `readBuffer` under a write still sending from it (bytes
 /// sent twice, others never) and the counts went wrong, stalling the channel.
 final class ChannelPump {
-    private static let chunkSize = 64 * 1024
+    private static let chunkSize = 256 * 1024
 
     let channelID: UInt64
     let request: ForwardRequest
