@@ -41,4 +41,15 @@ extension Policy {
         let resolved = resolvedAddresses.isEmpty ? "" : " (resolved to \(resolvedAddresses.joined(separator: ", ")))"
         return (.deny(reason: "no permit_open rule of key \(key.name) matches \(target)\(resolved)"), [])
     }
+
+    /// Whether opening `host:port` could be allowed once the server has resolved `host`: only a
+    /// host name (not an IP literal) and a CIDR rule of the key whose port matches. Otherwise the
+    /// decision on the name as requested is final, and no resolver is asked.
+    public func openMayMatchResolved(host: String, port: Int, key: KeyEntry) -> Bool {
+        guard (1...65535).contains(port), IPAddress(host) == nil else { return false }
+        return key.permitOpen.contains { rule in
+            guard rule.port.matches(port), case .network = rule.host else { return false }
+            return true
+        }
+    }
 }

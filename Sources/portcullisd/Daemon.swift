@@ -36,6 +36,7 @@ final class Daemon {
         configuration.loginGraceTime = policyConfig.limits.loginGraceTime
         configuration.maxAuthTries = policyConfig.limits.maxAuthTries
         configuration.firstSessionID = audit.firstSessionID
+        configuration.log = OperationalLog { log.line($0) }
         server = SSHServer(configuration: configuration, authority: PolicyAuthority(store: store),
                            recorder: AuditRecorder(trail: audit.trail, echo: { log.record($0) }))
     }
@@ -107,6 +108,7 @@ final class Daemon {
         do {
             let new = try ConfigLoader.load(path: configPath)
             store.replace(with: Policy(config: new))
+            server.rulesChanged()
             audit.reloaded(from: config, to: new)
             if new.auditLog != config.auditLog || new.auditSyslog != config.auditSyslog {
                 log.line("audit_log and audit_syslog changes take effect at the next start")

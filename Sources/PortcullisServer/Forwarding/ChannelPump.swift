@@ -58,7 +58,8 @@ final class ChannelPump {
     private var channelEOF = false
     private var channelClosed = false
     private var socketWriteShut = false
-    private var registeredEvents: Int16 = 0
+    /// The socket, watched by the session's loop for what the pump needs next.
+    private var watch: Watch?
     private var closeReason: String?
     private var bytesToClient: UInt64 = 0
     private var bytesFromClient: UInt64 = 0
@@ -146,10 +147,8 @@ final class ChannelPump {
     /// Releases the channel and the socket. Called between polls only.
     func tearDown(reason: String? = nil) {
         if closeReason == nil { closeReason = reason ?? "closed" }
-        if registeredEvents != 0, let event = worker.event {
-            ssh_event_remove_fd(event, fd)
-            registeredEvents = 0
-        }
+        watch?.cancel()
+        watch = nil
         close(fd)
         ssh_remove_channel_callbacks(channel, callbacks)
         if opening == nil && !channelClosed {
@@ -259,24 +258,13 @@ final class ChannelPump {
     }
 
     private func register() {
-        guard let event = worker.event else { return }
-        let wanted = wantedEvents
-        guard wanted != registeredEvents else { return }
-        if registeredEvents != 0 {
-            ssh_event_remove_fd(event, fd)
+        if watch == nil {
+            watch = worker.loop.watch(fd, for: worker) { [unowned self] revents in socketEvent(Int32(revents)) }
         }
-        registeredEvents = wanted
-        if wanted != 0 {
-            ssh_event_add_fd(event, fd, wanted, { _, revents, userdata in
-                let pump = Unmanaged<ChannelPump>.fromOpaque(userdata!).takeUnretainedValue()
-                pump.socketEvent(revents)
-                return 0
-            }, Unmanaged.passUnretained(self).toOpaque())
-        }
+        watch?.set(UInt32(UInt16(bitPattern: wantedEvents)))
     }
 
     private func socketEvent(_ revents: Int32) {
-        // Called back from inside the pump's own libssh call: the next poll reports it again.
         guard closeReason == nil, !inLibSSH else { return }
         if revents & Int32(POLLOUT | POLLERR | POLLHUP) != 0 && (pendingToSocket > 0 || unconsumedInChannel > 0) {
             flushToSocket()

@@ -11,9 +11,9 @@ final class OutboundConnection {
     private var attempt: OpenAttempt?
     private var candidates: [SocketAddress]
     private var fd: Int32 = -1
-    private var registered = false
+    private var watch: Watch?
     private var writable = false
-    private let deadline: Date
+    private let connectDeadline: UInt64
     private var lastError = "no address to connect to"
 
     /// Connects to one of `candidates`, trying them in order.
@@ -21,11 +21,14 @@ final class OutboundConnection {
         self.worker = worker
         self.attempt = attempt
         self.candidates = candidates
-        self.deadline = Date().addingTimeInterval(Double(worker.configuration.connectTimeoutMilliseconds) / 1000)
+        self.connectDeadline = Monotonic.after(seconds: Double(worker.configuration.connectTimeoutMilliseconds) / 1000)
         tryNextCandidate()
     }
 
     var isDone: Bool { attempt == nil }
+
+    /// When the attempt gives up if the target has not answered.
+    var deadline: UInt64? { isDone ? nil : connectDeadline }
 
     /// Between polls: finishes the open when the connection is made, moves on to the next address
     /// when one fails, and gives up at the deadline.
@@ -35,7 +38,7 @@ final class OutboundConnection {
             writable = false
             let error = Socket.connectResult(fd)
             if error == 0 {
-                unregister()
+                unwatch()
                 accept()
                 return
             }
@@ -45,11 +48,15 @@ final class OutboundConnection {
         }
         if fd < 0 {
             refuse(reason: "\(attempt.request.target): \(lastError)")
-        } else if Date() > deadline {
+        } else if Monotonic.now >= connectDeadline {
             closeSocket()
             refuse(reason: "\(attempt.request.target): timed out")
         } else {
-            register()
+            if watch == nil {
+                watch = worker.loop.watch(fd, for: worker, events: UInt32(POLLOUT)) { [unowned self] _ in
+                    writable = true
+                }
+            }
         }
     }
 
@@ -91,24 +98,13 @@ final class OutboundConnection {
         worker.failed(attempt, reason: reason)
     }
 
-    private func register() {
-        guard !registered, let event = worker.event else { return }
-        registered = true
-        ssh_event_add_fd(event, fd, Int16(POLLOUT), { _, _, userdata in
-            Unmanaged<OutboundConnection>.fromOpaque(userdata!).takeUnretainedValue().writable = true
-            return 0
-        }, Unmanaged.passUnretained(self).toOpaque())
-    }
-
-    private func unregister() {
-        if registered, let event = worker.event {
-            ssh_event_remove_fd(event, fd)
-        }
-        registered = false
+    private func unwatch() {
+        watch?.cancel()
+        watch = nil
     }
 
     private func closeSocket() {
-        unregister()
+        unwatch()
         if fd >= 0 {
             close(fd)
             fd = -1

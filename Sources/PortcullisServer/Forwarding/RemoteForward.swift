@@ -12,12 +12,18 @@ final class RemoteForward {
     let bound: String
     private unowned let worker: SessionWorker
     private var fds: [Int32]
-    private var registered = false
+    private var watches: [Watch] = []
     private var cancelled = false
     /// Whether the client has been told the forward is in place: only then are connections taken.
     private var active = false
+    /// Connections wait in the backlog while the audit recorder lags behind.
+    private(set) var isPausedForRecorder = false
+    /// Out of descriptors: connections wait in the backlog until then.
+    private(set) var resumeAt: UInt64?
     /// The socket file this forward created, to remove it and nothing else on close.
     private var createdSocket: UnixSocketFile.Created?
+    /// Connections taken per readiness report, so one busy listener cannot hog its loop.
+    private static let acceptsPerWakeUp = 64
 
     /// `dynamicRanges`: for a port-0 listen, the ranges to allocate from (nil: any unprivileged port).
     init(worker: SessionWorker, request: ForwardRequest, dynamicRanges: [ClosedRange<Int>]? = nil) throws {
@@ -46,40 +52,52 @@ final class RemoteForward {
         active = true
     }
 
-    /// Starts polling for connections. Called between polls only.
-    func register() {
-        guard active, !registered, !cancelled, let event = worker.event else { return }
-        registered = true
-        for fd in fds {
-            ssh_event_add_fd(event, fd, Int16(POLLIN), { fd, _, userdata in
-                let forward = Unmanaged<RemoteForward>.fromOpaque(userdata!).takeUnretainedValue()
-                while !forward.cancelled, let connection = Socket.accept(fd) {
-                    forward.worker.accepted(connection, on: forward)
-                }
-                return 0
-            }, Unmanaged.passUnretained(self).toOpaque())
+    /// Between polls: takes connections while the forward is active, the recorder keeps up and
+    /// descriptors are to be had.
+    func service(recorderCongested: Bool) {
+        guard !cancelled else { return }
+        isPausedForRecorder = active && recorderCongested
+        if let resume = resumeAt, Monotonic.now >= resume { resumeAt = nil }
+        if watches.isEmpty {
+            watches = fds.map { fd in
+                worker.loop.watch(fd, for: worker) { [unowned self] _ in acceptAll(on: fd) }
+            }
         }
+        let listening = active && !isPausedForRecorder && resumeAt == nil
+        watches.forEach { $0.set(listening ? UInt32(POLLIN) : 0) }
     }
 
-    /// Stops polling for connections for now (they wait in the listen backlog). Between polls only.
-    func pause() {
-        if registered, let event = worker.event {
-            fds.forEach { ssh_event_remove_fd(event, $0) }
+    private func acceptAll(on fd: Int32) {
+        for _ in 0..<Self.acceptsPerWakeUp where !cancelled && resumeAt == nil {
+            switch Socket.accept(fd) {
+            case .connection(let connection):
+                worker.accepted(connection, on: self)
+            case .none:
+                return
+            case .exhausted(let code):
+                // Stop polling the listener for a moment; the connection waits in the backlog.
+                resumeAt = Monotonic.after(seconds: 0.25)
+                watches.forEach { $0.set(0) }
+                worker.configuration.log.warn("accept-forward",
+                    "forward \(bound): cannot accept a connection: \(String(cString: strerror(code))); retrying shortly")
+                return
+            }
         }
-        registered = false
     }
 
     /// Stops taking connections at once and removes the socket file this forward created; the
     /// listening sockets are closed by `close()` between polls.
     func cancel() {
         cancelled = true
+        watches.forEach { $0.set(0) }
         removeCreatedSocket()
     }
 
     /// Stops listening and removes the socket file this forward created. Called between polls only.
     func close() {
         cancel()
-        pause()
+        watches.forEach { $0.cancel() }
+        watches = []
         fds.forEach { Glibc.close($0) }
         fds = []
     }

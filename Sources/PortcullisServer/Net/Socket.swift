@@ -1,3 +1,4 @@
+import CLibSSH
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -12,7 +13,8 @@ public struct SocketError: Error, CustomStringConvertible, Sendable {
         self.code = code
     }
 
-    public var description: String { "\(operation): \(String(cString: strerror(code)))" }
+    /// What was attempted and why it failed (`code` 0: the operation's text says it all).
+    public var description: String { code == 0 ? operation : "\(operation): \(String(cString: strerror(code)))" }
 }
 
 /// Thin wrappers over the POSIX socket calls the server makes. Every socket returned is
@@ -125,11 +127,17 @@ enum Socket {
         return fd
     }
 
+    /// `host`:`port` when `host` is a numeric IPv4 or IPv6 address (no resolver involved), else nil.
+    static func numericAddress(host: String, port: Int) -> SocketAddress? {
+        try? resolve(host: host, port: port, numericOnly: true).first
+    }
+
     /// The addresses `host`:`port` resolves to, in the resolver's order. A numeric host resolves
-    /// without asking DNS. (A name is resolved by a blocking call.)
-    static func resolve(host: String, port: Int) throws -> [SocketAddress] {
+    /// without asking DNS; a name is resolved by a blocking call (HostResolver runs it off the
+    /// event loops).
+    static func resolve(host: String, port: Int, numericOnly: Bool = false) throws -> [SocketAddress] {
         var hints = addrinfo()
-        hints.ai_flags = AI_NUMERICSERV
+        hints.ai_flags = AI_NUMERICSERV | (numericOnly ? AI_NUMERICHOST : 0)
         hints.ai_family = AF_UNSPEC
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
         var list: UnsafeMutablePointer<addrinfo>?
@@ -188,12 +196,31 @@ enum Socket {
         return error
     }
 
-    /// Accepts one pending connection, or returns nil when there is none.
-    static func accept(_ listener: Int32) -> Int32? {
-        let fd = Glibc.accept(listener, nil, nil)
-        guard fd >= 0 else { return nil }
-        makeNonBlocking(fd)
-        return fd
+    /// What one accept() on a non-blocking listener gave.
+    enum Accepted {
+        /// A connection, non-blocking and close-on-exec.
+        case connection(Int32)
+        /// Nothing pending (or a connection that went away before it was taken).
+        case none
+        /// The process or the system is out of descriptors or memory (`errno`): stop taking
+        /// connections for a moment instead of spinning on a listener that stays readable.
+        case exhausted(Int32)
+    }
+
+    /// Accepts one pending connection.
+    static func accept(_ listener: Int32) -> Accepted {
+        while true {
+            let fd = portcullis_accept(listener)
+            if fd >= 0 { return .connection(fd) }
+            switch errno {
+            case EINTR, ECONNABORTED, EPROTO:
+                continue
+            case EMFILE, ENFILE, ENOBUFS, ENOMEM:
+                return .exhausted(errno)
+            default:
+                return .none
+            }
+        }
     }
 
     /// Sets O_NONBLOCK and FD_CLOEXEC on `fd`.

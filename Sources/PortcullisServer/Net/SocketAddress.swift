@@ -3,7 +3,7 @@ import Glibc
 #endif
 
 /// A resolved IPv4 or IPv6 address and port, ready for connect().
-struct SocketAddress: CustomStringConvertible {
+struct SocketAddress: CustomStringConvertible, @unchecked Sendable {
     var storage: sockaddr_storage
     var length: socklen_t
 

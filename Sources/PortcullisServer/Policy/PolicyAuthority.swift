@@ -46,6 +46,12 @@ public struct PolicyAuthority: SessionAuthority {
                                      key: entry, user: user)
         }
 
+        func mayAllowOnceResolved(host: String, port: Int) -> Bool {
+            let policy = store.current
+            guard let entry = policy.entry(for: key) else { return false }
+            return policy.openMayMatchResolved(host: host, port: port, key: entry)
+        }
+
         private var removed: Decision {
             .deny(reason: "key \(keyName) is no longer in the configuration")
         }

@@ -47,6 +47,8 @@ public final class SSHServer: @unchecked Sendable {
     /// Loads the host keys, binds every listen address and starts accepting.
     public func start() throws {
         LibSSH.initialize()
+        // A peer that hangs up must never end the process: a write to it fails with EPIPE instead.
+        signal(SIGPIPE, SIG_IGN)
         for path in UnixSocketFile.removeStaleSockets(under: configuration.socketRoot) {
             _ = recorder.record(.staleSocketRemoved(path: path))
         }
@@ -65,7 +67,7 @@ public final class SSHServer: @unchecked Sendable {
                                                     : ProcessInfo.processInfo.activeProcessorCount
         loops = try (0..<max(1, count)).map { try EventLoop(name: "portcullis-worker-\($0)") }
         for loop in loops {
-            recorder.onProgress { loop.wakeUp() }
+            recorder.onProgress { loop.recorderProgressed() }
         }
         var pipeFDs: [Int32] = [0, 0]
         guard pipe(&pipeFDs) == 0 else { throw ServerError(description: "pipe failed") }
@@ -81,8 +83,16 @@ public final class SSHServer: @unchecked Sendable {
     /// for them, at most `timeout` seconds. Returns whether all sessions ended in time.
     @discardableResult
     public func shutdown(timeout: TimeInterval = 10) -> Bool {
+        registry.beginStopping()
         stop()
-        return registry.stopAll(deadline: Date().addingTimeInterval(timeout))
+        // Sessions of loops that had already been told to finish look again now.
+        loops.forEach { $0.stepAll() }
+        return registry.waitForAll(deadline: Date().addingTimeInterval(timeout))
+    }
+
+    /// The rules changed (a reload): every session checks at once whether its key is still admitted.
+    public func rulesChanged() {
+        loops.forEach { $0.stepAll() }
     }
 
     /// The number of sessions running now.
@@ -121,16 +131,36 @@ public final class SSHServer: @unchecked Sendable {
         return bind
     }
 
+    /// Accepts on every listener until stopped. Out of descriptors, it stops polling the
+    /// listeners for a quarter of a second at a time (connections wait in the backlog) instead of
+    /// spinning on a listener that stays readable, and says so at most every ten seconds.
     private func acceptLoop() {
         var polls = listeners.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
         polls.append(pollfd(fd: wake.read, events: Int16(POLLIN), revents: 0))
+        var pausedUntil: UInt64 = 0
         while true {
-            let ready = poll(&polls, nfds_t(polls.count), -1)
+            let now = Monotonic.now
+            let paused = pausedUntil > now
+            for index in polls.indices.dropLast() {
+                polls[index].events = paused ? 0 : Int16(POLLIN)
+            }
+            let timeout = paused ? Int32((pausedUntil - now) / 1_000_000 + 1) : -1
+            let ready = poll(&polls, nfds_t(polls.count), timeout)
             if ready < 0 && errno == EINTR { continue }
             if ready < 0 || polls.last!.revents != 0 { break }
-            for index in polls.indices.dropLast() where polls[index].revents != 0 {
-                while let fd = Socket.accept(polls[index].fd) {
-                    handOff(fd)
+            for index in polls.indices.dropLast() where polls[index].revents & Int16(POLLIN) != 0 {
+                accepting: while true {
+                    switch Socket.accept(polls[index].fd) {
+                    case .connection(let fd):
+                        handOff(fd)
+                    case .none:
+                        break accepting
+                    case .exhausted(let code):
+                        pausedUntil = Monotonic.after(seconds: 0.25)
+                        configuration.log.warn("accept", "cannot accept a connection: \(String(cString: strerror(code))); "
+                                               + "new connections wait until descriptors are free")
+                        break accepting
+                    }
                 }
             }
         }

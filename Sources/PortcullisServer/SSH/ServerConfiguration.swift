@@ -22,6 +22,10 @@ public struct ServerConfiguration: Sendable {
     public var firstSessionID: UInt64 = 1
     /// Which addresses a remote TCP listen binds (OpenSSH's GatewayPorts).
     public var gatewayPorts: GatewayPorts = .no
+    /// Seconds a host name of a `direct-tcpip` open may take to resolve before the open is refused.
+    public var resolveTimeout: Double = 5
+    /// Where the server says what goes wrong with itself (descriptors run out, say).
+    public var log: OperationalLog = .silent
 
     public init(listen: [Endpoint], hostKeys: [String], socketRoot: String) {
         self.listen = listen

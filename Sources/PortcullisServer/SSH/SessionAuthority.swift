@@ -35,6 +35,10 @@ public protocol SessionRules: Sendable {
     /// The decision for opening `host:port` once `host` resolved to `resolvedAddresses`, with the
     /// addresses among them the server may connect to.
     func decideOpen(host: String, port: Int, resolvedAddresses: [String]) -> (Decision, [String])
+
+    /// Whether opening `host:port`, not allowed by the host name as requested, could still be
+    /// allowed once `host` is resolved (a CIDR rule for the port): only then is it looked up.
+    func mayAllowOnceResolved(host: String, port: Int) -> Bool
 }
 
 extension SessionRules {
@@ -44,4 +48,6 @@ extension SessionRules {
         let decision = decide(.tcpOpen(host: host, port: port))
         return (decision, decision.isAllowed ? resolvedAddresses : [])
     }
+
+    public func mayAllowOnceResolved(host: String, port: Int) -> Bool { false }
 }

@@ -24,52 +24,125 @@ extension SessionWorker {
             return 1
         }
         let channel = makeChannelID()
-        // A TCP target is resolved first: a CIDR rule grants only the addresses inside it.
-        var candidates: [SocketAddress] = []
-        var resolveError: Error?
-        let decision: Decision
-        if case .tcpOpen(let host, let port) = request {
-            do {
-                candidates = try Socket.resolve(host: host, port: port)
-            } catch {
-                resolveError = error
-            }
-            let allowed: [String]
-            (decision, allowed) = rules.decideOpen(host: host, port: port,
-                                                   resolvedAddresses: candidates.map(\.host))
-            candidates = candidates.filter { allowed.contains($0.host) }
-        } else {
-            decision = rules.decide(request)
-        }
-        let ticket = report(.forwardRequested(session: id, request: request, decision: decision,
-                                              channel: channel, originator: originator))
-        if case .deny(let reason) = decision {
-            return answer(message, after: ticket) {
-                ssh_message_channel_request_open_reply_failure($0, UInt32(SSH2_OPEN_ADMINISTRATIVELY_PROHIBITED), reason)
-            }
-        }
         let attempt = OpenAttempt(message: message, request: request, channel: channel, originator: originator)
+        if case .tcpOpen(let host, let port) = request {
+            openTCP(attempt, host: host, port: port, rules: rules)
+            return SSH_MESSAGE_CALLBACK_KEEP
+        }
+        let decision = rules.decide(request)
+        guard record(decision, for: attempt) else { return SSH_MESSAGE_CALLBACK_KEEP }
+        guard case .streamLocalOpen(let path) = request else { return 1 }
         do {
-            switch request {
-            case .tcpOpen:
-                if let resolveError { throw resolveError }
-                outbound.append(OutboundConnection(worker: self, attempt: attempt, candidates: candidates))
-            case .streamLocalOpen(let path):
-                let fd = try UnixSocketFile.connect(path: path) { resolved in
-                    guard resolved != path else { return nil }
-                    if case .deny(let reason) = rules.decide(.streamLocalOpen(path: resolved)) {
-                        return "\(path) resolves to \(resolved): \(reason)"
-                    }
-                    return nil
+            let fd = try UnixSocketFile.connect(path: path) { resolved in
+                guard resolved != path else { return nil }
+                if case .deny(let reason) = rules.decide(.streamLocalOpen(path: resolved)) {
+                    return "\(path) resolves to \(resolved): \(reason)"
                 }
-                opened(attempt, fd: fd)
-            default:
-                return 1
+                return nil
             }
+            opened(attempt, fd: fd)
         } catch {
             failed(attempt, reason: "\(error)")
         }
         return SSH_MESSAGE_CALLBACK_KEEP
+    }
+
+    /// Records the decision on `attempt`; a refusal is sent once recorded. Returns whether allowed.
+    private func record(_ decision: Decision, for attempt: OpenAttempt) -> Bool {
+        let ticket = report(.forwardRequested(session: id, request: attempt.request, decision: decision,
+                                              channel: attempt.channel, originator: attempt.originator))
+        if case .deny(let reason) = decision {
+            _ = answer(attempt.message, after: ticket) {
+                ssh_message_channel_request_open_reply_failure($0, UInt32(SSH2_OPEN_ADMINISTRATIVELY_PROHIBITED), reason)
+            }
+            return false
+        }
+        return true
+    }
+
+    /// A `direct-tcpip` open. The policy decides on the host as requested first: a request no
+    /// rule could allow is refused without any lookup. A numeric host needs no resolver; a name
+    /// is resolved off the loop (`HostResolver`), and a CIDR rule is decided on its addresses.
+    private func openTCP(_ attempt: OpenAttempt, host: String, port: Int, rules: any SessionRules) {
+        if let address = Socket.numericAddress(host: host, port: port) {
+            let (decision, allowed) = rules.decideOpen(host: host, port: port, resolvedAddresses: [address.host])
+            guard record(decision, for: attempt) else { return }
+            connect(attempt, to: allowed.isEmpty ? [] : [address])
+            return
+        }
+        let (byName, _) = rules.decideOpen(host: host, port: port, resolvedAddresses: [])
+        if byName.isAllowed {
+            guard record(byName, for: attempt) else { return }
+            resolve(attempt, host: host, port: port, decided: true)
+        } else if rules.mayAllowOnceResolved(host: host, port: port) {
+            resolve(attempt, host: host, port: port, decided: false)
+        } else {
+            _ = record(byName, for: attempt)
+        }
+    }
+
+    private func resolve(_ attempt: OpenAttempt, host: String, port: Int, decided: Bool) {
+        let pending = PendingResolution(attempt: attempt, host: host, port: port, decided: decided,
+                                        deadline: Monotonic.after(seconds: configuration.resolveTimeout))
+        let loop = self.loop!
+        pending.request = HostResolver.shared.resolve(host: host, port: port) { [weak self] result in
+            loop.post {
+                pending.result = result
+                if let self { loop.markDue(self) }
+            }
+        }
+        guard pending.request != nil else {
+            conclude(pending, with: .failure(SocketError("resolve \(host): too many names waiting for the resolver", code: 0)))
+            return
+        }
+        resolving.append(pending)
+    }
+
+    /// Between polls: opens whose names resolved go on; those past their deadline are refused.
+    func serviceResolutions() {
+        guard !resolving.isEmpty else { return }
+        let now = Monotonic.now
+        let current = resolving
+        resolving = []
+        for pending in current {
+            if let result = pending.result {
+                conclude(pending, with: result)
+            } else if now >= pending.deadline {
+                pending.request?.cancel()
+                let seconds = configuration.resolveTimeout
+                let limit = seconds == seconds.rounded() ? "\(Int(seconds))" : "\(seconds)"
+                conclude(pending, with: .failure(SocketError("resolve \(pending.host): no answer within \(limit) s", code: 0)))
+            } else {
+                resolving.append(pending)
+            }
+        }
+    }
+
+    private func conclude(_ pending: PendingResolution, with result: Result<[SocketAddress], SocketError>) {
+        let attempt = pending.attempt
+        switch result {
+        case .success(let addresses):
+            if pending.decided {
+                connect(attempt, to: addresses)
+                return
+            }
+            guard let rules else { return }
+            let (decision, allowed) = rules.decideOpen(host: pending.host, port: pending.port,
+                                                       resolvedAddresses: addresses.map(\.host))
+            guard record(decision, for: attempt) else { return }
+            connect(attempt, to: addresses.filter { allowed.contains($0.host) })
+        case .failure(let error):
+            if pending.decided {
+                failed(attempt, reason: "\(error)")
+                return
+            }
+            // The rules could allow it only by its addresses, and there are none.
+            _ = record(.deny(reason: "\(error)"), for: attempt)
+        }
+    }
+
+    private func connect(_ attempt: OpenAttempt, to addresses: [SocketAddress]) {
+        outbound.append(OutboundConnection(worker: self, attempt: attempt, candidates: addresses))
     }
 
     /// The connection for `attempt` is made: record the channel, then accept it and start moving bytes.
@@ -157,8 +230,30 @@ extension SessionWorker {
     }
 }
 
+/// A `direct-tcpip` open whose host name is being resolved off the loop.
+final class PendingResolution: @unchecked Sendable {
+    let attempt: OpenAttempt
+    let host: String
+    let port: Int
+    /// Allowed by name already (the addresses are only to connect to); false: the decision waits
+    /// for the addresses (a CIDR rule).
+    let decided: Bool
+    let deadline: UInt64
+    var request: HostResolver.Request?
+    /// Set on the loop's thread when the resolver answers.
+    var result: Result<[SocketAddress], SocketError>?
+
+    init(attempt: OpenAttempt, host: String, port: Int, decided: Bool, deadline: UInt64) {
+        self.attempt = attempt
+        self.host = host
+        self.port = port
+        self.decided = decided
+        self.deadline = deadline
+    }
+}
+
 /// A client's channel open that was allowed, while its connection is being made.
-struct OpenAttempt {
+struct OpenAttempt: @unchecked Sendable {
     /// The client's request, kept unanswered until the connection is made or has failed.
     let message: OpaquePointer
     let request: ForwardRequest

@@ -21,7 +21,18 @@ final class SessionWorker: @unchecked Sendable {
     /// Replies waiting for the events they describe to be recorded.
     let replies: DeferredReplies
 
-    private(set) var event: OpaquePointer?
+    /// The loop that owns the session, from `start` on.
+    private(set) unowned var loop: EventLoop!
+    /// The session's own libssh event: its socket and nothing else, so that libssh, polling from
+    /// inside a call made for this session, never runs another session's callbacks.
+    private var event: OpaquePointer?
+    private var socketWatch: Watch?
+    /// The session's socket was reported ready since the last step.
+    private var socketReady = false
+    /// Steps in a row that saw the socket hung up without libssh ending the session: past a few,
+    /// the session ends rather than have a level-triggered hang-up wake the loop forever.
+    private var hangups = 0
+    private var socketHungUp = false
     /// The rules of the key that authenticated; nil until then.
     var rules: (any SessionRules)?
     /// Who authenticated, to ask the authority again after a reload.
@@ -32,13 +43,15 @@ final class SessionWorker: @unchecked Sendable {
     var remoteForwards: [RemoteForward] = []
     var cancelledForwards: [RemoteForward] = []
     var outbound: [OutboundConnection] = []
+    /// `direct-tcpip` opens waiting for a host name to resolve.
+    var resolving: [PendingResolution] = []
     /// Session channels of clients that asked for a shell; freed when the session ends.
     var sessionChannels: [OpaquePointer] = []
     private var nextChannelID: UInt64 = 0
     private var closeReason: String?
     private var keyExchanged = false
     private var finished = false
-    private var loginDeadline = Date.distantFuture
+    private var loginDeadline = UInt64.max
     private let startedAt = ContinuousClock.now
     private var totals = (channels: UInt64(0), toClient: UInt64(0), fromClient: UInt64(0))
 
@@ -61,36 +74,95 @@ final class SessionWorker: @unchecked Sendable {
     }
 
     /// The session's event loop: from now on it is driven by `step()` on that loop's thread.
-    func start(in event: OpaquePointer) {
-        self.event = event
+    func start(in loop: EventLoop) {
+        self.loop = loop
         report(.sessionOpened(session: id, client: client, server: server))
-        loginDeadline = Date().addingTimeInterval(TimeInterval(configuration.loginGraceTime))
+        loginDeadline = Monotonic.after(seconds: TimeInterval(configuration.loginGraceTime))
         installCallbacks()
         ssh_set_blocking(session, 0)
         // The first call sends the banner and puts the session's socket under libssh's polling,
-        // which ssh_event_add_session then moves into this loop's event.
+        // which ssh_event_add_session then moves into the session's own event.
         advanceKeyExchange()
-        ssh_event_add_session(event, session)
+        event = ssh_event_new()
+        if let event {
+            ssh_event_add_session(event, session)
+        } else {
+            closeReason = "cannot make a libssh event (out of memory)"
+        }
+        let fd = ssh_get_fd(session)
+        if fd >= 0 {
+            socketWatch = loop.watch(fd, for: self) { [unowned self] revents in
+                socketReady = true
+                if revents & UInt32(POLLHUP | POLLERR) != 0 { socketHungUp = true }
+            }
+        }
     }
 
-    /// Between two polls of the loop: advances the key exchange, enforces the login limits, and
-    /// carries out queued work. Returns false once the session is over.
+    /// Between two turns of the loop, when something concerning the session happened: lets libssh
+    /// read and write the session's socket if it was ready (the key exchange, authentication and
+    /// every message go through callbacks from here), enforces the login limits, and carries out
+    /// queued work. Returns false once the session is over.
     func step() -> Bool {
+        if socketReady {
+            socketReady = false
+            if keyExchanged || rules != nil {
+                if let event { ssh_event_dopoll(event, 0) }
+            } else {
+                advanceKeyExchange()
+            }
+        }
+        if socketHungUp {
+            socketHungUp = false
+            hangups += 1
+            if hangups > 16 && closeReason == nil { closeReason = "connection lost: the socket hung up" }
+        } else {
+            hangups = 0
+        }
         if closeReason == nil { closeReason = reasonToClose() }
         guard closeReason == nil else { return false }
-        // A session can get through the key exchange and authenticate within one poll (or within
-        // another session's ssh_handle_key_exchange, which polls the whole event): libssh's
+        // A session can get through the key exchange and authenticate within one poll: libssh's
         // ssh_handle_key_exchange then never returns SSH_OK (it waits for the state right after
         // the exchange), so an authenticated session counts as exchanged.
         if !keyExchanged && rules != nil {
             keyExchanged = true
         }
-        if !keyExchanged {
-            advanceKeyExchange()
-            return closeReason == nil
-        }
+        guard keyExchanged else { return true }
         service()
-        return true
+        return closeReason == nil
+    }
+
+    /// Watches the session's socket for what libssh wants now (reading always; writing while it
+    /// holds output the socket did not take).
+    func watchSocket() {
+        guard let event, let socketWatch else { return }
+        var fds: UnsafePointer<pollfd>?
+        let count = ssh_event_get_pollfds(event, &fds)
+        var wanted: UInt32 = 0
+        for index in 0..<count where fds![index].fd == socketWatch.fd {
+            wanted |= UInt32(UInt16(bitPattern: fds![index].events))
+        }
+        socketWatch.set(wanted & UInt32(POLLIN | POLLOUT))
+    }
+
+    /// Whether the session waits for audit records to be written (replies held back, listeners
+    /// paused while the recorder is congested).
+    var awaitsRecorder: Bool {
+        !replies.isEmpty || remoteForwards.contains { $0.isPausedForRecorder }
+    }
+
+    /// When the session has something due without any descriptor becoming ready.
+    var nextDeadline: UInt64? {
+        var earliest = rules == nil ? loginDeadline : UInt64.max
+        for connection in outbound {
+            if let deadline = connection.deadline { earliest = min(earliest, deadline) }
+        }
+        for pending in resolving where pending.result == nil {
+            earliest = min(earliest, pending.deadline)
+        }
+        for forward in remoteForwards {
+            if let deadline = forward.resumeAt { earliest = min(earliest, deadline) }
+        }
+        return earliest == .max ? nil : earliest
     }
 
     private func advanceKeyExchange() {
@@ -110,7 +182,7 @@ final class SessionWorker: @unchecked Sendable {
         if (ssh_get_status(session) & Int32(SSH_CLOSED | SSH_CLOSED_ERROR)) != 0 {
             return rules == nil ? "disconnected before authenticating" : "client disconnected"
         }
-        if rules == nil && Date() > loginDeadline {
+        if rules == nil && Monotonic.now > loginDeadline {
             return "login grace time exceeded"
         }
         if authFailures >= configuration.maxAuthTries {
@@ -132,8 +204,15 @@ final class SessionWorker: @unchecked Sendable {
         return nil
     }
 
+    /// libssh's last error for the session, or what is known about the connection when libssh
+    /// has no words for it: a reason is never empty.
     var lastError: String {
-        String(cString: ssh_get_error(UnsafeMutableRawPointer(session)))
+        let text = String(cString: ssh_get_error(UnsafeMutableRawPointer(session)))
+        if !text.isEmpty { return text }
+        let status = ssh_get_status(session)
+        if status & Int32(SSH_CLOSED_ERROR) != 0 { return "connection error" }
+        if status & Int32(SSH_CLOSED) != 0 { return "connection closed by the client" }
+        return "unknown libssh error"
     }
 
     /// A fresh identifier for a channel of this session, for logs.
@@ -175,6 +254,7 @@ final class SessionWorker: @unchecked Sendable {
     /// reopened, pumps that finished, forwards that were cancelled.
     private func service() {
         replies.sendDue()
+        serviceResolutions()
         let connecting = outbound
         for connection in connecting {
             connection.service()
@@ -193,7 +273,7 @@ final class SessionWorker: @unchecked Sendable {
         // While the recorder lags behind, forwards take no new connections.
         let congested = recorder.isCongested
         for forward in remoteForwards {
-            if congested { forward.pause() } else { forward.register() }
+            forward.service(recorderCongested: congested)
         }
         let cancelled = cancelledForwards
         cancelledForwards = []
@@ -209,6 +289,11 @@ final class SessionWorker: @unchecked Sendable {
         replies.abandonAll()
         outbound.forEach { $0.abandon() }
         outbound = []
+        for pending in resolving {
+            pending.request?.cancel()
+            ssh_message_free(pending.attempt.message)
+        }
+        resolving = []
         sessionChannels.forEach { ssh_channel_free($0) }
         sessionChannels = []
         for pump in pumps {
@@ -220,8 +305,11 @@ final class SessionWorker: @unchecked Sendable {
         }
         remoteForwards = []
         cancelledForwards = []
+        socketWatch?.cancel()
+        socketWatch = nil
         if let event {
             ssh_event_remove_session(event, session)
+            ssh_event_free(event)
             self.event = nil
         }
         ssh_disconnect(session)

@@ -32,11 +32,17 @@ final class WorkerRegistry: @unchecked Sendable {
         condition.unlock()
     }
 
-    /// Asks every session to end and waits until they have, or until `deadline`.
-    func stopAll(deadline: Date) -> Bool {
+    /// From now on every session ends at its next step.
+    func beginStopping() {
+        condition.lock()
+        stopping = true
+        condition.unlock()
+    }
+
+    /// Waits until every session has ended (after `beginStopping`), or until `deadline`.
+    func waitForAll(deadline: Date) -> Bool {
         condition.lock()
         defer { condition.unlock() }
-        stopping = true
         while running > 0 {
             if !condition.wait(until: deadline) { return running == 0 }
         }
