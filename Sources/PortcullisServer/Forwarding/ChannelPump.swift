@@ -54,7 +54,10 @@ final class ChannelPump {
 
     private var opening: ((OpaquePointer) -> Int32)?
     private var pendingAnnouncement: String?
+    /// Nothing more comes from the socket (its end of file, or the client closed the channel).
     private var socketEOF = false
+    /// The pump sent the channel's EOF: the socket's end of file, with everything before it.
+    private var eofSent = false
     private var channelEOF = false
     private var channelClosed = false
     private var socketWriteShut = false
@@ -145,19 +148,36 @@ final class ChannelPump {
     }
 
     /// Releases the channel and the socket. Called between polls only.
+    ///
+    /// Truncation is never made to look like a clean end: unless everything the client sent
+    /// reached the socket after the client's EOF, the socket is reset (a TCP peer reads
+    /// ECONNRESET, not end of file); unless everything read from the socket reached the client
+    /// before the pump's EOF, the channel is closed without EOF. The record says what was lost.
     func tearDown(reason: String? = nil) {
         if closeReason == nil { closeReason = reason ?? "closed" }
+        let undeliveredToSocket = pendingToSocket + unconsumedInChannel
+        let socketComplete = channelEOF && undeliveredToSocket == 0 && socketWriteShut
+        let channelComplete = eofSent && unsentToChannel == 0
+        var detail: [String] = []
+        if !socketComplete && undeliveredToSocket > 0 {
+            detail.append("\(undeliveredToSocket) bytes from the client not delivered")
+        }
+        if !channelComplete && unsentToChannel > 0 {
+            detail.append("\(unsentToChannel) bytes for the client not delivered")
+        }
         watch?.cancel()
         watch = nil
+        if !socketComplete { Socket.setResetOnClose(fd) }
         close(fd)
         ssh_remove_channel_callbacks(channel, callbacks)
         if opening == nil && !channelClosed {
-            ssh_channel_close(channel)
+            if channelComplete { ssh_channel_close(channel) } else { ssh_channel_abort(channel) }
         }
         ssh_channel_free(channel)
+        let text = ([closeReason ?? "closed"] + detail).joined(separator: "; ")
         worker.report(.channelClosed(session: worker.id, channel: channelID, request: request,
                                      bytesToClient: bytesToClient, bytesFromClient: bytesFromClient,
-                                     duration: openedAt.duration(to: .now).seconds, reason: closeReason ?? "closed"))
+                                     duration: openedAt.duration(to: .now).seconds, reason: text))
     }
 
     // MARK: - Channel to socket
@@ -178,11 +198,11 @@ final class ChannelPump {
     /// Writes what the socket takes now; returns the count, 0 when it is full.
     private func writeToSocket(_ data: UnsafeRawPointer, count: Int) -> Int {
         guard count > 0 else { return 0 }
-        let written = write(fd, data, count)
+        let written = send(fd, data, count, Int32(MSG_NOSIGNAL))
         if written < 0 {
             if errno != EAGAIN && errno != EINTR {
-                finish("target closed: \(String(cString: strerror(errno)))")
-                return count
+                finish("the socket's peer closed: \(String(cString: strerror(errno)))")
+                return 0
             }
             return 0
         }
@@ -223,11 +243,15 @@ final class ChannelPump {
             unsentOffset = 0
             unsentToChannel = count
             flushToChannel()
-        } else if count == 0 || (errno != EAGAIN && errno != EINTR) {
+        } else if count == 0 {
             socketEOF = true
             inLibSSH = true
-            ssh_channel_send_eof(channel)
+            eofSent = ssh_channel_send_eof(channel) == SSH_OK
             inLibSSH = false
+        } else if errno != EAGAIN && errno != EINTR {
+            // A reset is not an end of data: the client must not take what it got for all of it.
+            socketEOF = true
+            finish("the socket's peer reset the connection: \(String(cString: strerror(errno)))")
         }
     }
 

@@ -223,6 +223,13 @@ enum Socket {
         }
     }
 
+    /// Makes the next close() of a TCP socket reset the connection (RST) instead of ending it
+    /// cleanly (FIN): the peer reads an error, not an end of file it would take for completion.
+    static func setResetOnClose(_ fd: Int32) {
+        var linger = Glibc.linger(l_onoff: 1, l_linger: 0)
+        _ = setsockopt(fd, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<Glibc.linger>.size))
+    }
+
     /// Sets O_NONBLOCK and FD_CLOEXEC on `fd`.
     static func makeNonBlocking(_ fd: Int32) {
         _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)

@@ -33,11 +33,12 @@ final class SessionWorker: @unchecked Sendable {
     /// the session ends rather than have a level-triggered hang-up wake the loop forever.
     private var hangups = 0
     private var socketHungUp = false
+    /// What the session decides (authentication, listens, the order of records and answers).
+    var core: SessionCore
     /// The rules of the key that authenticated; nil until then.
-    var rules: (any SessionRules)?
-    /// Who authenticated, to ask the authority again after a reload.
-    var login: (user: String, key: PublicKey, generation: UInt64)?
-    var authFailures = 0
+    var rules: (any SessionRules)? { core.rules }
+    /// The rules' generation the session last checked its key against.
+    private var checkedGeneration: UInt64 = 0
     private var callbacks = UnsafeMutablePointer<ssh_server_callbacks_struct>.allocate(capacity: 1)
     var pumps: [ChannelPump] = []
     var remoteForwards: [RemoteForward] = []
@@ -48,7 +49,7 @@ final class SessionWorker: @unchecked Sendable {
     /// Session channels of clients that asked for a shell; freed when the session ends.
     var sessionChannels: [OpaquePointer] = []
     private var nextChannelID: UInt64 = 0
-    private var closeReason: String?
+    var closeReason: String?
     private var keyExchanged = false
     private var finished = false
     private var loginDeadline = UInt64.max
@@ -67,6 +68,8 @@ final class SessionWorker: @unchecked Sendable {
         self.authority = authority
         self.recorder = recorder
         self.replies = DeferredReplies(recorder: recorder)
+        self.core = SessionCore(session: id, client: client, maxAuthTries: configuration.maxAuthTries)
+        self.checkedGeneration = authority.generation
     }
 
     deinit {
@@ -183,25 +186,16 @@ final class SessionWorker: @unchecked Sendable {
             return rules == nil ? "disconnected before authenticating" : "client disconnected"
         }
         if rules == nil && Monotonic.now > loginDeadline {
-            return "login grace time exceeded"
-        }
-        if authFailures >= configuration.maxAuthTries {
-            return "too many authentication failures"
+            perform(core.loginGraceExpired(), about: nil)
         }
         if registry.isStopping {
             return "server shutting down"
         }
-        return revokedByReload()
-    }
-
-    /// After a reload: why this session's key may no longer be used, or nil.
-    private func revokedByReload() -> String? {
-        guard let login, login.generation != authority.generation else { return nil }
-        self.login?.generation = authority.generation
-        if case .refused(let reason, _) = authority.admit(user: login.user, key: login.key, client: client) {
-            return "key no longer admitted after reload: \(reason)"
+        if authority.generation != checkedGeneration {
+            checkedGeneration = authority.generation
+            perform(core.rulesChanged(authority: authority), about: nil)
         }
-        return nil
+        return closeReason
     }
 
     /// libssh's last error for the session, or what is known about the connection when libssh
@@ -344,7 +338,7 @@ final class SessionWorker: @unchecked Sendable {
         guard let rules else { return 1 }
         switch Int32(ssh_message_type(message)) {
         case Int32(SSH_REQUEST_GLOBAL.rawValue):
-            return handleGlobalRequest(message, rules: rules)
+            return handleGlobalRequest(message)
         case Int32(SSH_REQUEST_CHANNEL_OPEN.rawValue):
             return handleChannelOpen(message, rules: rules)
         case Int32(SSH_REQUEST_CHANNEL.rawValue):

@@ -1,0 +1,182 @@
+import PortcullisPolicy
+
+/// What a session decides, apart from libssh and sockets: authentication (every attempt counted,
+/// the login limits), remote listens and their cancels, and the order in which each outcome is
+/// recorded and answered. It takes what the client asked (or what the I/O layer did) and returns
+/// the actions to carry out, in order; `SessionWorker` carries them out with libssh.
+///
+/// Invariant the worker relies on: an `answer` always follows the `record` it depends on, and is
+/// sent only once every record before it is written (the audit log holds a decision before the
+/// client hears it).
+struct SessionCore {
+    /// How a client tries to log in.
+    enum AuthMethod: Equatable {
+        /// `none`: how a client asks which methods there are.
+        case none
+        /// A public key, with or without a signature (a probe), or with one that does not verify.
+        case publicKey(PublicKey, signature: Signature)
+        /// Any other method (password, keyboard-interactive, ...), by name: never offered.
+        case other(String)
+    }
+
+    enum Signature: Equatable {
+        case absent, valid, invalid
+    }
+
+    /// An answer to the client's latest request.
+    enum Answer: Equatable {
+        case authSuccess
+        /// The key would be accepted: the client may now sign with it.
+        case authKeyAcceptable
+        /// Refused; the client may try another method or key.
+        case authFailure
+        /// Success of a global request; `port` for a TCP listen (the port bound), else 0.
+        case requestSuccess(port: Int)
+        case requestFailure
+    }
+
+    enum Action {
+        /// Hand `event` to the recorder.
+        case record(ServerEvent)
+        /// Send `answer` once every record so far is written.
+        case answer(Answer)
+        /// Bind the listener for `request` (allowed and recorded), then report `listenBound` or
+        /// `listenFailed`.
+        case bind(ForwardRequest, dynamicRanges: [ClosedRange<Int>]?)
+        /// Stop the listener of `request` and remove its socket file.
+        case unbind(ForwardRequest)
+        /// End the session, for `reason`.
+        case close(reason: String)
+    }
+
+    let session: UInt64
+    let client: Endpoint
+    private let maxAuthTries: Int
+    private(set) var rules: (any SessionRules)?
+    /// Who authenticated, to ask the authority again when the rules change.
+    private(set) var login: (user: String, key: PublicKey)?
+    private(set) var authFailures = 0
+    private var authAttempts = 0
+    /// Listens allowed and bound (or being bound), in the order they were asked for.
+    private(set) var listens: [ForwardRequest] = []
+    private(set) var closeReason: String?
+
+    init(session: UInt64, client: Endpoint, maxAuthTries: Int) {
+        self.session = session
+        self.client = client
+        self.maxAuthTries = maxAuthTries
+    }
+
+    var isAuthenticated: Bool { rules != nil }
+
+    // MARK: - Authentication
+
+    /// A login attempt as `user`. Every attempt counts but a first `none` (OpenSSH's rule); once
+    /// `maxAuthTries` have failed the session ends at once, after recording the last refusal.
+    mutating func authenticate(user: String, method: AuthMethod, authority: any SessionAuthority) -> [Action] {
+        guard closeReason == nil else { return [] }
+        guard rules == nil else { return [.answer(.authFailure)] }
+        authAttempts += 1
+        switch method {
+        case .none:
+            // Asking for the methods is free once; a client that keeps sending it is counting down.
+            guard authAttempts > 1 else { return [.answer(.authFailure)] }
+            return refuse(user: user, key: nil, keyName: nil, reason: "none authentication is not offered")
+        case .other(let name):
+            return refuse(user: user, key: nil, keyName: nil, reason: "\(name) authentication is not offered")
+        case .publicKey(let key, let signature):
+            switch (authority.admit(user: user, key: key, client: client), signature) {
+            case (.admitted, .absent):
+                // A probe: nothing is granted until the signed attempt, which is the one recorded.
+                authAttempts -= 1
+                return [.answer(.authKeyAcceptable)]
+            case (.admitted(let granted), .valid):
+                rules = granted
+                login = (user, key)
+                return [.record(.authenticated(session: session, user: user, key: key, keyName: granted.keyName)),
+                        .answer(.authSuccess)]
+            case (.admitted(let granted), .invalid):
+                return refuse(user: user, key: key, keyName: granted.keyName, reason: "invalid signature")
+            case (.refused(let reason, let keyName), _):
+                return refuse(user: user, key: key, keyName: keyName, reason: reason)
+            }
+        }
+    }
+
+    private mutating func refuse(user: String, key: PublicKey?, keyName: String?, reason: String) -> [Action] {
+        authFailures += 1
+        var actions: [Action] = [.record(.authRefused(session: session, user: user, key: key, keyName: keyName,
+                                                      reason: reason)),
+                                 .answer(.authFailure)]
+        if authFailures >= maxAuthTries {
+            actions.append(end("too many authentication failures"))
+        }
+        return actions
+    }
+
+    // MARK: - Remote listens
+
+    /// `tcpip-forward` or `streamlocal-forward@openssh.com`: decided by the rules and recorded;
+    /// an allowed one is bound next (`listenBound` / `listenFailed` answer it).
+    mutating func listen(_ request: ForwardRequest) -> [Action] {
+        guard closeReason == nil else { return [] }
+        guard let rules else { return [.answer(.requestFailure)] }
+        let decision = rules.decide(request)
+        var actions: [Action] = [.record(.forwardRequested(session: session, request: request, decision: decision))]
+        guard decision.isAllowed else { return actions + [.answer(.requestFailure)] }
+        if listens.contains(request) {
+            return actions + [.record(.forwardFailed(session: session, request: request,
+                                                     reason: "already forwarded in this session")),
+                              .answer(.requestFailure)]
+        }
+        listens.append(request)
+        var ranges: [ClosedRange<Int>]?
+        if case .tcpListen(let host, 0) = request {
+            let allowed = rules.dynamicPortRanges(host: host)
+            ranges = allowed == [1024...65535] ? nil : allowed
+        }
+        actions.append(.bind(request, dynamicRanges: ranges))
+        return actions
+    }
+
+    /// The listener of an allowed listen is in place: recorded, then the client is told.
+    mutating func listenBound(_ request: ForwardRequest, bound: String, port: Int) -> [Action] {
+        [.record(.forwardBound(session: session, request: request, bound: bound)), .answer(.requestSuccess(port: port))]
+    }
+
+    /// The listener could not be set up: recorded with why, then refused.
+    mutating func listenFailed(_ request: ForwardRequest, reason: String) -> [Action] {
+        listens.removeAll { $0 == request }
+        return [.record(.forwardFailed(session: session, request: request, reason: reason)), .answer(.requestFailure)]
+    }
+
+    /// A cancel: only of a listen this session holds (anything else is refused, unrecorded).
+    mutating func cancel(_ request: ForwardRequest) -> [Action] {
+        guard closeReason == nil, let index = listens.firstIndex(of: request) else { return [.answer(.requestFailure)] }
+        listens.remove(at: index)
+        return [.unbind(request), .record(.forwardCancelled(session: session, request: request)),
+                .answer(.requestSuccess(port: 0))]
+    }
+
+    // MARK: - Ending
+
+    /// The rules changed: the session ends if its key is no longer admitted.
+    mutating func rulesChanged(authority: any SessionAuthority) -> [Action] {
+        guard closeReason == nil, let login else { return [] }
+        if case .refused(let reason, _) = authority.admit(user: login.user, key: login.key, client: client) {
+            return [end("key no longer admitted after reload: \(reason)")]
+        }
+        return []
+    }
+
+    /// The login grace time ran out.
+    mutating func loginGraceExpired() -> [Action] {
+        guard closeReason == nil, rules == nil else { return [] }
+        return [end("login grace time exceeded")]
+    }
+
+    private mutating func end(_ reason: String) -> Action {
+        closeReason = reason
+        return .close(reason: reason)
+    }
+}

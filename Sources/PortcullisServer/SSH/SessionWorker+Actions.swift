@@ -1,0 +1,65 @@
+import CLibSSH
+import PortcullisPolicy
+
+extension SessionWorker {
+    /// Carries out what the core decided, in order: records get their tickets, answers wait for
+    /// the latest ticket, binds happen and their outcome goes back to the core. `message` is the
+    /// client's request the answers are for (nil: none). Returns what a libssh message callback
+    /// returns: `SSH_MESSAGE_CALLBACK_KEEP` (the message is answered, or freed, here).
+    @discardableResult
+    func perform(_ actions: [SessionCore.Action], about message: OpaquePointer?) -> Int32 {
+        var queue = actions[...]
+        var ticket: UInt64 = 0
+        var answered = false
+        var bound: RemoteForward?
+        while let action = queue.popFirst() {
+            switch action {
+            case .record(let event):
+                ticket = report(event)
+            case .answer(let reply):
+                guard let message, !answered else { continue }
+                answered = true
+                let forward = bound
+                _ = answer(message, after: ticket) { message in
+                    forward?.activate()
+                    Self.send(reply, to: message)
+                }
+            case .bind(let request, let ranges):
+                do {
+                    let forward = try RemoteForward(worker: self, request: request, dynamicRanges: ranges)
+                    remoteForwards.append(forward)
+                    bound = forward
+                    queue = core.listenBound(request, bound: forward.bound, port: forward.boundPort)[...] + queue
+                } catch {
+                    queue = core.listenFailed(request, reason: "\(error)")[...] + queue
+                }
+            case .unbind(let request):
+                if let index = remoteForwards.firstIndex(where: { $0.request == request }) {
+                    let forward = remoteForwards.remove(at: index)
+                    forward.cancel()
+                    cancelledForwards.append(forward)
+                }
+            case .close(let reason):
+                if closeReason == nil { closeReason = reason }
+            }
+        }
+        if let message, !answered {
+            // Nothing to say (the session is ending): the request goes unanswered.
+            ssh_message_free(message)
+        }
+        return SSH_MESSAGE_CALLBACK_KEEP
+    }
+
+    private static func send(_ reply: SessionCore.Answer, to message: OpaquePointer) {
+        switch reply {
+        case .authSuccess:
+            ssh_message_auth_reply_success(message, 0)
+        case .authKeyAcceptable:
+            ssh_message_auth_reply_pk_ok_simple(message)
+        case .authFailure, .requestFailure:
+            ssh_message_reply_default(message)
+        case .requestSuccess(let port):
+            ssh_message_global_request_reply_success(message, UInt16(clamping: port))
+        }
+    }
+}
