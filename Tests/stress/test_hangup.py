@@ -90,6 +90,8 @@ def _send_into_hang_up(address, family):
         try:
             while sent < len(data):
                 sent += s.send(data[sent:sent + 65536])
+        except socket.timeout:
+            raise AssertionError(f"after {sent} bytes the forward neither took more nor closed for 10 s") from None
         except OSError:
             pass
         return sent
@@ -176,7 +178,7 @@ def test_consumer_hangs_up_mid_stream(kind, start_daemon, services, procs, workd
     # Every hung-up channel is closed and recorded (the bystander's own channels close too).
     if daemon_alive_after_hangups:
         try:
-            wait_for(lambda: len(hung_up_closes()) - closes_before >= ROUNDS,
+            wait_for(lambda: len(hung_up_closes()) - closes_before >= ROUNDS or not daemon.alive(),
                      "a channel-close record for every hang-up", 15)
         except AssertionError as error:
             problem = problem or str(error)

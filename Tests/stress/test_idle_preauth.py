@@ -26,9 +26,9 @@ def test_idle_preauth_connections_cost_nothing(start_daemon, services, measure):
     assert have >= CONNECTIONS + 200, f"this process may open only {have} files"
     echo = services(echo_handler)
     daemon = start_daemon({"user": f'permit_open: ["127.0.0.1:{echo.port}"]'},
-                          nofile=CONNECTIONS + 2000, login_grace_time="30s")
+                          nofile=4 * CONNECTIONS + 100, login_grace_time="30s")
     fds_start = daemon.fd_count()
-    sessions_before = len(daemon.events("session-start"))
+    sessions_before = _session_starts(daemon)
 
     held: list[socket.socket] = []
     opened = time.monotonic()
@@ -43,8 +43,17 @@ def test_idle_preauth_connections_cost_nothing(start_daemon, services, measure):
                     s.sendall(b"SSH-2.0-stress_idle\r\n")
                 s.setblocking(False)
                 held.append(s)
-            wait_for(lambda: not daemon.alive() or daemon.fd_count() >= fds_start + len(held),
-                     f"the daemon to accept {len(held)} connections", 20, interval=0.05)
+            try:
+                wait_for(lambda: not daemon.alive() or daemon.fd_count() >= fds_start + len(held)
+                         or _session_starts(daemon) - sessions_before >= len(held),
+                         f"the daemon to accept {len(held)} connections", 20, interval=0.05)
+            except AssertionError:
+                closed = sum(not _still_open(s) for s in held)
+                raise AssertionError(
+                    f"the daemon took only {_session_starts(daemon) - sessions_before} of {len(held)} connections "
+                    f"in 20 s (it holds {daemon.fd_count()} descriptors, started with {fds_start}; it closed "
+                    f"{closed} of ours); this test needs {CONNECTIONS} idle pre-auth connections held "
+                    f"(issue 10, section 8)") from None
         all_in = time.monotonic() - opened
         assert daemon.alive(), f"portcullisd died taking the connections: {daemon.describe_exit()}"
         fds_held = daemon.fd_count()
@@ -57,7 +66,7 @@ def test_idle_preauth_connections_cost_nothing(start_daemon, services, measure):
                                 input=b"still here\n", capture_output=True, timeout=60)
         login_seconds = time.monotonic() - started
         login_ok = result.returncode == 0 and result.stdout == b"still here\n"
-        sessions = len(daemon.events("session-start")) - sessions_before
+        sessions = _session_starts(daemon) - sessions_before
         still_open = sum(_still_open(s) for s in held)
     finally:
         for s in held:
@@ -77,6 +86,13 @@ def test_idle_preauth_connections_cost_nothing(start_daemon, services, measure):
     assert still_open >= CONNECTIONS * 0.99, f"the daemon dropped idle connections before the grace time: {summary}"
     assert window.demand < CPU_LIMIT, f"idle pre-auth connections cost CPU: {summary}"
     assert login_ok and login_seconds < LOGIN_LIMIT, f"a login during the flood was slow or failed: {summary}"
+
+
+def _session_starts(daemon) -> int:
+    try:
+        return daemon.audit_log.read_text(errors="replace").count('"event":"session-start"')
+    except FileNotFoundError:
+        return 0
 
 
 def _still_open(s: socket.socket) -> bool:

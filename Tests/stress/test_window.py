@@ -79,6 +79,11 @@ def test_window_ignoring_client_is_disconnected(start_daemon, services, procs, m
                 break
             time.sleep(0.05)
         flood_seconds = time.monotonic() - started
+        if sent[0] < FLOOD_BYTES and not flooder.is_alive():
+            # The sender saw the connection fail first: give paramiko's reader a moment to see it too.
+            deadline = time.monotonic() + 5
+            while transport.is_active() and time.monotonic() < deadline:
+                time.sleep(0.02)
         disconnected = not transport.is_active()
         sent_when_done = sent[0]
         # Let memory settle with the data still held (if it is held), then look at the peak.
