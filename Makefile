@@ -2,9 +2,9 @@
 SWIFT ?= $(shell command -v swift || echo /opt/swift/usr/bin/swift)
 # What the build and the tests need from Debian (the Swift toolchain itself is not a Debian package).
 PACKAGES := cmake gcc make libssl-dev dpkg-dev xz-utils patch openssh-client libcmocka-dev \
-            curl netcat-openbsd python3
+            curl netcat-openbsd python3 python3-venv util-linux
 
-.PHONY: all deps libssh build test test-libssh test-build-script test-swift test-bench-quick run clean
+.PHONY: all deps libssh build test test-libssh test-build-script test-swift test-stress test-bench-quick run clean
 
 all: build
 
@@ -20,8 +20,9 @@ build: libssh
 
 # Everything: libssh's regression tests for the project's patches, the build script's own
 # behaviour, then the Swift tests (unit and end-to-end against the stock ssh client), then the
-# benchmark harness in its quick mode (every case must still produce sane numbers; no targets).
-test: deps test-libssh test-build-script test-swift test-bench-quick
+# stress suite (a hostile, busy client population against the release daemon: Tests/stress), then
+# the benchmark harness in its quick mode (every case must still produce sane numbers; no targets).
+test: deps test-libssh test-build-script test-swift test-stress test-bench-quick
 
 test-libssh: deps
 	@Deploy/libssh/build.sh --test
@@ -32,6 +33,11 @@ test-build-script: libssh
 test-swift: libssh
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
+
+# Churn, hang-ups, bursts, a window-ignoring client, a black-hole resolver, the descriptor limit,
+# idle pre-auth connections, truncation (Tests/stress/README.md); pytest and paramiko in a venv.
+test-stress: build
+	@Tests/stress/run
 
 # Benchmarks/run --quick: installs openssh-server (never started as a service), builds in release.
 test-bench-quick: libssh

@@ -74,8 +74,3 @@ int portcullis_accept(int listener)
     return accept4(listener, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 }
 
-/* Until the library carries patch 0016: the peer sees EOF then CLOSE. */
-__attribute__((weak)) int ssh_channel_abort(ssh_channel channel)
-{
-    return ssh_channel_close(channel);
-}

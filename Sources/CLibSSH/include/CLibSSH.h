@@ -30,10 +30,6 @@ ssh_key portcullis_message_auth_pubkey(ssh_message msg);
 /** Whether the request carries no signature (a probe), a valid one, or a wrong one. */
 enum ssh_publickey_state_e portcullis_message_auth_publickey_state(ssh_message msg);
 
-/** Closes a channel without sending EOF first (libssh patch 0016); a fallback that sends EOF too is
- *  linked only while the library lacks it. */
-int ssh_channel_abort(ssh_channel channel);
-
 /** accept4(listener, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC): a connection that is non-blocking
  *  and close-on-exec from the start. */
 int portcullis_accept(int listener);

@@ -52,6 +52,17 @@ final class Watch {
         loop.forget(self)
     }
 
+    /// Stops watching a descriptor that someone else (libssh) has closed already: closing it took
+    /// it out of epoll, and its number may belong to another socket by now, so nothing is asked of
+    /// epoll by that number.
+    func forgetClosed() {
+        guard !isCancelled else { return }
+        inKernel = false
+        events = 0
+        onReady = nil
+        loop.forget(self)
+    }
+
     /// The loop saw the descriptor ready with `revents` (poll(2) bits, POLLHUP and POLLERR included).
     func fire(_ revents: UInt32) {
         onReady?(revents)

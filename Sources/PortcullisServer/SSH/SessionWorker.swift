@@ -113,6 +113,7 @@ final class SessionWorker: @unchecked Sendable {
             } else {
                 advanceKeyExchange()
             }
+            _ = socketStillOpen()
         }
         if socketHungUp {
             socketHungUp = false
@@ -137,7 +138,7 @@ final class SessionWorker: @unchecked Sendable {
     /// Watches the session's socket for what libssh wants now (reading always; writing while it
     /// holds output the socket did not take).
     func watchSocket() {
-        guard let event, let socketWatch else { return }
+        guard let event, let socketWatch, socketStillOpen() else { return }
         var fds: UnsafePointer<pollfd>?
         let count = ssh_event_get_pollfds(event, &fds)
         var wanted: UInt32 = 0
@@ -145,6 +146,16 @@ final class SessionWorker: @unchecked Sendable {
             wanted |= UInt32(UInt16(bitPattern: fds![index].events))
         }
         socketWatch.set(wanted & UInt32(POLLIN | POLLOUT))
+    }
+
+    /// Whether the session's socket is still the one watched. libssh closes it by itself when the
+    /// connection ends (end of file, an error); the watch is then dropped without asking epoll
+    /// anything by that number, which another connection may have been given meanwhile.
+    private func socketStillOpen() -> Bool {
+        guard let socketWatch else { return false }
+        if ssh_get_fd(session) == socketWatch.fd { return true }
+        socketWatch.forgetClosed()
+        return false
     }
 
     /// Whether the session waits for audit records to be written (replies held back, listeners
@@ -299,7 +310,7 @@ final class SessionWorker: @unchecked Sendable {
         }
         remoteForwards = []
         cancelledForwards = []
-        socketWatch?.cancel()
+        if socketStillOpen() { socketWatch?.cancel() }
         socketWatch = nil
         if let event {
             ssh_event_remove_session(event, session)
