@@ -35,6 +35,7 @@ from results import Result
 
 CIPHER = conn_setup.CIPHER
 MiB = 1 << 20
+SLOW_US = 30000  # a connection this slow waited for a delayed ACK (about 40 ms)
 
 
 def measure_blocks(binary, forwards, count, size, latencies, label):
@@ -207,6 +208,13 @@ def run(ctx):
             if without[server.name] and loaded[server.name]:
                 getattr(rows[key + " ratio"], side).append(getattr(rows[key + " with"], side)[-1] /
                                                           getattr(rows[key + " without"], side)[-1])
+    slow = {name: ["%.0f%%" % (100.0 * sum(v >= SLOW_US for v in values) / len(values)) if values else "-"
+                   for values in (without[name], loaded[name])] for name in without}
+    rows["p50 without"].notes.append(
+        "connections that took %d ms or more, without / with the idle sessions: Portcullis %s / %s, OpenSSH %s / %s "
+        "(sshd's -R latency is bimodal: it sets no TCP_NODELAY on a session without a tty, and a packet now and "
+        "then waits for the client's delayed ACK, about 40 ms; its p50 falls in either mode)"
+        % ((SLOW_US // 1000,) + tuple(slow[portcullis.name]) + tuple(slow[openssh.name])))
     for server, side in ((portcullis, "a"), (openssh, "b")):
         out = runs[server.name]
         if "cpu_percent" in out:

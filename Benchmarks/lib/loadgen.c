@@ -405,7 +405,9 @@ static int run_connections(struct connection *conns, double deadline, int *attem
         }
     }
     if (!*stopped_connecting && (next < limit || in_flight > 0)) stopped_connecting = "deadline";
-    for (int i = 0; i < opt.connections; i++)
+    if (next < limit && !strcmp(stopped_connecting, "deadline"))
+        error("%d connections not started before the deadline", limit - next);
+    for (int i = 0; i < next; i++)  /* the ones never started are not errors when the reserve stopped them */
         if (conns[i].state == CONNECTING || conns[i].state == WAITING_ECHO) {
             error("connection %d: no echo before the %s", i,
                   !strcmp(stopped_connecting, "stalled") ? "stall timeout" : "deadline");
