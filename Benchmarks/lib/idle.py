@@ -69,8 +69,12 @@ class IdleSessions:
         argv = scale.loadgen_argv(ctx, server, loadgen, sessions, 0, 1, timeout)
         with open(self.log, "wb") as log:
             self.proc = procs.start(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log)
-        for phase in ("sessions", "held"):
-            self._read(phase)
+        try:
+            for phase in ("sessions", "held"):
+                self._read(phase)
+        except procs.Failure:
+            procs.stop(self.proc)
+            raise
 
     def _read(self, phase):
         line = self.proc.stdout.readline()

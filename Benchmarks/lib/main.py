@@ -226,8 +226,10 @@ def main():
         offered = ctx.scale_offered or (args.sessions, args.connections)
         meta["settings"]["scale_offered"] = list(offered)
         header += "\nscale: %d sessions with a Unix-socket -R each, %d connections held at once (loadgen)" % offered
-        if offered != (args.sessions, args.connections):
-            header += ", cut from %d sessions, %d connections (open files limit)" % (args.sessions, args.connections)
+        cuts = ["%d %s" % (wanted, what) for wanted, got, what in
+                zip((args.sessions, args.connections), offered, ("sessions", "connections")) if got != wanted]
+        if cuts:
+            header += ", cut from %s (open files limit)" % " and ".join(cuts)
     print(report.table(results, header))
     json_path = os.path.join(args.out, args.name + ".json")
     png_path = os.path.join(args.out, args.name + ".png")
