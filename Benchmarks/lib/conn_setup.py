@@ -60,10 +60,28 @@ def block(binary, forward, count):
     return report["latencies_us"]
 
 
+def build(ctx):
+    """Compiles conn_setup.c into the run directory (once); the binary's path."""
+    binary = os.path.join(ctx.run_dir, "conn_setup")
+    if not os.access(binary, os.X_OK):
+        subprocess.run(["gcc", "-O2", "-Wall", "-Werror", "-o", binary, os.path.join(_HERE, "conn_setup.c")],
+                       check=True)
+    return binary
+
+
+def start_echo(binary):
+    """conn_setup's echo service on a free port of 127.0.0.1: (process, port)."""
+    port = procs.free_port()
+    echo = procs.start([binary, "echo", "tcp:127.0.0.1:%d" % port], stdout=subprocess.PIPE)
+    if echo.stdout.readline().strip() != b"ready":
+        procs.stop(echo)
+        raise procs.Failure("conn_setup echo did not start")
+    return echo, port
+
+
 def run(ctx):
     openssh, portcullis = ctx.server("openssh"), ctx.server("portcullis")
-    binary = os.path.join(ctx.run_dir, "conn_setup")
-    subprocess.run(["gcc", "-O2", "-Wall", "-Werror", "-o", binary, os.path.join(_HERE, "conn_setup.c")], check=True)
+    binary = build(ctx)
     count, size = ctx.setup_connections, min(ctx.setup_block, ctx.setup_connections)
     blocks = math.ceil(count / size)
     print("connection setup: %d sequential connections per server through ssh -R, blocks of %d"

@@ -1,22 +1,32 @@
 /*
- * loadgen: many SSH sessions in one process, for the scale case (Benchmarks/lib/scale.py), which
- * compiles it at run time against the project's static libssh (.build-libssh/prefix).
+ * loadgen: many SSH sessions in one process, for the scale and idle-load cases
+ * (Benchmarks/lib/scale.py, idle.py), which compile it at run time against the project's static
+ * libssh (.build-libssh/prefix).
  *
  *   loadgen --port P --user U --key FILE --known-hosts FILE --cipher C --socket-dir DIR
  *           --sessions S --connections N [--bytes B] [--wave W] [--timeout SECONDS]
+ *           [--listen unix|none] [--min-available-mib M] [--stall SECONDS]
  *
  * 1. Opens S sessions to 127.0.0.1:P (W handshakes at a time, one blocking libssh client per
- *    thread), each authenticated with the key and holding one remote Unix-socket listener,
- *    DIR/s-I.sock, asked for with the streamlocal-forward@openssh.com global request (what
- *    `ssh -R /path:...` sends). Prints {"phase":"sessions",...}.
+ *    thread), each authenticated with the key and (--listen unix, the default) holding one remote
+ *    Unix-socket listener, DIR/s-I.sock, asked for with the streamlocal-forward@openssh.com global
+ *    request (what `ssh -R /path:...` sends). Prints {"phase":"sessions",...}.
  * 2. One thread polls every session (non-blocking, one ssh_event): it accepts each
  *    forwarded-streamlocal channel the server opens and echoes what arrives on it.
- * 3. Makes N connections to the sockets on the server's side (connection I to socket I mod S, at
- *    most W in flight), writes B bytes on each and reads back their echo, and keeps every one
- *    open. Prints {"phase":"held",...} and waits for a line on stdin (the harness samples the
- *    server then), unless stdin is at EOF.
+ * 3. Makes N connections to the sockets on the server's side (connection I to the socket of the
+ *    I-th session up, modulo the sessions up; at most W in flight), writes B bytes on each and
+ *    reads back their echo, and keeps every one open. Prints {"phase":"held",...} and waits for a
+ *    line on stdin (the harness samples the server then), unless stdin is at EOF. With N = 0 it
+ *    only holds the sessions (the idle-load case): authenticated, each with its listener, silent.
  * 4. Closes every connection, waits until every channel closed on the SSH side, disconnects
  *    every session, prints {"phase":"done",...} with the error count and the first errors.
+ *
+ * How far it got, when the machine cannot hold the load: with --min-available-mib M it opens no
+ * further session or connection once the kernel's MemAvailable is under M MiB (so that a server
+ * that forks per session cannot push the shared machine into the OOM killer); the phases then
+ * say "stopped":"memory" and how many were attempted. With --stall T it stops waiting for echoes
+ * when none has arrived for T seconds ("stopped":"stalled"; the connections still waiting count
+ * as errors).
  *
  * Exit status 0 when there was no error. The libssh client API has no Unix-socket listen request
  * (ssh_channel_listen_forward is TCP only), so the request is sent with libssh's generic
@@ -49,10 +59,11 @@
 int ssh_global_request(ssh_session session, const char *request, ssh_buffer buffer, int reply);
 
 static struct {
-    int port, sessions, connections, bytes, wave;
-    double timeout;
+    int port, sessions, connections, bytes, wave, listen;
+    long min_available_mib;
+    double timeout, stall;
     const char *user, *key, *known_hosts, *cipher, *socket_dir;
-} opt = {.bytes = 1024, .wave = 50, .timeout = 120, .user = "root"};
+} opt = {.bytes = 1024, .wave = 50, .timeout = 120, .stall = 0, .listen = 1, .user = "root"};
 
 static double now(void) {
     struct timespec ts;
@@ -84,11 +95,42 @@ static void error(const char *format, ...) {
     fprintf(stderr, "loadgen: %s\n", text);
 }
 
+/* ---- the memory reserve (--min-available-mib) ---- */
+
+static atomic_int stopped_for_memory;
+
+/* The kernel's MemAvailable in MiB, or -1 when /proc/meminfo does not say. */
+static long available_mib(void) {
+    FILE *f = fopen("/proc/meminfo", "r");
+    if (!f) return -1;
+    char line[128];
+    long kib = -1;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "MemAvailable: %ld kB", &kib) == 1) break;
+    fclose(f);
+    return kib < 0 ? -1 : kib / 1024;
+}
+
+/* True (and remembered) once MemAvailable is under the reserve: open nothing more. */
+static int memory_low(void) {
+    if (atomic_load(&stopped_for_memory)) return 1;
+    if (opt.min_available_mib <= 0) return 0;
+    long mib = available_mib();
+    if (mib >= 0 && mib < opt.min_available_mib) {
+        if (!atomic_exchange(&stopped_for_memory, 1))
+            fprintf(stderr, "loadgen: MemAvailable %ld MiB is under the reserve of %ld MiB: opening no more\n", mib,
+                    opt.min_available_mib);
+        return 1;
+    }
+    return 0;
+}
+
 /* ---- phase 1: sessions, each with one remote Unix-socket listener ---- */
 
 static ssh_session *sessions;
 static atomic_int next_session;
 static atomic_int sessions_ok;
+static int *sessions_up, sessions_up_count;  /* indices of the sessions that opened, after phase 1 */
 
 static void socket_path(char *out, size_t size, int index) {
     snprintf(out, size, "%s/s-%d.sock", opt.socket_dir, index);
@@ -130,7 +172,7 @@ static ssh_session open_session(int index, ssh_key key) {
     step = "authentication";
     if (ssh_userauth_publickey(s, NULL, key) != SSH_AUTH_SUCCESS) goto fail;
     step = "streamlocal-forward";
-    if (listen_unix(s, path) != SSH_OK) goto fail;
+    if (opt.listen && listen_unix(s, path) != SSH_OK) goto fail;
     return s;
 fail:
     error("session %d: %s: %s", index, step, ssh_get_error(s));
@@ -147,6 +189,7 @@ static void *session_opener(void *unused) {
         return NULL;
     }
     for (;;) {
+        if (memory_low()) break;
         int index = atomic_fetch_add(&next_session, 1);
         if (index >= opt.sessions) break;
         sessions[index] = open_session(index, key);
@@ -271,7 +314,7 @@ static unsigned char pattern(int connection, int offset) { return (unsigned char
 static int start_connection(struct connection *conns, int index, int epfd, unsigned char *buf) {
     struct connection *c = &conns[index];
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    socket_path(sa.sun_path, sizeof sa.sun_path, index % opt.sessions);
+    socket_path(sa.sun_path, sizeof sa.sun_path, sessions_up[index % sessions_up_count]);
     const char *path = sa.sun_path;
     c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (c->fd < 0) { error("connection %d: socket: %s", index, strerror(errno)); c->state = FAILED; return -1; }
@@ -328,32 +371,51 @@ static int read_echo(struct connection *conns, int index, int epfd, unsigned cha
     return 1;
 }
 
-static int run_connections(struct connection *conns, double deadline) {
+static const char *stopped_connecting = "";  /* why phase 3 ended early: "memory", "stalled", "deadline" */
+
+/* Returns the connections held; *attempted says how many were started. */
+static int run_connections(struct connection *conns, double deadline, int *attempted) {
     int epfd = epoll_create1(EPOLL_CLOEXEC);
     unsigned char *buf = malloc((size_t)opt.bytes);
-    int next = 0, in_flight = 0, held = 0;
+    int next = 0, in_flight = 0, held = 0, limit = sessions_up_count ? opt.connections : 0;
+    double progress = now();
     struct epoll_event events[256];
-    while ((next < opt.connections || in_flight > 0) && now() < deadline) {
-        while (next < opt.connections && in_flight < opt.wave) {
+    while ((next < limit || in_flight > 0) && now() < deadline) {
+        while (next < limit && in_flight < opt.wave) {
+            if (next % 64 == 0 && memory_low()) {
+                limit = next;
+                stopped_connecting = "memory";
+                break;
+            }
             int rc = start_connection(conns, next, epfd, buf);
             if (rc > 0) break;  /* backlog full: wait for echoes first */
             next++;
             if (rc == 0) in_flight++;
         }
         int n = epoll_wait(epfd, events, 256, in_flight ? 100 : 1);
+        if (n > 0) progress = now();
         for (int i = 0; i < n; i++)
             if (read_echo(conns, (int)events[i].data.u32, epfd, buf)) {
                 in_flight--;
                 if (conns[events[i].data.u32].state == HELD) held++;
             }
+        if (opt.stall > 0 && in_flight > 0 && now() - progress > opt.stall) {
+            stopped_connecting = "stalled";
+            break;
+        }
     }
-    for (int i = 0; i < opt.connections; i++)
+    if (!*stopped_connecting && (next < limit || in_flight > 0)) stopped_connecting = "deadline";
+    if (next < limit && !strcmp(stopped_connecting, "deadline"))
+        error("%d connections not started before the deadline", limit - next);
+    for (int i = 0; i < next; i++)  /* the ones never started are not errors when the reserve stopped them */
         if (conns[i].state == CONNECTING || conns[i].state == WAITING_ECHO) {
-            error("connection %d: no echo before the deadline", i);
+            error("connection %d: no echo before the %s", i,
+                  !strcmp(stopped_connecting, "stalled") ? "stall timeout" : "deadline");
             conns[i].state = FAILED;
         }
     free(buf);
     close(epfd);
+    *attempted = next;
     return held;
 }
 
@@ -361,7 +423,8 @@ static int run_connections(struct connection *conns, double deadline) {
 
 static void usage(void) {
     fprintf(stderr, "usage: loadgen --port P --key FILE --known-hosts FILE --cipher C --socket-dir DIR "
-                    "--sessions S --connections N [--user U] [--bytes B] [--wave W] [--timeout SECONDS]\n");
+                    "--sessions S --connections N [--user U] [--bytes B] [--wave W] [--timeout SECONDS] "
+                    "[--listen unix|none] [--min-available-mib M] [--stall SECONDS]\n");
     exit(2);
 }
 
@@ -380,10 +443,17 @@ static void parse(int argc, char **argv) {
         else if (!strcmp(name, "--bytes")) opt.bytes = atoi(value);
         else if (!strcmp(name, "--wave")) opt.wave = atoi(value);
         else if (!strcmp(name, "--timeout")) opt.timeout = atof(value);
+        else if (!strcmp(name, "--stall")) opt.stall = atof(value);
+        else if (!strcmp(name, "--min-available-mib")) opt.min_available_mib = atol(value);
+        else if (!strcmp(name, "--listen")) {
+            if (!strcmp(value, "unix")) opt.listen = 1;
+            else if (!strcmp(value, "none")) opt.listen = 0;
+            else usage();
+        }
         else usage();
     }
     if (!opt.port || !opt.key || !opt.known_hosts || !opt.cipher || !opt.socket_dir || opt.sessions <= 0 ||
-        opt.connections < 0 || opt.bytes <= 0 || opt.wave <= 0)
+        opt.connections < 0 || opt.bytes <= 0 || opt.wave <= 0 || (opt.connections > 0 && !opt.listen))
         usage();
 }
 
@@ -401,7 +471,7 @@ int main(int argc, char **argv) {
     signal(SIGPIPE, SIG_IGN);
     ssh_init();
     double started = now(), deadline = started + opt.timeout;
-    char more[512];
+    char more[2600];
 
     /* 1. sessions */
     sessions = calloc((size_t)opt.sessions, sizeof *sessions);
@@ -411,8 +481,14 @@ int main(int argc, char **argv) {
     for (int i = 0; i < openers; i++) pthread_join(threads[i], NULL);
     free(threads);
     double t_sessions = now();
-    snprintf(more, sizeof more, ",\"sessions\":%d,\"ok\":%d", opt.sessions, atomic_load(&sessions_ok));
+    sessions_up = calloc((size_t)opt.sessions, sizeof *sessions_up);
+    for (int i = 0; i < opt.sessions; i++)
+        if (sessions[i]) sessions_up[sessions_up_count++] = i;
+    int attempted_sessions = atomic_load(&next_session) < opt.sessions ? atomic_load(&next_session) : opt.sessions;
+    snprintf(more, sizeof more, ",\"sessions\":%d,\"attempted\":%d,\"ok\":%d,\"stopped\":\"%s\"", opt.sessions,
+             attempted_sessions, sessions_up_count, attempted_sessions < opt.sessions ? "memory" : "");
     phase("sessions", t_sessions - started, more);
+    if (!sessions_up_count && opt.connections > 0) error("no session is up: no connection can be made");
 
     /* 2. the SSH side goes non-blocking under one event */
     event = ssh_event_new();
@@ -428,10 +504,13 @@ int main(int argc, char **argv) {
     /* 3. connections, all held */
     struct connection *conns = calloc((size_t)opt.connections + 1, sizeof *conns);
     for (int i = 0; i < opt.connections; i++) conns[i].fd = -1;
-    int held = run_connections(conns, deadline);
+    int attempted_connections = 0;
+    int held = run_connections(conns, deadline, &attempted_connections);
     double t_held = now();
-    snprintf(more, sizeof more, ",\"connections\":%d,\"held\":%d,\"channels_open\":%d", opt.connections, held,
-             atomic_load(&channels_opened) - atomic_load(&channels_closed));
+    snprintf(more, sizeof more, ",\"connections\":%d,\"attempted\":%d,\"held\":%d,\"channels_open\":%d,"
+             "\"sessions_ok\":%d,\"stopped\":\"%s\",\"mem_available_mib\":%ld", opt.connections,
+             attempted_connections, held, atomic_load(&channels_opened) - atomic_load(&channels_closed),
+             sessions_up_count, stopped_connecting, available_mib());
     phase("held", t_held - t_sessions, more);
     char line[64];
     if (!fgets(line, sizeof line, stdin)) { /* no harness on stdin: go straight on */ }
@@ -456,8 +535,8 @@ int main(int argc, char **argv) {
         ssh_free(sessions[i]);
     }
     ssh_event_free(event);
-    int n = snprintf(more, sizeof more, ",\"channels\":%d,\"close_seconds\":%.3f,\"error_samples\":[",
-                     atomic_load(&channels_opened), t_closed - t_close);
+    int n = snprintf(more, sizeof more, ",\"channels\":%d,\"held\":%d,\"sessions_ok\":%d,\"close_seconds\":%.3f,"
+                     "\"error_samples\":[", atomic_load(&channels_opened), held, sessions_up_count, t_closed - t_close);
     for (int i = 0; i < error_sample_count && n < (int)sizeof more - 210; i++)
         n += snprintf(more + n, sizeof more - (size_t)n, "%s\"%s\"", i ? "," : "", error_samples[i]);
     snprintf(more + n, sizeof more - (size_t)n, "]");

@@ -17,7 +17,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import audit  # noqa: E402
 import conn_setup  # noqa: E402
 import endpoints  # noqa: E402
+import idle  # noqa: E402
 import policy  # noqa: E402
+import preauth  # noqa: E402
 import procs  # noqa: E402
 import report  # noqa: E402
 import scale  # noqa: E402
@@ -28,6 +30,8 @@ CASES = {
     "throughput": throughput.run,
     "audit": audit.run,
     "setup": conn_setup.run,
+    "idle": idle.run,
+    "preauth": preauth.run,
     "scale": scale.run,
     "policy": policy.run,
 }
@@ -43,7 +47,8 @@ def arguments():
         "table; writes NAME.json and NAME.png (ratios) to the output directory."))
     p.add_argument("--quick", action="store_true",
                    help="32 MiB per measurement, 1 repetition, aes128-gcm only, 20000 audit records, "
-                        "100 setup connections, 50 sessions x 200 connections; "
+                        "100 setup connections, 100 idle-load connections with 200 idle sessions, 1000 pre-auth "
+                        "connections held 2 s, scale 50 sessions x 200 connections; "
                         "fails unless every case produced sane numbers (the test suite runs this)")
     p.add_argument("--mib", type=int, help="MiB per measurement (default 1024)")
     p.add_argument("--repetitions", type=int, help="measurements per side of each case (default 3)")
@@ -54,9 +59,25 @@ def arguments():
     p.add_argument("--setup-connections", type=int,
                    help="setup case: sequential connections per server (default 2000)")
     p.add_argument("--setup-block", type=int, help="setup case: connections per turn of a server (default 200)")
-    p.add_argument("--sessions", type=int, help="scale case: concurrent SSH sessions (default 1000)")
-    p.add_argument("--connections", type=int,
-                   help="scale case: concurrent forwarded connections, spread over the sessions (default 10000)")
+    p.add_argument("--idle-sessions", type=int,
+                   help="idle case: idle authenticated sessions held on the server for the second measurement "
+                        "(default 5000)")
+    p.add_argument("--idle-connections", type=int,
+                   help="idle case: sequential connections per server, without and again with the idle sessions "
+                        "(default 1000; in turns of --setup-block)")
+    p.add_argument("--preauth-connections", type=int,
+                   help="preauth case: idle pre-auth TCP connections to the SSH port (default 10000); "
+                        "--repetitions logins are timed before and during the flood")
+    p.add_argument("--preauth-hold", type=float, help="preauth case: seconds the flood is held and the server's "
+                                                      "CPU measured (default 5)")
+    p.add_argument("--scale-sessions", "--sessions", dest="sessions", type=int,
+                   help="scale case: concurrent SSH sessions (default 5000)")
+    p.add_argument("--scale-connections", "--connections", dest="connections", type=int,
+                   help="scale case: concurrent forwarded connections, spread over the sessions (default 50000; "
+                        "both sides get fewer where one process's open files limit cannot hold them)")
+    p.add_argument("--memory-reserve-mib", type=int, default=4096,
+                   help="idle and scale cases: loadgen opens no further session or connection once the machine's "
+                        "MemAvailable is under this, and the row reports how far it got (default 4096)")
     p.add_argument("--ssh-option", action="append", default=[], metavar="OPTION",
                    help="extra client option for every ssh, e.g. RekeyLimit=64M (repeatable)")
     p.add_argument("--out", default=os.path.join(ROOT, "Benchmarks", "out"), help="output directory")
@@ -71,8 +92,12 @@ def arguments():
     a.audit_records = a.audit_records or (20000 if a.quick else 200000)
     a.setup_connections = a.setup_connections or (100 if a.quick else 2000)
     a.setup_block = a.setup_block or (50 if a.quick else 200)
-    a.sessions = a.sessions or (50 if a.quick else 1000)
-    a.connections = a.connections if a.connections is not None else (200 if a.quick else 10000)
+    a.idle_sessions = a.idle_sessions or (200 if a.quick else 5000)
+    a.idle_connections = a.idle_connections or (100 if a.quick else 1000)
+    a.preauth_connections = a.preauth_connections or (1000 if a.quick else 10000)
+    a.preauth_hold = a.preauth_hold or (2.0 if a.quick else 5.0)
+    a.sessions = a.sessions or (50 if a.quick else 5000)
+    a.connections = a.connections if a.connections is not None else (200 if a.quick else 50000)
     a.name = a.name or ("quick" if a.quick else "latest")
     for name in a.kinds:
         if name not in throughput.KIND_NAMES:
@@ -97,6 +122,12 @@ class Context:
         self.setup_block = args.setup_block
         self.scale_sessions = args.sessions
         self.scale_connections = args.connections
+        self.scale_offered = None  # (sessions, connections) the scale case could offer both sides
+        self.idle_sessions = args.idle_sessions
+        self.idle_connections = args.idle_connections
+        self.preauth_connections = args.preauth_connections
+        self.preauth_hold = args.preauth_hold
+        self.memory_reserve_mib = args.memory_reserve_mib
         self.root = ROOT
         self.run_dir = run_dir
         self.client = servers.Client(run_dir, args.ssh_option)
@@ -147,6 +178,9 @@ def main():
                      "kinds": args.kinds, "cases": args.cases, "ssh_options": args.ssh_option, "audit_records": args.audit_records,
                      "setup_connections": args.setup_connections, "setup_block": args.setup_block,
                      "scale_sessions": args.sessions, "scale_connections": args.connections,
+                     "idle_sessions": args.idle_sessions, "idle_connections": args.idle_connections,
+                     "preauth_connections": args.preauth_connections, "preauth_hold": args.preauth_hold,
+                     "memory_reserve_mib": args.memory_reserve_mib,
                      "order": "interleaved A B, B A, ...; medians; ratio = median(A) / median(B)"},
         "machine": {"cpus": os.cpu_count(), "kernel": platform.release(), "loadavg_before": os.getloadavg()},
     }
@@ -182,9 +216,20 @@ def main():
     if "setup" in args.cases:
         header += "\nsetup: %d sequential connections per server through ssh -R, in turns of %d" % (
             args.setup_connections, args.setup_block)
+    if "idle" in args.cases:
+        header += "\nidle: %d sequential connections per server through ssh -R, without and with %d idle sessions" % (
+            args.idle_connections, args.idle_sessions)
+    if "preauth" in args.cases:
+        header += "\npreauth: %d idle pre-auth connections held %.0f s, a stock ssh -W login during the flood" % (
+            args.preauth_connections, args.preauth_hold)
     if "scale" in args.cases:
-        header += "\nscale: %d sessions with a Unix-socket -R each, %d connections held at once (loadgen)" % (
-            args.sessions, args.connections)
+        offered = ctx.scale_offered or (args.sessions, args.connections)
+        meta["settings"]["scale_offered"] = list(offered)
+        header += "\nscale: %d sessions with a Unix-socket -R each, %d connections held at once (loadgen)" % offered
+        cuts = ["%d %s" % (wanted, what) for wanted, got, what in
+                zip((args.sessions, args.connections), offered, ("sessions", "connections")) if got != wanted]
+        if cuts:
+            header += ", cut from %s (open files limit)" % " and ".join(cuts)
     print(report.table(results, header))
     json_path = os.path.join(args.out, args.name + ".json")
     png_path = os.path.join(args.out, args.name + ".png")

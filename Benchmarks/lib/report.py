@@ -10,6 +10,8 @@ def _number(value, unit):
         return "%.2f" % value
     if unit in ("records/s", "us", "count"):
         return "%.0f" % value
+    if unit == "ratio":
+        return "%.3f" % value
     if unit == "s":
         return "%.2f" % value
     return "%.1f" % value
@@ -57,6 +59,8 @@ SECTIONS = {
     "throughput": ("#4c72b0", "", "throughput, Portcullis / OpenSSH (higher is better)"),
     "audit": ("#dd8452", "audit on/off: ", "throughput, Portcullis audit on / off (higher is better)"),
     "connection setup": ("#55a868", "setup: ", "connection setup latency, Portcullis / OpenSSH (lower is better)"),
+    "idle load": ("#937860", "idle: ", "idle load, Portcullis / OpenSSH (lower is better)"),
+    "pre-auth flood": ("#da8bc3", "pre-auth: ", "pre-auth flood, Portcullis / OpenSSH (lower is better)"),
     "scale": ("#c44e52", "scale: ", "scale, Portcullis / OpenSSH (lower is better)"),
 }
 

@@ -11,7 +11,7 @@ class Result:
     `unit`; ratio = median(a) / median(b). A row with no `b` is a plain measurement."""
 
     def __init__(self, section, case, unit, a_label, b_label=None, higher_is_better=True, notes=None,
-                 expected=None, allow_zero=False, **extra):
+                 expected=None, allow_zero=False, b_optional=False, **extra):
         self.section = section
         self.case = case
         self.unit = unit
@@ -22,6 +22,7 @@ class Result:
         self.higher_is_better = higher_is_better
         self.expected = expected  # measurements per side, when not the run's repetitions
         self.allow_zero = allow_zero  # a count such as errors: 0 is a sane value (and has no ratio)
+        self.b_optional = b_optional  # `b` may have no measurement at all (a note says why): no ratio then
         self.notes = list(notes or [])
         self.error = None  # the row could not be measured at all
         self.failures = []  # measurements that failed, one message each
@@ -51,13 +52,14 @@ class Result:
         for label, values in ((self.a_label, self.a), (self.b_label, self.b)):
             if label is None:
                 continue
-            if not self.failures and len(values) != expected:
+            if not self.failures and len(values) != expected and not (self.b_optional and label == self.b_label
+                                                                      and not values):
                 found.append("%s: %d of %d measurements" % (label, len(values), expected))
             if any(not (isinstance(v, (int, float)) and math.isfinite(v) and (v >= 0 if self.allow_zero else v > 0))
                    for v in values):
                 found.append("%s: a measurement is not a %s number: %r"
                              % (label, "non-negative" if self.allow_zero else "positive", values))
-        if self.b_label is not None and not self.allow_zero and not found and \
+        if self.b_label is not None and not self.allow_zero and not found and (self.b or not self.b_optional) and \
                 not (self.ratio and math.isfinite(self.ratio)):
             found.append("no ratio")
         return found

@@ -82,6 +82,7 @@ class OpenSSH(Server):
 
     def __init__(self, run_dir, client, far_dir, name="openssh", extra_config=()):
         super().__init__(name, run_dir, client)
+        self.extra_config = list(extra_config)
         self.authorized_keys = os.path.join(self.dir, "authorized_keys")
         with open(self.authorized_keys, "w") as f:
             f.write(client.public_key + "\n")
@@ -134,10 +135,11 @@ class OpenSSH(Server):
 class Portcullis(Server):
     label = "Portcullis"
 
-    def __init__(self, run_dir, client, far_dir, binary, name="portcullis", audit_log=None):
+    def __init__(self, run_dir, client, far_dir, binary, name="portcullis", audit_log=None, limits=None):
         super().__init__(name, run_dir, client)
         self.binary = binary
         self.audit_log = audit_log  # None: audit_log: off
+        self.limits = dict(limits or {})  # e.g. {"login_grace_time": "600s"}
         self.config = os.path.join(self.dir, "portcullis.yaml")
         with open(self.config, "w") as f:
             f.write("\n".join([
@@ -145,6 +147,7 @@ class Portcullis(Server):
                 'host_keys: ["%s"]' % self.host_key,
                 'socket_root: "%s"' % self.socket_dir,
                 "audit_log: " + ('"%s"' % audit_log if audit_log else "off"),
+            ] + (["limits:"] + ["  %s: %s" % item for item in sorted(self.limits.items())] if self.limits else []) + [
                 "keys:",
                 "  - name: bench",
                 '    key: "%s"' % client.public_key,
