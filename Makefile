@@ -15,7 +15,9 @@ deps:
 libssh: deps
 	@Deploy/libssh/build.sh
 
+# SwiftPM does not see libssh.a change (it is linked by path): relink when it is newer.
 build: libssh
+	@scripts/relink-if-libssh-changed release
 	$(SWIFT) build -c release
 
 # Everything: libssh's regression tests for the project's patches, the build script's own
@@ -31,6 +33,7 @@ test-build-script: libssh
 	@Tests/build/libssh-build.sh
 
 test-swift: libssh
+	@scripts/relink-if-libssh-changed debug
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 
