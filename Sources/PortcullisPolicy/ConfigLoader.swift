@@ -9,7 +9,7 @@ public enum ConfigLoader {
         "listen", "host_keys", "socket_root", "socket_mode", "gateway_ports", "allow_privileged_ports",
         "keys_dir", "audit_log", "audit_syslog", "limits", "keys",
     ]
-    static let limitFields = ["login_grace_time", "max_auth_tries"]
+    static let limitFields = ["login_grace_time", "max_auth_tries", "resolve_timeout"]
 
     /// Reads `path` and every `*.yaml`/`*.yml` file in its keys_dir (dot files are skipped), and
     /// validates everything. Throws a `ConfigError` listing every problem found.
@@ -144,6 +144,12 @@ public enum ConfigLoader {
                let text = reader.string(entry, field: "limits.login_grace_time") {
                 if let seconds = ConfigScalars.duration(text) { config.limits.loginGraceTime = seconds } else {
                     reader.report(entry, "limits.login_grace_time \(NodeReader.quoted(text)): expected a duration like 30s, 2m, 1h or a number of seconds")
+                }
+            }
+            if let entry = limits["resolve_timeout"]?.value, !NodeReader.isNull(entry),
+               let text = reader.string(entry, field: "limits.resolve_timeout") {
+                if let seconds = ConfigScalars.duration(text), seconds > 0 { config.limits.resolveTimeout = seconds } else {
+                    reader.report(entry, "limits.resolve_timeout \(NodeReader.quoted(text)): expected a duration of at least 1s, like 5s or 1m")
                 }
             }
             if let entry = limits["max_auth_tries"]?.value, !NodeReader.isNull(entry),

@@ -35,6 +35,7 @@ final class Daemon {
         configuration.gatewayPorts = policyConfig.gatewayPorts
         configuration.loginGraceTime = policyConfig.limits.loginGraceTime
         configuration.maxAuthTries = policyConfig.limits.maxAuthTries
+        configuration.resolveTimeout = Double(policyConfig.limits.resolveTimeout)
         configuration.firstSessionID = audit.firstSessionID
         configuration.log = OperationalLog { log.line($0) }
         server = SSHServer(configuration: configuration, authority: PolicyAuthority(store: store),

@@ -204,6 +204,17 @@ socket_root: /srv/portcullis
         }
     }
 
+    @Test func resolveTimeout() throws {
+        let fixture = try Fixture(header + "limits: {resolve_timeout: 2s}\n")
+        defer { fixture.directory.remove() }
+        #expect(try fixture.load().limits.resolveTimeout == 2)
+        let fallback = try Fixture(header)
+        defer { fallback.directory.remove() }
+        #expect(try fallback.load().limits.resolveTimeout == 5)
+        #expect(try Fixture(header + "limits: {resolve_timeout: 0s}\n").problems() ==
+            ["$DIR/portcullis.yaml:4: limits.resolve_timeout \"0s\": expected a duration of at least 1s, like 5s or 1m"])
+    }
+
     @Test func nullOptionalFieldsAreAbsent() throws {
         let fixture = try Fixture(header + """
         keys_dir:

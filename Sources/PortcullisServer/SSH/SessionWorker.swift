@@ -193,8 +193,14 @@ final class SessionWorker: @unchecked Sendable {
     var isFinished: Bool { finished }
 
     private func reasonToClose() -> String? {
-        if (ssh_get_status(session) & Int32(SSH_CLOSED | SSH_CLOSED_ERROR)) != 0 {
-            return rules == nil ? "disconnected before authenticating" : "client disconnected"
+        let status = ssh_get_status(session)
+        if status & Int32(SSH_CLOSED | SSH_CLOSED_ERROR) != 0 {
+            let said = String(cString: ssh_get_error(UnsafeMutableRawPointer(session)))
+            let ended = rules == nil ? "disconnected before authenticating" : "client disconnected"
+            // A protocol violation (data past the window, say) or a socket error is named, not
+            // passed off as a hang-up; libssh's words for a plain end of file are left out.
+            let plain = said.isEmpty || said == "Socket error: disconnected"
+            return status & Int32(SSH_CLOSED_ERROR) != 0 && !plain ? "\(ended): \(said)" : ended
         }
         if rules == nil && Monotonic.now > loginDeadline {
             perform(core.loginGraceExpired(), about: nil)
@@ -302,7 +308,7 @@ final class SessionWorker: @unchecked Sendable {
         sessionChannels.forEach { ssh_channel_free($0) }
         sessionChannels = []
         for pump in pumps {
-            pump.tearDown(reason: "session closed")
+            pump.tearDown(reason: "session ended: \(reason)")
         }
         pumps = []
         for forward in remoteForwards + cancelledForwards {
