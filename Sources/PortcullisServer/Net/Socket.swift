@@ -20,13 +20,20 @@ public struct SocketError: Error, CustomStringConvertible, Sendable {
 /// Thin wrappers over the POSIX socket calls the server makes. Every socket returned is
 /// non-blocking and close-on-exec.
 enum Socket {
+    /// Connections a forwarded listener lets wait to be accepted.
     static let backlog: Int32 = 128
+    /// Connections the SSH listener lets wait: a burst of logins (or a flood the daemon sheds only
+    /// once it has accepted them) must not overflow the kernel's queue, which drops connections
+    /// silently (with SYN cookies the client even believes it is connected). The kernel caps it
+    /// at net.core.somaxconn.
+    static let sshBacklog: Int32 = 4096
 
     /// Listening TCP sockets on every address of `hosts` (numeric; empty for every address), all on
     /// one port: `port`, or when it is 0, one the kernel chooses, or one from `ranges` if given.
     /// Addresses this host lacks (no IPv6, say) are skipped while at least one binds.
-    static func listenTCP(hosts: [String], port: Int, ranges: [ClosedRange<Int>]? = nil) throws -> [Int32] {
-        if port != 0 { return try bindAll(hosts, port: port) }
+    static func listenTCP(hosts: [String], port: Int, ranges: [ClosedRange<Int>]? = nil,
+                          backlog: Int32 = backlog) throws -> [Int32] {
+        if port != 0 { return try bindAll(hosts, port: port, backlog: backlog) }
         var lastError = SocketError("bind", code: EADDRINUSE)
         for attempt in 0..<64 {
             let candidate = ranges.map { ranges in
@@ -34,12 +41,12 @@ enum Socket {
                 return Int.random(in: range)
             } ?? 0
             do {
-                if candidate != 0 || hosts.count == 1 { return try bindAll(hosts, port: candidate) }
+                if candidate != 0 || hosts.count == 1 { return try bindAll(hosts, port: candidate, backlog: backlog) }
                 // Let the kernel choose on the first address, then take the same port on the rest.
-                let first = try bindAll([hosts[0]], port: 0)
+                let first = try bindAll([hosts[0]], port: 0, backlog: backlog)
                 let chosen = first.first.flatMap(Endpoint.local(of:))?.port ?? 0
                 do {
-                    return first + (try bindAll(Array(hosts.dropFirst()), port: chosen))
+                    return first + (try bindAll(Array(hosts.dropFirst()), port: chosen, backlog: backlog))
                 } catch {
                     first.forEach { close($0) }
                     throw error
@@ -52,16 +59,16 @@ enum Socket {
     }
 
     /// A listening TCP socket on `host`:`port`.
-    static func listenTCP(host: String, port: Int) throws -> [Int32] {
-        try listenTCP(hosts: [host], port: port)
+    static func listenTCP(host: String, port: Int, backlog: Int32 = backlog) throws -> [Int32] {
+        try listenTCP(hosts: [host], port: port, backlog: backlog)
     }
 
-    private static func bindAll(_ hosts: [String], port: Int) throws -> [Int32] {
+    private static func bindAll(_ hosts: [String], port: Int, backlog: Int32) throws -> [Int32] {
         var fds: [Int32] = []
         var unavailable: SocketError?
         for host in hosts {
             do {
-                fds += try bindEach(host: host, port: port)
+                fds += try bindEach(host: host, port: port, backlog: backlog)
             } catch let error as SocketError where error.code == EADDRNOTAVAIL || error.code == EAFNOSUPPORT {
                 unavailable = error
             } catch {
@@ -73,7 +80,7 @@ enum Socket {
         return fds
     }
 
-    private static func bindEach(host: String, port: Int) throws -> [Int32] {
+    private static func bindEach(host: String, port: Int, backlog: Int32) throws -> [Int32] {
         var hints = addrinfo()
         hints.ai_flags = AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV
         hints.ai_family = AF_UNSPEC

@@ -55,7 +55,7 @@ public final class SSHServer: @unchecked Sendable {
         bind = try makeBind()
         do {
             for address in configuration.listen {
-                let fds = try Socket.listenTCP(host: address.host, port: address.port)
+                let fds = try Socket.listenTCP(host: address.host, port: address.port, backlog: Socket.sshBacklog)
                 listeners += fds
                 endpoints += fds.compactMap(Endpoint.local(of:))
             }
