@@ -21,6 +21,8 @@ final class SessionWorker: @unchecked Sendable {
     /// Replies waiting for the events they describe to be recorded.
     let replies: DeferredReplies
 
+    /// How many times a step lets libssh read a socket that stays readable.
+    private static let readsPerStep = 4
     /// The loop that owns the session, from `start` on.
     private(set) unowned var loop: EventLoop!
     /// The session's own libssh event: its socket and nothing else, so that libssh, polling from
@@ -109,7 +111,15 @@ final class SessionWorker: @unchecked Sendable {
         if socketReady {
             socketReady = false
             if keyExchanged || rules != nil {
-                if let event { ssh_event_dopoll(event, 0) }
+                // A busy socket is read a few times per step (libssh takes up to 64 KiB a time):
+                // bulk data then costs fewer turns of the loop, while one session still cannot
+                // hold its loop for long.
+                if let event {
+                    var polls = 0
+                    while ssh_event_dopoll(event, 0) == SSH_OK && polls < Self.readsPerStep && socketStillOpen() {
+                        polls += 1
+                    }
+                }
             } else {
                 advanceKeyExchange()
             }
