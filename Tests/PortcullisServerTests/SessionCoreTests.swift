@@ -11,15 +11,26 @@ import Testing
     /// Admits alex (unless revoked); alex may listen on TCP 8080 and under /srv/alex/.
     private final class Authority: SessionAuthority, @unchecked Sendable {
         var revoked = false
+        /// Also: open `db.internal:5432` by name, `127.0.0.1:*`, and port 22 on addresses in 10.0.0.0/8
+        /// (a CIDR rule: a name for port 22 is resolved to decide).
         struct Rules: SessionRules {
             let keyName = "alex"
             func decide(_ request: ForwardRequest) -> Decision {
                 switch request {
                 case .tcpListen(_, 8080), .tcpListen(_, 0): .allow(rule: "test.yaml:1 localhost:8080")
                 case .streamLocalListen(let path) where path.hasPrefix("/srv/alex/"): .allow(rule: "test.yaml:2 /srv/alex/*")
+                case .tcpOpen("db.internal", 5432): .allow(rule: "test.yaml:3 db.internal:5432")
+                case .tcpOpen("127.0.0.1", _): .allow(rule: "test.yaml:4 127.0.0.1:*")
                 default: .deny(reason: "no rule for \(request.target)")
                 }
             }
+            func decideOpen(host: String, port: Int, resolvedAddresses: [String]) -> (Decision, [String]) {
+                let byName = decide(.tcpOpen(host: host, port: port))
+                if byName.isAllowed { return (byName, resolvedAddresses) }
+                let inside = port == 22 ? resolvedAddresses.filter { $0.hasPrefix("10.") } : []
+                return inside.isEmpty ? (byName, []) : (.allow(rule: "test.yaml:5 10.0.0.0/8:22"), inside)
+            }
+            func mayAllowOnceResolved(host: String, port: Int) -> Bool { port == 22 }
         }
         func admit(user: String, key: PublicKey, client: Endpoint) -> Admission {
             guard key == SessionCoreTests.alex else { return .refused(reason: "unknown key") }
@@ -174,6 +185,55 @@ import Testing
         #expect(words(waiting.loginGraceExpired()) == ["close: login grace time exceeded"])
         var done = authenticated()
         #expect(done.loginGraceExpired().isEmpty)
+    }
+
+    @Test func anOpenNoRuleCouldAllowIsRefusedWithoutALookup() {
+        let core = authenticated()
+        guard case .refuse(let decision) = core.planTCPOpen(host: "x.invalid", port: 80, numericAddress: nil) else {
+            Issue.record("expected a refusal")
+            return
+        }
+        #expect(decision == .deny(reason: "no rule for x.invalid:80"))
+    }
+
+    @Test func aNameAllowedAsRequestedIsRecordedThenResolvedToConnect() {
+        let core = authenticated()
+        #expect(core.planTCPOpen(host: "db.internal", port: 5432, numericAddress: nil)
+                == .resolveToConnect(.allow(rule: "test.yaml:3 db.internal:5432")))
+    }
+
+    @Test func aNumericHostIsDecidedAndConnectedWithoutAResolver() {
+        let core = authenticated()
+        #expect(core.planTCPOpen(host: "127.0.0.1", port: 9, numericAddress: "127.0.0.1")
+                == .connect(.allow(rule: "test.yaml:4 127.0.0.1:*"), addresses: ["127.0.0.1"]))
+        #expect(core.planTCPOpen(host: "10.1.2.3", port: 22, numericAddress: "10.1.2.3")
+                == .connect(.allow(rule: "test.yaml:5 10.0.0.0/8:22"), addresses: ["10.1.2.3"]))
+        guard case .refuse = core.planTCPOpen(host: "192.0.2.1", port: 22, numericAddress: "192.0.2.1") else {
+            Issue.record("an address outside every rule must be refused")
+            return
+        }
+    }
+
+    @Test func aNameOnlyAnAddressRuleCouldAllowIsDecidedOnItsAddresses() {
+        let core = authenticated()
+        #expect(core.planTCPOpen(host: "bastion.example", port: 22, numericAddress: nil) == .resolveToDecide)
+        let (allowed, addresses) = core.decideResolved(host: "bastion.example", port: 22,
+                                                        addresses: .success(["192.0.2.7", "10.0.0.7"]))
+        #expect(allowed == .allow(rule: "test.yaml:5 10.0.0.0/8:22"))
+        #expect(addresses == ["10.0.0.7"])
+        let (outside, none) = core.decideResolved(host: "bastion.example", port: 22, addresses: .success(["192.0.2.7"]))
+        #expect(!outside.isAllowed && none.isEmpty)
+        let (failed, _) = core.decideResolved(host: "bastion.example", port: 22,
+                                              addresses: .failure(.init(reason: "resolve bastion.example: no answer within 5 s")))
+        #expect(failed == .deny(reason: "resolve bastion.example: no answer within 5 s"))
+    }
+
+    @Test func noOpenIsPlannedBeforeAuthentication() {
+        let core = makeCore()
+        guard case .refuse = core.planTCPOpen(host: "127.0.0.1", port: 9, numericAddress: "127.0.0.1") else {
+            Issue.record("expected a refusal")
+            return
+        }
     }
 
     @Test func noAnswerEverPrecedesTheRecordItDescribes() {

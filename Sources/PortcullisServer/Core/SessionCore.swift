@@ -158,6 +158,52 @@ struct SessionCore {
                 .answer(.requestSuccess(port: 0))]
     }
 
+    // MARK: - Channel opens
+
+    /// What to do about a `direct-tcpip` open, decided before any lookup.
+    enum TCPOpenPlan: Equatable {
+        /// Record `decision` (a refusal) and refuse: no rule could allow it, so nothing is looked up.
+        case refuse(Decision)
+        /// Record `decision` and connect to `addresses` (the host was numeric).
+        case connect(Decision, addresses: [String])
+        /// Record `decision` (allowed by the name as requested), then resolve the name to connect.
+        case resolveToConnect(Decision)
+        /// Resolve the name first: only its addresses can decide (a CIDR rule); see `decideResolved`.
+        case resolveToDecide
+    }
+
+    /// The plan for opening `host:port`: the policy decides on the host as requested first. A
+    /// numeric host (`numericAddress`: its normal form, nil for a name) needs no resolver; a name
+    /// is resolved only when a rule allows it by name or could allow it by address.
+    func planTCPOpen(host: String, port: Int, numericAddress: String?) -> TCPOpenPlan {
+        guard let rules else { return .refuse(.deny(reason: "not authenticated")) }
+        if let numericAddress {
+            let (decision, allowed) = rules.decideOpen(host: host, port: port, resolvedAddresses: [numericAddress])
+            return decision.isAllowed ? .connect(decision, addresses: allowed) : .refuse(decision)
+        }
+        let (byName, _) = rules.decideOpen(host: host, port: port, resolvedAddresses: [])
+        if byName.isAllowed { return .resolveToConnect(byName) }
+        return rules.mayAllowOnceResolved(host: host, port: port) ? .resolveToDecide : .refuse(byName)
+    }
+
+    /// After `.resolveToDecide`: the decision on the addresses `host` resolved to, and those of
+    /// them the session may connect to; a failed lookup refuses with its reason.
+    func decideResolved(host: String, port: Int, addresses: Result<[String], ResolveFailure>) -> (Decision, [String]) {
+        guard let rules else { return (.deny(reason: "not authenticated"), []) }
+        switch addresses {
+        case .success(let resolved):
+            return rules.decideOpen(host: host, port: port, resolvedAddresses: resolved)
+        case .failure(let failure):
+            // The rules could allow it only by its addresses, and there are none.
+            return (.deny(reason: failure.reason), [])
+        }
+    }
+
+    /// Why a name did not resolve, as the client and the record read it.
+    struct ResolveFailure: Error, Equatable {
+        let reason: String
+    }
+
     // MARK: - Ending
 
     /// The rules changed: the session ends if its key is no longer admitted.

@@ -26,7 +26,7 @@ extension SessionWorker {
         let channel = makeChannelID()
         let attempt = OpenAttempt(message: message, request: request, channel: channel, originator: originator)
         if case .tcpOpen(let host, let port) = request {
-            openTCP(attempt, host: host, port: port, rules: rules)
+            openTCP(attempt, host: host, port: port)
             return SSH_MESSAGE_CALLBACK_KEEP
         }
         let decision = rules.decide(request)
@@ -60,24 +60,21 @@ extension SessionWorker {
         return true
     }
 
-    /// A `direct-tcpip` open. The policy decides on the host as requested first: a request no
-    /// rule could allow is refused without any lookup. A numeric host needs no resolver; a name
-    /// is resolved off the loop (`HostResolver`), and a CIDR rule is decided on its addresses.
-    private func openTCP(_ attempt: OpenAttempt, host: String, port: Int, rules: any SessionRules) {
-        if let address = Socket.numericAddress(host: host, port: port) {
-            let (decision, allowed) = rules.decideOpen(host: host, port: port, resolvedAddresses: [address.host])
+    /// A `direct-tcpip` open, as the core plans it: refused without any lookup when no rule could
+    /// allow it, connected at once to a numeric host, or resolved off the loop (`HostResolver`).
+    private func openTCP(_ attempt: OpenAttempt, host: String, port: Int) {
+        let numeric = Socket.numericAddress(host: host, port: port)
+        switch core.planTCPOpen(host: host, port: port, numericAddress: numeric?.host) {
+        case .refuse(let decision):
+            _ = record(decision, for: attempt)
+        case .connect(let decision, let allowed):
+            guard record(decision, for: attempt), let numeric else { return }
+            connect(attempt, to: allowed.contains(numeric.host) ? [numeric] : [])
+        case .resolveToConnect(let decision):
             guard record(decision, for: attempt) else { return }
-            connect(attempt, to: allowed.isEmpty ? [] : [address])
-            return
-        }
-        let (byName, _) = rules.decideOpen(host: host, port: port, resolvedAddresses: [])
-        if byName.isAllowed {
-            guard record(byName, for: attempt) else { return }
             resolve(attempt, host: host, port: port, decided: true)
-        } else if rules.mayAllowOnceResolved(host: host, port: port) {
+        case .resolveToDecide:
             resolve(attempt, host: host, port: port, decided: false)
-        } else {
-            _ = record(byName, for: attempt)
         }
     }
 
@@ -120,25 +117,18 @@ extension SessionWorker {
 
     private func conclude(_ pending: PendingResolution, with result: Result<[SocketAddress], SocketError>) {
         let attempt = pending.attempt
-        switch result {
-        case .success(let addresses):
-            if pending.decided {
-                connect(attempt, to: addresses)
-                return
+        if pending.decided {
+            switch result {
+            case .success(let addresses): connect(attempt, to: addresses)
+            case .failure(let error): failed(attempt, reason: "\(error)")
             }
-            guard let rules else { return }
-            let (decision, allowed) = rules.decideOpen(host: pending.host, port: pending.port,
-                                                       resolvedAddresses: addresses.map(\.host))
-            guard record(decision, for: attempt) else { return }
-            connect(attempt, to: addresses.filter { allowed.contains($0.host) })
-        case .failure(let error):
-            if pending.decided {
-                failed(attempt, reason: "\(error)")
-                return
-            }
-            // The rules could allow it only by its addresses, and there are none.
-            _ = record(.deny(reason: "\(error)"), for: attempt)
+            return
         }
+        let (decision, allowed) = core.decideResolved(
+            host: pending.host, port: pending.port,
+            addresses: result.map { $0.map(\.host) }.mapError { SessionCore.ResolveFailure(reason: "\($0)") })
+        guard record(decision, for: attempt), case .success(let addresses) = result else { return }
+        connect(attempt, to: addresses.filter { allowed.contains($0.host) })
     }
 
     private func connect(_ attempt: OpenAttempt, to addresses: [SocketAddress]) {
