@@ -22,9 +22,6 @@ enum Monotonic {
 struct TimerQueue {
     private var heap: [(deadline: UInt64, session: ObjectIdentifier)] = []
 
-    var isEmpty: Bool { heap.isEmpty }
-    var count: Int { heap.count }
-
     /// The earliest deadline, if any.
     var earliest: UInt64? { heap.first?.deadline }
 

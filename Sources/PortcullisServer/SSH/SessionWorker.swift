@@ -21,8 +21,8 @@ final class SessionWorker: @unchecked Sendable {
     /// Replies waiting for the events they describe to be recorded.
     let replies: DeferredReplies
 
-    /// How many times a step lets libssh read a socket that stays readable.
-    private static let readsPerStep = 4
+    /// How many more times a step lets libssh read a socket that stays readable (after the first).
+    private static let extraReadsPerStep = 4
     /// The loop that owns the session, from `start` on.
     private(set) unowned var loop: EventLoop!
     /// The session's own libssh event: its socket and nothing else, so that libssh, polling from
@@ -115,9 +115,9 @@ final class SessionWorker: @unchecked Sendable {
                 // bulk data then costs fewer turns of the loop, while one session still cannot
                 // hold its loop for long.
                 if let event {
-                    var polls = 0
-                    while ssh_event_dopoll(event, 0) == SSH_OK && polls < Self.readsPerStep && socketStillOpen() {
-                        polls += 1
+                    var extra = 0
+                    while ssh_event_dopoll(event, 0) == SSH_OK && extra < Self.extraReadsPerStep && socketStillOpen() {
+                        extra += 1
                     }
                 }
             } else {
@@ -199,8 +199,6 @@ final class SessionWorker: @unchecked Sendable {
             closeReason = "key exchange failed: \(lastError)"
         }
     }
-
-    var isFinished: Bool { finished }
 
     private func reasonToClose() -> String? {
         let status = ssh_get_status(session)
