@@ -4,7 +4,7 @@ SWIFT ?= $(shell command -v swift || echo /opt/swift/usr/bin/swift)
 PACKAGES := cmake gcc make libssl-dev dpkg-dev xz-utils patch openssh-client libcmocka-dev \
             curl netcat-openbsd python3 python3-venv util-linux
 
-.PHONY: all deps libssh build test test-libssh test-build-script test-swift test-stress test-bench-quick run clean
+.PHONY: all deps libssh build test test-libssh test-build-script test-swift test-stress test-adversarial test-bench-quick run clean
 
 all: build
 
@@ -23,8 +23,9 @@ build: libssh
 # Everything: libssh's regression tests for the project's patches, the build script's own
 # behaviour, then the Swift tests (unit and end-to-end against the stock ssh client), then the
 # stress suite (a hostile, busy client population against the release daemon: Tests/stress), then
+# the adversarial suite (a raw client sending malformed and abusive requests: Tests/adversarial), then
 # the benchmark harness in its quick mode (every case must still produce sane numbers; no targets).
-test: deps test-libssh test-build-script test-swift test-stress test-bench-quick
+test: deps test-libssh test-build-script test-swift test-stress test-adversarial test-bench-quick
 
 test-libssh: deps
 	@Deploy/libssh/build.sh --test
@@ -41,6 +42,11 @@ test-swift: libssh
 # idle pre-auth connections, truncation (Tests/stress/README.md); pytest and paramiko in a venv.
 test-stress: build
 	@Tests/stress/run
+
+# NUL bytes, wrapped ports, malformed opens, auth abuse, floods, torn logs, hostile config files:
+# each must get its refusal (Tests/adversarial/run; shares the stress suite's venv and fixtures).
+test-adversarial: build
+	@Tests/adversarial/run
 
 # Benchmarks/run --quick: installs openssh-server (never started as a service), builds in release.
 test-bench-quick: libssh
