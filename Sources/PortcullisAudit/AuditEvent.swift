@@ -9,6 +9,10 @@ public enum AuditEvent {
     public static let daemonStop = "daemon-stop"
     /// On start, a socket file left by a crash under socket_root was removed: `path`.
     public static let staleSocketRemoved = "stale-socket-removed"
+    /// On start, the log's torn last line (a crash mid-write) was moved aside or completed; the
+    /// fields of ``AuditRecovery/Field``: `action`, `reason`, `file`, `offset`, `bytes`, `sha256`,
+    /// `side_file`.
+    public static let auditRecovered = "audit-recovered"
 
     /// A TCP connection was accepted: `client`, `client_port`, `server`, `server_port`.
     public static let sessionStart = "session-start"
@@ -35,7 +39,7 @@ public enum AuditEvent {
 
     /// Every event name, daemon-level first.
     public static let all = [
-        daemonStart, daemonReload, daemonStop, staleSocketRemoved, sessionStart, auth, forwardRequest,
+        daemonStart, daemonReload, daemonStop, staleSocketRemoved, auditRecovered, sessionStart, auth, forwardRequest,
         forwardBound, forwardFailed, forwardCancelled, channelOpen, channelClose, sessionEnd,
     ]
 }
