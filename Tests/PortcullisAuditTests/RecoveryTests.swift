@@ -152,7 +152,7 @@ import Testing
         try FileManager.default.moveItem(atPath: log, toPath: log + ".1")
         let torn = Array(nextLine(after: writer).prefix(30))
         try append(torn, to: log + ".1")
-        FileManager.default.createFile(atPath: log, contents: nil, attributes: [.posixPermissions: 0o600])
+        _ = FileManager.default.createFile(atPath: log, contents: nil, attributes: [.posixPermissions: 0o600])
         #expect(throws: AuditError.self) { try AuditWriter(path: log, hash: sha256sum) }
 
         let restarted = try AuditWriter(path: log, hash: sha256sum, recoverTornLine: true)
