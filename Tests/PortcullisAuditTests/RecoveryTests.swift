@@ -241,4 +241,25 @@ import Testing
         #expect(restarted.recovered == nil && restarted.chainPoint.seq == 6)
         #expect(try bytes(log) == original)
     }
+
+    @Test func longLinesAcrossReadChunksAreFoundWhole() throws {
+        defer { dir.cleanUp() }
+        // Lines longer than the 64 KiB the tail is read in: a long torn line after long records.
+        let writer = try AuditWriter(path: log, hash: sha256sum)
+        for index in 0..<3 {
+            try writer.append(event: "x", fields: ["pad": .string(String(repeating: Character(UnicodeScalar(97 + index)!), count: 150_000))])
+        }
+        let good = try bytes(log)
+        let torn = Array(nextLine(after: writer).prefix(20)) + [UInt8](repeating: UInt8(ascii: "z"), count: 100_000)
+        try append(torn, to: log)
+        let restarted = try AuditWriter(path: log, hash: sha256sum, recoverTornLine: true)
+        let (recovery, record) = try #require(restarted.recovered)
+        #expect(recovery.offset == UInt64(good.count) && record.seq == 4 && record.prev == writer.chainPoint.hash)
+        #expect(try bytes(try #require(recovery.sideFile)) == torn)
+        #expect(try AuditVerifier(hash: sha256sum).verify(files: [log]).exitCode == 0)
+        // A long last record that follows the one before it stays.
+        try restarted.append(event: "x", fields: ["pad": .string(String(repeating: "d", count: 150_000))])
+        restarted.close()
+        #expect(try AuditWriter(path: log, hash: sha256sum, recoverTornLine: true).recovered == nil)
+    }
 }
