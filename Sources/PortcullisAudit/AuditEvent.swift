@@ -12,6 +12,10 @@ public enum AuditEvent {
     /// On start, a socket file under socket_root was left untouched: `path` (non-UTF-8 bytes
     /// written `\xNN`), `reason` (not created by portcullisd, or in use).
     public static let socketLeftAlone = "socket-left-alone"
+    /// On start, the log's torn last line (a crash mid-write) was moved aside or completed; the
+    /// fields of ``AuditRecovery/Field``: `action`, `reason`, `file`, `offset`, `bytes`, `sha256`,
+    /// `side_file`.
+    public static let auditRecovered = "audit-recovered"
 
     /// A TCP connection was accepted: `client`, `client_port`, `server`, `server_port`.
     public static let sessionStart = "session-start"
@@ -38,7 +42,7 @@ public enum AuditEvent {
 
     /// Every event name, daemon-level first.
     public static let all = [
-        daemonStart, daemonReload, daemonStop, staleSocketRemoved, socketLeftAlone, sessionStart, auth,
-        forwardRequest, forwardBound, forwardFailed, forwardCancelled, channelOpen, channelClose, sessionEnd,
+        daemonStart, daemonReload, daemonStop, staleSocketRemoved, socketLeftAlone, auditRecovered, sessionStart,
+        auth, forwardRequest, forwardBound, forwardFailed, forwardCancelled, channelOpen, channelClose, sessionEnd,
     ]
 }
