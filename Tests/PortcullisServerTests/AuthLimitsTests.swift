@@ -94,6 +94,11 @@ import Testing
         #expect(ClientText.capped(String(repeating: "x", count: 256)) == String(repeating: "x", count: 256))
         // 'é' is two bytes: 5 bytes allow two of them, not half of a third.
         #expect(ClientText.capped("ééééé", limit: 5) == "éé…(cut, 10 bytes)")
+        // What was cut once stays as it is; a long text that only looks cut is cut.
+        let once = ClientText.capped(String(repeating: "n", count: 1000))
+        #expect(ClientText.capped(once) == once)
+        let forged = String(repeating: "n", count: 300) + "…(cut, 9999 bytes)"
+        #expect(ClientText.capped(forged) == String(repeating: "n", count: 256) + "…(cut, \(forged.utf8.count) bytes)")
     }
 
     @Test func recordsAndLogLinesCapWhatTheClientChose() {

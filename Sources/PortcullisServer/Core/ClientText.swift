@@ -1,3 +1,5 @@
+import Foundation
+
 /// Text an unauthenticated client chose (a user name, a libssh error quoting its algorithm lists),
 /// made safe to record: bytes that are not UTF-8 are escaped, never replaced, and anything longer
 /// than `limit` bytes is cut, saying so, so that a failed login costs a bounded amount of log.
@@ -26,9 +28,10 @@ enum ClientText {
 
     /// `text`, cut to at most `limit` bytes (at a character boundary) plus a mark saying how long
     /// it was, e.g. `alexalex…(cut, 200000 bytes)`; unchanged if it fits.
+    /// Capping what is already capped to the same limit changes nothing.
     static func capped(_ text: String, limit: Int = limit) -> String {
         let size = text.utf8.count
-        guard size > limit else { return text }
+        guard size > limit, !isCapped(text, limit: limit) else { return text }
         var end = text.startIndex
         var used = 0
         for character in text {
@@ -37,6 +40,14 @@ enum ClientText {
             end = text.index(after: end)
         }
         return String(text[..<end]) + "…(cut, \(size) bytes)"
+    }
+
+    /// Whether `text` is what `capped` made of a longer text, with at most `limit` bytes kept.
+    private static func isCapped(_ text: String, limit: Int) -> Bool {
+        guard text.hasSuffix(" bytes)"), let mark = text.range(of: "…(cut, ", options: .backwards) else { return false }
+        let digits = text[mark.upperBound...].dropLast(" bytes)".count)
+        guard let original = Int(digits), original > limit else { return false }
+        return text[..<mark.lowerBound].utf8.count <= limit
     }
 
     /// The length of the UTF-8 sequence `bytes` starts with, by its lead byte (0: not a lead byte).
