@@ -9,6 +9,9 @@ public enum AuditEvent {
     public static let daemonStop = "daemon-stop"
     /// On start, a socket file left by a crash under socket_root was removed: `path`.
     public static let staleSocketRemoved = "stale-socket-removed"
+    /// On start, a socket file under socket_root was left untouched: `path` (non-UTF-8 bytes
+    /// written `\xNN`), `reason` (not created by portcullisd, or in use).
+    public static let socketLeftAlone = "socket-left-alone"
 
     /// A TCP connection was accepted: `client`, `client_port`, `server`, `server_port`.
     public static let sessionStart = "session-start"
@@ -35,7 +38,7 @@ public enum AuditEvent {
 
     /// Every event name, daemon-level first.
     public static let all = [
-        daemonStart, daemonReload, daemonStop, staleSocketRemoved, sessionStart, auth, forwardRequest,
-        forwardBound, forwardFailed, forwardCancelled, channelOpen, channelClose, sessionEnd,
+        daemonStart, daemonReload, daemonStop, staleSocketRemoved, socketLeftAlone, sessionStart, auth,
+        forwardRequest, forwardBound, forwardFailed, forwardCancelled, channelOpen, channelClose, sessionEnd,
     ]
 }

@@ -39,6 +39,8 @@ final class DaemonLog: @unchecked Sendable {
             line("session \(session): closed: \(reason)")
         case .staleSocketRemoved(let path):
             line("removed stale socket \(path)")
+        case .socketLeftAlone(let path, let reason):
+            line("left socket \(path) untouched: \(reason)")
         }
     }
 }

@@ -25,4 +25,7 @@ public enum ServerEvent: Sendable {
                        bytesToClient: UInt64, bytesFromClient: UInt64)
     /// On start: a socket file under socket_root that nobody accepted on (left by a crash) was removed.
     case staleSocketRemoved(path: String)
+    /// On start: a socket file under socket_root was found and left untouched: the daemon did not
+    /// create it, or something accepts on it. `path` has non-UTF-8 bytes escaped (`\xNN`).
+    case socketLeftAlone(path: String, reason: String)
 }
