@@ -54,12 +54,13 @@ import Testing
         #expect(core.isAuthenticated && core.login?.user == name)
     }
 
-    @Test func aUserNameThatIsNotUTF8IsRefusedAndShownEscaped() {
-        let (text, valid) = ClientText.decode([0x61, 0xFF, 0xFE, 0x5C, 0x62])
-        #expect(!valid && text == "a\\xff\\xfe\\\\b")
-        #expect(ClientText.decode(Array("alex".utf8)) == ("alex", true))
+    @Test func aUserNameThatIsNotUTF8OrHasControlsIsRefusedAndShownEscaped() {
+        let (text, problem) = ClientText.userName([0x61, 0xFF, 0xFE, 0x5C, 0x62])
+        #expect(problem == "user name is not valid UTF-8" && text == "a\\xff\\xfe\\\\b")
+        #expect(ClientText.userName(Array("al\nex".utf8)) == ("al\\x0aex", "user name contains control characters"))
+        #expect(ClientText.userName(Array("DOMAIN\\alex".utf8)) == ("DOMAIN\\alex", nil))
         var core = makeCore()
-        let refused = refusal(core.authenticate(user: text, userIsUTF8: valid, method: .publicKey(Self.alex, signature: .valid),
+        let refused = refusal(core.authenticate(user: text, userProblem: problem, method: .publicKey(Self.alex, signature: .valid),
                                                 authority: Authority()))
         #expect(refused?.reason == "user name is not valid UTF-8" && refused?.user == text)
         #expect(!core.isAuthenticated)
@@ -111,6 +112,11 @@ import Testing
         }
         let original = "key exchange failed: client [\(long)]".utf8.count
         #expect(reason.utf8.count < 600 && reason.hasSuffix("…(cut, \(original) bytes)"))
+        let forged = ServerEvent.sessionClosed(session: 1, reason: "kex failed: client [a\nportcullisd: forged]", duration: 0,
+                                               channels: 0, bytesToClient: 0, bytesFromClient: 0)
+        if case .sessionClosed(_, let reason, _, _, _, _) = forged.withClientTextCapped {
+            #expect(reason == "kex failed: client [a\\x0aportcullisd: forged]")
+        }
         let refused = ServerEvent.authRefused(session: 1, user: long, key: nil, keyName: nil, reason: "r")
         let record = refused.auditRecord
         let size = record.fields.reduce(0) { $0 + "\($1)".utf8.count }

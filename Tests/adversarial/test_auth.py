@@ -346,16 +346,24 @@ def test_a_200_kb_user_name_costs_under_1_kib_of_audit_and_daemon_log_per_attemp
     assert "…(cut, 200000 bytes)" in daemon.stderr() and huge not in daemon.stderr()
 
 
-def test_a_user_name_that_is_not_utf8_is_refused_and_recorded_escaped(start_daemon):
+def test_a_user_name_that_is_not_utf8_or_has_control_characters_is_refused_and_recorded_escaped(start_daemon):
     daemon = start_daemon({"alex": ""})
+    key = paramiko.Ed25519Key.from_private_key_file(str(daemon.keys["alex"].private))
     transport = connect(daemon)
     try:
         ask_for_methods(transport)
         answers = count_answers(transport)
         transport._send_message(userauth_request(b"al\xffex", "publickey", False, "ssh-ed25519", stranger_blob()))
-        wait_for(lambda: answers, "an answer")
-        assert answers == ["failure"]
+        # A good key does not help a name that would forge a line of the daemon's log.
+        transport._send_message(userauth_request(b"alex\nportcullisd: forged", "publickey", False, "ssh-ed25519",
+                                                 key.asbytes()))
+        wait_for(lambda: len(answers) == 2, "two answers")
+        assert answers == ["failure", "failure"]
     finally:
         transport.close()
-    refused = wait_for(lambda: daemon.events("auth", decision="deny"), "the refusal")
+    refused = wait_for(lambda: len(daemon.events("auth", decision="deny")) == 2 and daemon.events("auth", decision="deny"),
+                       "the refusals")
     assert refused[0]["user"] == "al\\xffex" and refused[0]["reason"] == "user name is not valid UTF-8"
+    assert refused[1]["user"] == "alex\\x0aportcullisd: forged"
+    assert refused[1]["reason"] == "user name contains control characters"
+    assert not any(line.startswith("portcullisd: forged") for line in daemon.stderr().splitlines())

@@ -1,29 +1,43 @@
 import Foundation
+import PortcullisPolicy
 
 /// Text an unauthenticated client chose (a user name, a libssh error quoting its algorithm lists),
-/// made safe to record: bytes that are not UTF-8 are escaped, never replaced, and anything longer
-/// than `limit` bytes is cut, saying so, so that a failed login costs a bounded amount of log.
+/// made safe to record: bytes that are not UTF-8 and control characters are escaped, never
+/// replaced, and anything longer than `limit` bytes is cut, saying so, so that a failed login
+/// costs a bounded amount of log.
 enum ClientText {
     /// The most bytes of one client-controlled field a record or log line keeps.
     static let limit = 256
 
-    /// `bytes` as text: as sent if they are UTF-8 (`valid`), else with every byte of an invalid
-    /// sequence written `\xNN` (and a backslash as `\\`, so the escaping cannot be forged).
-    static func decode(_ bytes: some Collection<UInt8>) -> (text: String, valid: Bool) {
-        if let text = String(validating: bytes, as: UTF8.self) { return (text, true) }
-        var text = ""
-        var raw = Array(bytes)[...]
-        while !raw.isEmpty {
-            let length = Self.sequenceLength(raw)
-            if length > 0, let scalar = String(validating: raw.prefix(length), as: UTF8.self) {
-                text += scalar == "\\" ? "\\\\" : scalar
-                raw = raw.dropFirst(length)
+    /// A user name as the client sent it: its text (escaped with ``escapedBytes`` unless it is
+    /// valid UTF-8 without control characters), and why it cannot be a user name, if it cannot.
+    static func userName(_ bytes: some Collection<UInt8>) -> (text: String, problem: String?) {
+        guard let text = String(validating: bytes, as: UTF8.self) else {
+            return (escapedBytes(bytes), "user name is not valid UTF-8")
+        }
+        if text.unicodeScalars.contains(where: isControl) {
+            return (escapedBytes(bytes), "user name contains control characters")
+        }
+        return (text, nil)
+    }
+
+    /// `text` with every control character written `\xNN`, so that a reason quoting the client
+    /// stays one line of the daemon's log.
+    static func withoutControls(_ text: String) -> String {
+        guard text.unicodeScalars.contains(where: isControl) else { return text }
+        var out = String.UnicodeScalarView()
+        for scalar in text.unicodeScalars {
+            if isControl(scalar) {
+                out.append(contentsOf: String(format: "\\x%02x", scalar.value).unicodeScalars)
             } else {
-                text += "\\x" + String(raw.first!, radix: 16, uppercase: false).leftPadded(to: 2)
-                raw = raw.dropFirst()
+                out.append(scalar)
             }
         }
-        return (text, false)
+        return String(out)
+    }
+
+    private static func isControl(_ scalar: Unicode.Scalar) -> Bool {
+        scalar.value < 0x20 || scalar.value == 0x7F
     }
 
     /// `text`, cut to at most `limit` bytes (at a character boundary) plus a mark saying how long
@@ -49,21 +63,5 @@ enum ClientText {
         guard let original = Int(digits), original > limit else { return false }
         return text[..<mark.lowerBound].utf8.count <= limit
     }
-
-    /// The length of the UTF-8 sequence `bytes` starts with, by its lead byte (0: not a lead byte).
-    private static func sequenceLength(_ bytes: ArraySlice<UInt8>) -> Int {
-        switch bytes.first! {
-        case 0x00...0x7F: 1
-        case 0xC2...0xDF: 2
-        case 0xE0...0xEF: 3
-        case 0xF0...0xF4: 4
-        default: 0
-        }
-    }
 }
 
-private extension String {
-    func leftPadded(to width: Int) -> String {
-        String(repeating: "0", count: max(0, width - count)) + self
-    }
-}

@@ -86,19 +86,19 @@ struct SessionCore {
     /// The longest user name accepted, in bytes; a longer one fails the attempt.
     static let maxUserNameBytes = 256
 
-    /// A login attempt as `user` (`userIsUTF8` false: the name was not UTF-8 and `user` shows its
-    /// bytes escaped). Every attempt counts but a first `none` (OpenSSH's rule); once
-    /// `maxAuthTries` have failed the session ends at once, after recording the last refusal.
-    /// A user name that is not UTF-8 or longer than `maxUserNameBytes` fails the attempt; what is
-    /// recorded of it is capped (``ClientText``).
-    mutating func authenticate(user: String, userIsUTF8: Bool = true, method: AuthMethod,
+    /// A login attempt as `user` (`userProblem`: why the name as sent cannot be a user name, see
+    /// ``ClientText/userName(_:)``; `user` then shows its bytes escaped). Every attempt counts but
+    /// a first `none` (OpenSSH's rule); once `maxAuthTries` have failed the session ends at once,
+    /// after recording the last refusal. A user name with a problem or longer than
+    /// `maxUserNameBytes` fails the attempt; what is recorded of it is capped (``ClientText``).
+    mutating func authenticate(user: String, userProblem: String? = nil, method: AuthMethod,
                                authority: any SessionAuthority) -> [Action] {
         guard closeReason == nil else { return [] }
         guard rules == nil else { return [.answer(.authFailure)] }
         authAttempts += 1
         let size = user.utf8.count
-        if !userIsUTF8 {
-            return refuse(user: user, key: method.key, keyName: nil, reason: "user name is not valid UTF-8")
+        if let userProblem {
+            return refuse(user: user, key: method.key, keyName: nil, reason: userProblem)
         }
         if size > Self.maxUserNameBytes {
             return refuse(user: user, key: method.key, keyName: nil,

@@ -7,10 +7,7 @@ extension SessionWorker {
     /// hears the answer.
     func handleAuthentication(_ message: OpaquePointer) -> Int32 {
         // The name as sent (up to a NUL): decoded strictly, never repaired.
-        let (user, userIsUTF8) = ssh_message_auth_user(message).map {
-            ClientText.decode(UnsafeBufferPointer(start: UnsafeRawPointer($0).assumingMemoryBound(to: UInt8.self),
-                                                  count: strlen($0)))
-        } ?? ("", true)
+        let (user, userProblem) = ClientText.userName(Self.bytes(ssh_message_auth_user(message)))
         let method: SessionCore.AuthMethod
         switch ssh_message_subtype(message) {
         case Int32(SSH_AUTH_METHOD_NONE):
@@ -20,17 +17,14 @@ extension SessionWorker {
         case let other:
             method = .other(Self.methodName(other))
         }
-        return perform(core.authenticate(user: user, userIsUTF8: userIsUTF8, method: method, authority: authority),
+        return perform(core.authenticate(user: user, userProblem: userProblem, method: method, authority: authority),
                        about: message)
     }
 
     /// A public-key attempt as libssh left it (patch 0018): refused already when its algorithm is
     /// not among those accepted or its key cannot be read.
     private func publicKeyMethod(_ message: OpaquePointer) -> SessionCore.AuthMethod {
-        let algorithm = ssh_message_auth_pubkey_algorithm(message).map {
-            ClientText.decode(UnsafeBufferPointer(start: UnsafeRawPointer($0).assumingMemoryBound(to: UInt8.self),
-                                                  count: strlen($0))).text
-        } ?? "(none)"
+        let algorithm = escapedBytes(Self.bytes(ssh_message_auth_pubkey_algorithm(message)))
         let key = portcullis_message_auth_pubkey(message).flatMap { PublicKey(libssh: $0) }
         let state = portcullis_message_auth_publickey_state(message)
         guard let key else {
@@ -46,6 +40,12 @@ extension SessionWorker {
         case SSH_PUBLICKEY_STATE_VALID: return .publicKey(key, signature: .valid)
         default: return .publicKey(key, signature: .invalid)
         }
+    }
+
+    /// The bytes of a C string libssh holds (none for NULL).
+    private static func bytes(_ text: UnsafePointer<CChar>?) -> UnsafeBufferPointer<UInt8> {
+        guard let text else { return UnsafeBufferPointer(start: nil, count: 0) }
+        return UnsafeBufferPointer(start: UnsafeRawPointer(text).assumingMemoryBound(to: UInt8.self), count: strlen(text))
     }
 
     private static func methodName(_ method: Int32) -> String {
