@@ -214,6 +214,26 @@ def test_the_default_lists_are_offered_and_anything_else_fails_negotiation(start
         assert refused.returncode == 255 and words in refused.stderr, (option, refused.stderr)
 
 
+def test_every_default_algorithm_works_with_the_stock_client(start_daemon):
+    daemon = start_daemon({"alex": ""})
+    cases = [("KexAlgorithms", name, []) for name in DEFAULT_KEX.split(",")]
+    cases += [("Ciphers", name, []) for name in DEFAULT_CIPHERS.split(",")]
+    cases += [("MACs", name, ["-o", "Ciphers=aes128-ctr"]) for name in DEFAULT_MACS.split(",")]
+    failed = []
+    for option, name, extra in cases:
+        # Logged in, the client asks for a shell and is told to use -N: exit 1 with that message.
+        result = subprocess.run(daemon.ssh_args("alex", "-o", f"{option}={name}", *extra) + ["true"],
+                                capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+        if result.returncode != 1 or "use ssh -N" not in result.stderr:
+            failed.append(f"{option}={name}: exit {result.returncode}: {result.stderr.strip()[-300:]}")
+    assert not failed, "\n".join(failed)
+
+
+def test_host_key_algorithms_no_host_key_can_make_stop_the_start(start_daemon):
+    with pytest.raises(AssertionError, match="no host key can sign with any of host_key_algorithms"):
+        start_daemon({"alex": ""}, extra_yaml="algorithms: {host_key_algorithms: [rsa-sha2-512]}")
+
+
 def test_an_override_is_offered_exactly_and_the_rest_refused(start_daemon):
     daemon = start_daemon({"alex": ""}, extra_yaml="""algorithms:
   kex_algorithms: [curve25519-sha256, ecdh-sha2-nistp384]
