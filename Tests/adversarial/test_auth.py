@@ -377,12 +377,16 @@ def test_a_user_name_that_is_not_utf8_or_has_control_characters_is_refused_and_r
         # A good key does not help a name that would forge a line of the daemon's log.
         transport._send_message(userauth_request(b"alex\nportcullisd: forged", "publickey", False, "ssh-ed25519",
                                                  key.asbytes()))
-        wait_for(lambda: len(answers) == 2, "two answers")
-        assert answers == ["failure", "failure"]
+        # Nor one that libssh used to cut at a NUL into "alex".
+        transport._send_message(userauth_request(b"alex\x00junk", "publickey", False, "ssh-ed25519", key.asbytes()))
+        wait_for(lambda: len(answers) == 3, "three answers")
+        assert answers == ["failure", "failure", "failure"]
     finally:
         transport.close()
-    refused = wait_for(lambda: len(daemon.events("auth", decision="deny")) == 2 and daemon.events("auth", decision="deny"),
+    refused = wait_for(lambda: len(daemon.events("auth", decision="deny")) == 3 and daemon.events("auth", decision="deny"),
                        "the refusals")
+    assert refused[2]["user"] == "alex\\x00junk"
+    assert refused[2]["reason"] == "user name contains control characters"
     assert refused[0]["user"] == "al\\xffex" and refused[0]["reason"] == "user name is not valid UTF-8"
     assert refused[1]["user"] == "alex\\x0aportcullisd: forged"
     assert refused[1]["reason"] == "user name contains control characters"

@@ -78,27 +78,25 @@ extension ServerEvent {
 
     /// The event with what a client chose before authenticating cut to a bounded size (and
     /// marked as cut, see ``ClientText``): the user name of a login attempt, and reasons (control
-    /// characters escaped), which may quote the client (libssh's key exchange errors quote its algorithm lists). What the
-    /// audit record and the daemon's log show, so that a failed login costs about 1 KiB of each.
+    /// characters escaped), which may quote the client (libssh's key exchange errors quote its
+    /// algorithm lists). What the audit record and the daemon's log show, so that a failed login
+    /// costs about 1 KiB of each.
     public var withClientTextCapped: ServerEvent {
         switch self {
         case .authenticated(let session, let user, let key, let keyName):
             return .authenticated(session: session, user: ClientText.capped(user), key: key, keyName: keyName)
         case .authRefused(let session, let user, let key, let keyName, let reason):
             return .authRefused(session: session, user: ClientText.capped(user), key: key, keyName: keyName,
-                                reason: ClientText.capped(ClientText.withoutControls(reason), limit: Self.reasonLimit))
+                                reason: ClientText.capped(ClientText.withoutControls(reason), limit: ClientText.reasonLimit))
         case .sessionClosed(let session, let reason, let duration, let channels, let toClient, let fromClient):
             return .sessionClosed(session: session,
-                                  reason: ClientText.capped(ClientText.withoutControls(reason), limit: Self.reasonLimit),
+                                  reason: ClientText.capped(ClientText.withoutControls(reason), limit: ClientText.reasonLimit),
                                   duration: duration, channels: channels, bytesToClient: toClient,
                                   bytesFromClient: fromClient)
         default:
             return self
         }
     }
-
-    /// The most bytes of a reason kept in a record; a reason may quote client text.
-    static let reasonLimit = 2 * ClientText.limit
 
     private static func target(_ request: ForwardRequest) -> [JSONMember] {
         [JSONMember(AuditField.kind, .string(request.kind)), JSONMember(AuditField.target, .string(request.target))]

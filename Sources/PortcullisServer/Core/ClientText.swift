@@ -8,6 +8,8 @@ import PortcullisPolicy
 enum ClientText {
     /// The most bytes of one client-controlled field a record or log line keeps.
     static let limit = 256
+    /// The most bytes of a reason a record or log line keeps: a reason may quote client text.
+    static let reasonLimit = 2 * limit
 
     /// A user name as the client sent it: its text (escaped with ``escapedBytes`` unless it is
     /// valid UTF-8 without control characters), and why it cannot be a user name, if it cannot.
@@ -64,4 +66,3 @@ enum ClientText {
         return text[..<mark.lowerBound].utf8.count <= limit
     }
 }
-

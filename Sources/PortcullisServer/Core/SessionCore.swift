@@ -135,7 +135,7 @@ struct SessionCore {
     private mutating func refuse(user: String, key: PublicKey?, keyName: String?, reason: String) -> [Action] {
         authFailures += 1
         var actions: [Action] = [.record(.authRefused(session: session, user: ClientText.capped(user), key: key,
-                                                      keyName: keyName, reason: ClientText.capped(reason))),
+                                                      keyName: keyName, reason: ClientText.capped(reason, limit: ClientText.reasonLimit))),
                                  .answer(.authFailure)]
         if authFailures >= maxAuthTries {
             actions.append(end("too many authentication failures"))

@@ -6,8 +6,12 @@ extension SessionWorker {
     /// A login attempt, decided by the core: every decided attempt is recorded before the client
     /// hears the answer.
     func handleAuthentication(_ message: OpaquePointer) -> Int32 {
-        // The name as sent (up to a NUL): decoded strictly, never repaired.
-        let (user, userProblem) = ClientText.userName(Self.bytes(ssh_message_auth_user(message)))
+        // The name as sent, a NUL inside included (patch 0018): decoded strictly, never repaired.
+        let name = ssh_message_auth_user(message).map {
+            UnsafeBufferPointer(start: UnsafeRawPointer($0).assumingMemoryBound(to: UInt8.self),
+                                count: ssh_message_auth_user_length(message))
+        }
+        let (user, userProblem) = ClientText.userName(name ?? UnsafeBufferPointer(start: nil, count: 0))
         let method: SessionCore.AuthMethod
         switch ssh_message_subtype(message) {
         case Int32(SSH_AUTH_METHOD_NONE):
