@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import socket
 import subprocess
 import time
@@ -258,6 +259,14 @@ def test_an_override_is_offered_exactly_and_the_rest_refused(start_daemon):
     transport = daemon.paramiko_transport("alex")
     assert transport.is_authenticated() and transport.remote_cipher in ("aes256-gcm@openssh.com", "aes128-ctr")
     transport.close()
+
+    # A reload with other lists says they wait for the next start, and changes nothing now.
+    daemon.config_path.write_text(daemon.config_path.read_text().replace(
+        "ciphers: [aes256-gcm@openssh.com, aes128-ctr]", "ciphers: [chacha20-poly1305@openssh.com]"))
+    os.kill(daemon.pid, signal.SIGHUP)
+    wait_for(lambda: "algorithms changes take effect at the next start" in daemon.stderr(), "the reload's note")
+    _, proposal = server_proposal(daemon)
+    assert proposal["ciphers stoc"] == "aes256-gcm@openssh.com,aes128-ctr"
 
 
 def test_an_override_outside_what_the_daemon_supports_stops_the_start_with_file_and_line(workdir):
