@@ -17,7 +17,7 @@ import pytest
 from paramiko.common import cMSG_USERAUTH_REQUEST
 from paramiko.message import Message
 
-from stresslib import SSH, wait_for
+from stresslib import SSH, SSH_KEYGEN, daemon_binary, wait_for
 
 # The daemon's defaults, as README.md "### Algorithms" lists them.
 DEFAULT_KEX = ("curve25519-sha256,curve25519-sha256@libssh.org,ecdh-sha2-nistp256,ecdh-sha2-nistp384,"
@@ -37,7 +37,7 @@ def rsa_key_dir(workdir, name: str = "rusty"):
     directory = workdir / "rsa-keys"
     directory.mkdir()
     private = workdir / "rsa_key"
-    subprocess.run(["ssh-keygen", "-q", "-t", "rsa", "-b", "2048", "-N", "", "-C", name, "-f", str(private)],
+    subprocess.run([SSH_KEYGEN, "-q", "-t", "rsa", "-b", "2048", "-N", "", "-C", name, "-f", str(private)],
                    check=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
     public = (workdir / "rsa_key.pub").read_text().strip()
     (directory / f"{name}.yaml").write_text(f'name: {name}\nkey: "{public}"\n')
@@ -57,7 +57,7 @@ def server_proposal(daemon, *ssh_options: str) -> tuple[subprocess.CompletedProc
     returns its result and the server's KEXINIT proposal and server-sig-algs, as ssh printed them."""
     stranger = daemon.dir / "stranger"
     if not stranger.exists():
-        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(stranger)], check=True,
+        subprocess.run([SSH_KEYGEN, "-q", "-t", "ed25519", "-N", "", "-f", str(stranger)], check=True,
                        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
     argv = [SSH, "-vv", "-F", "/dev/null", "-i", str(stranger), "-o", "IdentitiesOnly=yes",
             "-o", f"UserKnownHostsFile={daemon.known_hosts}", "-o", "GlobalKnownHostsFile=/dev/null",
@@ -273,7 +273,6 @@ def test_an_override_outside_what_the_daemon_supports_stops_the_start_with_file_
     config = workdir / "bad.yaml"
     config.write_text("host_keys: [/nonexistent]\nsocket_root: /srv/p\nalgorithms:\n"
                       "  ciphers: [aes128-cbc]\n  pubkey_accepted_algorithms: [ssh-rsa]\n  macs: []\n")
-    from stresslib import daemon_binary
     result = subprocess.run([str(daemon_binary()), "--config", str(config), "--check"],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode != 0
