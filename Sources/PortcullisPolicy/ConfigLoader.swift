@@ -7,7 +7,7 @@ public enum ConfigLoader {
     /// The top-level fields the main file may have.
     public static let fields = [
         "listen", "host_keys", "socket_root", "socket_mode", "gateway_ports", "allow_privileged_ports",
-        "keys_dir", "audit_log", "audit_syslog", "limits", "keys",
+        "keys_dir", "audit_log", "audit_syslog", "limits", "keys", "algorithms",
     ]
     static let limitFields = ["login_grace_time", "max_auth_tries", "resolve_timeout"]
 
@@ -159,6 +159,7 @@ public enum ConfigLoader {
                 }
             }
         }
+        if let node = value("algorithms") { config.algorithms = Algorithms.read(node, reader: &reader) }
         return socketRoot
     }
 

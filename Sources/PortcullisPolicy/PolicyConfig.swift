@@ -18,6 +18,8 @@ public struct PolicyConfig: Sendable, Hashable {
     /// Whether audit records also go to syslog.
     public var auditSyslog: Bool
     public var limits: Limits
+    /// The SSH algorithms offered and accepted (the `algorithms` mapping narrows the defaults).
+    public var algorithms: Algorithms = .defaults
     /// All keys, main file first, then keys_dir files in name order.
     public var keys: [KeyEntry]
     /// Every file read, main file first.

@@ -37,9 +37,10 @@ final class Daemon {
         configuration.maxAuthTries = policyConfig.limits.maxAuthTries
         configuration.resolveTimeout = Double(policyConfig.limits.resolveTimeout)
         configuration.firstSessionID = audit.firstSessionID
+        configuration.algorithms = policyConfig.algorithms
         configuration.log = OperationalLog { log.line($0) }
         server = SSHServer(configuration: configuration, authority: PolicyAuthority(store: store),
-                           recorder: AuditRecorder(trail: audit.trail, echo: { log.record($0) }))
+                           recorder: AuditRecorder(trail: audit.trail, echo: { log.record($0.withClientTextCapped) }))
     }
 
     /// Serves until SIGTERM or SIGINT.
@@ -113,6 +114,9 @@ final class Daemon {
             audit.reloaded(from: config, to: new)
             if new.auditLog != config.auditLog || new.auditSyslog != config.auditSyslog {
                 log.line("audit_log and audit_syslog changes take effect at the next start")
+            }
+            if new.algorithms != config.algorithms {
+                log.line("algorithms changes take effect at the next start")
             }
             config = new
             status = (true, "reloaded \(configPath): \(new.keys.count) keys")

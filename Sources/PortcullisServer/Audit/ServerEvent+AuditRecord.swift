@@ -6,7 +6,7 @@ extension ServerEvent {
     /// shows them (the names are ``AuditEvent`` and ``AuditField``).
     public var auditRecord: (event: String, session: UInt64?, fields: [JSONMember]) {
         typealias F = AuditField
-        switch self {
+        switch withClientTextCapped {
         case .sessionOpened(let session, let client, let server):
             return (AuditEvent.sessionStart, session, [
                 JSONMember(F.client, .string(client.host)), JSONMember(F.clientPort, .int(Int64(client.port))),
@@ -73,6 +73,28 @@ extension ServerEvent {
             return (AuditEvent.staleSocketRemoved, nil, [JSONMember("path", .string(path))])
         case .socketLeftAlone(let path, let reason):
             return (AuditEvent.socketLeftAlone, nil, [JSONMember("path", .string(path)), JSONMember("reason", .string(reason))])
+        }
+    }
+
+    /// The event with what a client chose before authenticating cut to a bounded size (and
+    /// marked as cut, see ``ClientText``): the user name of a login attempt, and reasons (control
+    /// characters escaped), which may quote the client (libssh's key exchange errors quote its
+    /// algorithm lists). What the audit record and the daemon's log show, so that a failed login
+    /// costs about 1 KiB of each.
+    public var withClientTextCapped: ServerEvent {
+        switch self {
+        case .authenticated(let session, let user, let key, let keyName):
+            return .authenticated(session: session, user: ClientText.capped(user), key: key, keyName: keyName)
+        case .authRefused(let session, let user, let key, let keyName, let reason):
+            return .authRefused(session: session, user: ClientText.capped(user), key: key, keyName: keyName,
+                                reason: ClientText.capped(ClientText.withoutControls(reason), limit: ClientText.reasonLimit))
+        case .sessionClosed(let session, let reason, let duration, let channels, let toClient, let fromClient):
+            return .sessionClosed(session: session,
+                                  reason: ClientText.capped(ClientText.withoutControls(reason), limit: ClientText.reasonLimit),
+                                  duration: duration, channels: channels, bytesToClient: toClient,
+                                  bytesFromClient: fromClient)
+        default:
+            return self
         }
     }
 

@@ -17,6 +17,18 @@ struct SessionCore {
         case publicKey(PublicKey, signature: Signature)
         /// Any other method (password, keyboard-interactive, ...), by name: never offered.
         case other(String)
+        /// A public-key attempt libssh already refused (a signature algorithm outside the accepted
+        /// list, a key type it cannot read), with why; `key` when it could be read.
+        case refusedKey(PublicKey?, reason: String)
+
+        /// The key of a public-key attempt, if there is one.
+        var key: PublicKey? {
+            switch self {
+            case .publicKey(let key, _): key
+            case .refusedKey(let key, _): key
+            case .none, .other: nil
+            }
+        }
     }
 
     enum Signature: Equatable {
@@ -71,12 +83,27 @@ struct SessionCore {
 
     // MARK: - Authentication
 
-    /// A login attempt as `user`. Every attempt counts but a first `none` (OpenSSH's rule); once
-    /// `maxAuthTries` have failed the session ends at once, after recording the last refusal.
-    mutating func authenticate(user: String, method: AuthMethod, authority: any SessionAuthority) -> [Action] {
+    /// The longest user name accepted, in bytes; a longer one fails the attempt.
+    static let maxUserNameBytes = 256
+
+    /// A login attempt as `user` (`userProblem`: why the name as sent cannot be a user name, see
+    /// ``ClientText/userName(_:)``; `user` then shows its bytes escaped). Every attempt counts but
+    /// a first `none` (OpenSSH's rule); once `maxAuthTries` have failed the session ends at once,
+    /// after recording the last refusal. A user name with a problem or longer than
+    /// `maxUserNameBytes` fails the attempt; what is recorded of it is capped (``ClientText``).
+    mutating func authenticate(user: String, userProblem: String? = nil, method: AuthMethod,
+                               authority: any SessionAuthority) -> [Action] {
         guard closeReason == nil else { return [] }
         guard rules == nil else { return [.answer(.authFailure)] }
         authAttempts += 1
+        let size = user.utf8.count
+        if let userProblem {
+            return refuse(user: user, key: method.key, keyName: nil, reason: userProblem)
+        }
+        if size > Self.maxUserNameBytes {
+            return refuse(user: user, key: method.key, keyName: nil,
+                          reason: "user name is \(size) bytes long; at most \(Self.maxUserNameBytes) are accepted")
+        }
         switch method {
         case .none:
             // Asking for the methods is free once; a client that keeps sending it is counting down.
@@ -84,6 +111,8 @@ struct SessionCore {
             return refuse(user: user, key: nil, keyName: nil, reason: "none authentication is not offered")
         case .other(let name):
             return refuse(user: user, key: nil, keyName: nil, reason: "\(name) authentication is not offered")
+        case .refusedKey(let key, let reason):
+            return refuse(user: user, key: key, keyName: nil, reason: reason)
         case .publicKey(let key, let signature):
             switch (authority.admit(user: user, key: key, client: client), signature) {
             case (.admitted, .absent):
@@ -105,8 +134,8 @@ struct SessionCore {
 
     private mutating func refuse(user: String, key: PublicKey?, keyName: String?, reason: String) -> [Action] {
         authFailures += 1
-        var actions: [Action] = [.record(.authRefused(session: session, user: user, key: key, keyName: keyName,
-                                                      reason: reason)),
+        var actions: [Action] = [.record(.authRefused(session: session, user: ClientText.capped(user), key: key,
+                                                      keyName: keyName, reason: ClientText.capped(reason, limit: ClientText.reasonLimit))),
                                  .answer(.authFailure)]
         if authFailures >= maxAuthTries {
             actions.append(end("too many authentication failures"))

@@ -137,17 +137,32 @@ public final class SSHServer: @unchecked Sendable {
         guard let bind = ssh_bind_new() else { throw ServerError(description: "ssh_bind_new failed") }
         var processConfig = false
         ssh_bind_options_set(bind, SSH_BIND_OPTIONS_PROCESS_CONFIG, &processConfig)
+        var hostKeyAlgorithms: [String] = []
         for path in configuration.hostKeys {
             var key: OpaquePointer?
-            guard ssh_pki_import_privkey_file(path, nil, nil, nil, &key) == SSH_OK else {
+            guard ssh_pki_import_privkey_file(path, nil, nil, nil, &key) == SSH_OK, let key else {
                 ssh_bind_free(bind)
                 throw ServerError(description: "cannot load host key \(path)")
             }
+            hostKeyAlgorithms += Algorithms.signatureAlgorithms(of: key)
             ssh_key_free(key)
             guard ssh_bind_options_set(bind, SSH_BIND_OPTIONS_HOSTKEY, path) == SSH_OK else {
                 ssh_bind_free(bind)
                 throw ServerError(description: "cannot use host key \(path): \(String(cString: ssh_get_error(UnsafeMutableRawPointer(bind))))")
             }
+        }
+        let algorithms = configuration.algorithms
+        guard algorithms.hostKey.contains(where: hostKeyAlgorithms.contains) else {
+            ssh_bind_free(bind)
+            throw ServerError(description: "no host key can sign with any of host_key_algorithms "
+                              + "(\(algorithms.hostKey.joined(separator: ", "))); the host keys can sign with "
+                              + (hostKeyAlgorithms.isEmpty ? "nothing" : hostKeyAlgorithms.joined(separator: ", ")))
+        }
+        do {
+            try algorithms.apply(to: bind)
+        } catch {
+            ssh_bind_free(bind)
+            throw error
         }
         return bind
     }

@@ -24,6 +24,8 @@ public struct ServerConfiguration: Sendable {
     public var gatewayPorts: GatewayPorts = .no
     /// Seconds a host name of a `direct-tcpip` open may take to resolve before the open is refused.
     public var resolveTimeout: Double = 5
+    /// The key exchange, cipher, MAC, host key and user signature algorithms offered and accepted.
+    public var algorithms: Algorithms = .defaults
     /// Where the server says what goes wrong with itself (descriptors run out, say).
     public var log: OperationalLog = .silent
 
