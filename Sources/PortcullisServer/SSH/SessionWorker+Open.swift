@@ -4,25 +4,50 @@ import PortcullisPolicy
 
 extension SessionWorker {
     /// `direct-tcpip` and `direct-streamlocal@openssh.com` (the client's -L, -W, -J), and the
-    /// session channel of a client that forgot -N.
+    /// session channel of a client that forgot -N. A malformed open (libssh's reason, or a host,
+    /// path or originator that is not UTF-8) is recorded and refused with the reason, unread.
     func handleChannelOpen(_ message: OpaquePointer, rules: any SessionRules) -> Int32 {
-        let destination = ssh_message_channel_request_open_destination(message).map { String(cString: $0) } ?? ""
-        let originator = Endpoint(
-            host: ssh_message_channel_request_open_originator(message).map { String(cString: $0) } ?? "",
-            port: Int(ssh_message_channel_request_open_originator_port(message))).description
-        let request: ForwardRequest
-        switch UInt32(ssh_message_subtype(message)) {
-        case SSH_CHANNEL_DIRECT_TCPIP.rawValue:
-            request = .tcpOpen(host: destination,
-                               port: Int(ssh_message_channel_request_open_destination_port(message)))
-        case SSH_CHANNEL_DIRECT_STREAMLOCAL.rawValue:
-            request = .streamLocalOpen(path: destination)
+        let subtype = UInt32(ssh_message_subtype(message))
+        let name: String
+        let field: String
+        switch subtype {
+        case SSH_CHANNEL_DIRECT_TCPIP.rawValue: (name, field) = ("direct-tcpip", "host")
+        case SSH_CHANNEL_DIRECT_STREAMLOCAL.rawValue: (name, field) = ("direct-streamlocal@openssh.com", "socket path")
         case SSH_CHANNEL_SESSION.rawValue:
             return openShellRefusal(message)
         default:
             // X11, agent forwarding: never offered.
             return 1
         }
+        let port = Int(ssh_message_channel_request_open_destination_port(message))
+        func forward(_ destination: String) -> ForwardRequest {
+            subtype == SSH_CHANNEL_DIRECT_TCPIP.rawValue
+                ? .tcpOpen(host: destination, port: port) : .streamLocalOpen(path: destination)
+        }
+        if let reason = malformedReason(message) {
+            return perform(core.refuseMalformed(.init(kind: forward("").kind, target: nil, reason: reason,
+                                                      isOpen: true)), about: message)
+        }
+        let rawDestination = WireText.bytes(ssh_message_channel_request_open_destination(message))
+        let rawOriginator = WireText.bytes(ssh_message_channel_request_open_originator(message))
+        guard let destination = WireText.utf8(rawDestination) else {
+            let escaped = WireText.escaped(rawDestination)
+            return perform(core.refuseMalformed(.init(
+                kind: forward("").kind, target: forward(escaped).target,
+                reason: "malformed \(name): \(field) is not valid UTF-8: \"\(escaped)\"", isOpen: true)),
+                about: message)
+        }
+        guard let originatorHost = WireText.utf8(rawOriginator) else {
+            let escaped = WireText.escaped(rawOriginator)
+            let what = subtype == SSH_CHANNEL_DIRECT_TCPIP.rawValue ? "originator address" : "reserved string"
+            return perform(core.refuseMalformed(.init(
+                kind: forward("").kind, target: forward(destination).target,
+                reason: "malformed \(name): \(what) is not valid UTF-8: \"\(escaped)\"", isOpen: true)),
+                about: message)
+        }
+        let originator = Endpoint(host: originatorHost,
+                                  port: Int(ssh_message_channel_request_open_originator_port(message))).description
+        let request = forward(destination)
         let channel = makeChannelID()
         let attempt = OpenAttempt(message: message, request: request, channel: channel, originator: originator)
         if case .tcpOpen(let host, let port) = request {

@@ -1,0 +1,36 @@
+import Foundation
+
+/// Text fields of a client's request, as it sent them: decoded strictly, and escaped when they are
+/// to be named but are not text.
+enum WireText {
+    /// The bytes of a NUL-terminated field from libssh (which refuses fields containing a NUL), or
+    /// none for an absent field.
+    static func bytes(_ field: UnsafePointer<CChar>?) -> [UInt8] {
+        guard let field else { return [] }
+        return Array(UnsafeRawBufferPointer(start: field, count: strlen(field)))
+    }
+
+    /// `bytes` as UTF-8 text, or nil when they are not valid UTF-8: never repaired (no U+FFFD).
+    static func utf8(_ bytes: [UInt8]) -> String? {
+        String(validating: bytes, as: UTF8.self)
+    }
+
+    /// `bytes` for a record or a reason, unambiguously and in ASCII: printable ASCII as is, a
+    /// backslash or double quote after a backslash, any other byte as `\xNN` (`\xff\xfe.sock`).
+    /// libssh's reasons (patch 0017) quote fields the same way.
+    static func escaped(_ bytes: some Sequence<UInt8>) -> String {
+        var text = ""
+        for byte in bytes {
+            switch byte {
+            case UInt8(ascii: "\\"), UInt8(ascii: "\""):
+                text += "\\" + String(UnicodeScalar(byte))
+            case 0x20..<0x7f:
+                text.unicodeScalars.append(UnicodeScalar(byte))
+            default:
+                let hex = String(byte, radix: 16)
+                text += "\\x" + (hex.count == 1 ? "0" + hex : hex)
+            }
+        }
+        return text
+    }
+}
