@@ -19,6 +19,17 @@ import Testing
         #expect(!WireText.escaped([0xff, 0xfe]).contains("\u{FFFD}"))
     }
 
+    @Test func aFieldThatIsNotTextNamesTheRequestTheFieldAndItsBytes() {
+        let path: [CChar] = Array("/srv/p/alex/".utf8CString.dropLast()) + [-1, -2] + Array(".sock".utf8CString)
+        let decoded = path.withUnsafeBufferPointer {
+            WireText.decode($0.baseAddress, named: "socket path", of: "streamlocal-forward@openssh.com")
+        }
+        #expect(decoded == .failure(.init(
+            escaped: "/srv/p/alex/\\xff\\xfe.sock",
+            reason: "malformed streamlocal-forward@openssh.com: socket path is not valid UTF-8: \"/srv/p/alex/\\xff\\xfe.sock\"")))
+        #expect(WireText.decode(nil, named: "host", of: "direct-tcpip") == .success(""))
+    }
+
     @Test func aFieldIsReadWholeFromItsCString() {
         let bytes: [CChar] = [0x61, -1, 0x62, 0]
         bytes.withUnsafeBufferPointer { #expect(WireText.bytes($0.baseAddress) == [0x61, 0xff, 0x62]) }

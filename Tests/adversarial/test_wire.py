@@ -296,7 +296,7 @@ def test_an_open_of_a_path_that_is_not_utf8_is_refused_not_replaced(start_daemon
 
 def test_a_host_that_is_not_utf8_is_refused_as_malformed(start_daemon, services):
     echo = services(echo_handler)
-    daemon = start_daemon({"alex": 'permit_open: ["*"]\npermit_listen: ["*"]'})
+    daemon = start_daemon({"alex": 'permit_open: ["*:*"]\npermit_listen: ["*"]'})
     transport = daemon.paramiko_transport("alex")
     try:
         result = open_channel(transport, "direct-tcpip", direct_tcpip(b"127.0.0.\xff", echo.port))

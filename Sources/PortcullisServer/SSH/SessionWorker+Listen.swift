@@ -21,7 +21,6 @@ extension SessionWorker {
         }
         let port = Int(ssh_message_global_request_port(message))
         let isTCP = name.hasSuffix("tcpip-forward")
-        let raw = WireText.bytes(ssh_message_global_request_address(message))
         func forward(_ address: String) -> ForwardRequest {
             isTCP ? .tcpListen(host: address, port: port) : .streamLocalListen(path: address)
         }
@@ -29,11 +28,13 @@ extension SessionWorker {
             return perform(core.refuseMalformed(.init(kind: forward("").kind, target: nil, reason: reason,
                                                       isOpen: false)), about: message)
         }
-        guard let address = WireText.utf8(raw) else {
-            let escaped = WireText.escaped(raw)
-            let reason = "malformed \(name): \(field) is not valid UTF-8: \"\(escaped)\""
-            return perform(core.refuseMalformed(.init(kind: forward("").kind, target: forward(escaped).target,
-                                                      reason: reason, isOpen: false)), about: message)
+        let address: String
+        switch WireText.decode(ssh_message_global_request_address(message), named: field, of: name) {
+        case .success(let text):
+            address = text
+        case .failure(let bad):
+            return perform(core.refuseMalformed(.init(kind: forward("").kind, target: forward(bad.escaped).target,
+                                                      reason: bad.reason, isOpen: false)), about: message)
         }
         switch subtype {
         case SSH_GLOBAL_REQUEST_TCPIP_FORWARD.rawValue, SSH_GLOBAL_REQUEST_STREAMLOCAL_FORWARD.rawValue:

@@ -28,22 +28,19 @@ extension SessionWorker {
             return perform(core.refuseMalformed(.init(kind: forward("").kind, target: nil, reason: reason,
                                                       isOpen: true)), about: message)
         }
-        let rawDestination = WireText.bytes(ssh_message_channel_request_open_destination(message))
-        let rawOriginator = WireText.bytes(ssh_message_channel_request_open_originator(message))
-        guard let destination = WireText.utf8(rawDestination) else {
-            let escaped = WireText.escaped(rawDestination)
-            return perform(core.refuseMalformed(.init(
-                kind: forward("").kind, target: forward(escaped).target,
-                reason: "malformed \(name): \(field) is not valid UTF-8: \"\(escaped)\"", isOpen: true)),
-                about: message)
-        }
-        guard let originatorHost = WireText.utf8(rawOriginator) else {
-            let escaped = WireText.escaped(rawOriginator)
-            let what = subtype == SSH_CHANNEL_DIRECT_TCPIP.rawValue ? "originator address" : "reserved string"
-            return perform(core.refuseMalformed(.init(
-                kind: forward("").kind, target: forward(destination).target,
-                reason: "malformed \(name): \(what) is not valid UTF-8: \"\(escaped)\"", isOpen: true)),
-                about: message)
+        let originatorField = subtype == SSH_CHANNEL_DIRECT_TCPIP.rawValue ? "originator address" : "reserved string"
+        let destination: String
+        let originatorHost: String
+        switch (WireText.decode(ssh_message_channel_request_open_destination(message), named: field, of: name),
+                WireText.decode(ssh_message_channel_request_open_originator(message), named: originatorField, of: name)) {
+        case (.success(let target), .success(let origin)):
+            (destination, originatorHost) = (target, origin)
+        case (.failure(let bad), _):
+            return perform(core.refuseMalformed(.init(kind: forward("").kind, target: forward(bad.escaped).target,
+                                                      reason: bad.reason, isOpen: true)), about: message)
+        case (.success(let target), .failure(let bad)):
+            return perform(core.refuseMalformed(.init(kind: forward("").kind, target: forward(target).target,
+                                                      reason: bad.reason, isOpen: true)), about: message)
         }
         let originator = Endpoint(host: originatorHost,
                                   port: Int(ssh_message_channel_request_open_originator_port(message))).description

@@ -15,6 +15,23 @@ enum WireText {
         String(validating: bytes, as: UTF8.self)
     }
 
+    /// A field that is not text: its bytes escaped, and why the request is malformed.
+    struct NotText: Error, Equatable {
+        let escaped: String
+        /// `malformed NAME: FIELD is not valid UTF-8: "ESCAPED"`.
+        let reason: String
+    }
+
+    /// `field` (named `fieldName`) of request `request`, as text, or why it is not.
+    static func decode(_ field: UnsafePointer<CChar>?, named fieldName: String,
+                       of request: String) -> Result<String, NotText> {
+        let raw = bytes(field)
+        if let text = utf8(raw) { return .success(text) }
+        let escaped = escaped(raw)
+        return .failure(NotText(escaped: escaped,
+                                reason: "malformed \(request): \(fieldName) is not valid UTF-8: \"\(escaped)\""))
+    }
+
     /// `bytes` for a record or a reason, unambiguously and in ASCII: printable ASCII as is, a
     /// backslash or double quote after a backslash, any other byte as `\xNN` (`\xff\xfe.sock`).
     /// libssh's reasons (patch 0017) quote fields the same way.
