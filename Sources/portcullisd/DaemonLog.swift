@@ -25,6 +25,8 @@ final class DaemonLog: @unchecked Sendable {
             line("session \(session): allow \(request) by \(rule)")
         case .forwardRequested(let session, let request, .deny(let reason), _, _):
             line("session \(session): deny \(request): \(reason)")
+        case .requestMalformed(let session, let kind, let target, let reason):
+            line("session \(session): refused \(kind)\(target.map { " " + $0 } ?? ""): \(reason)")
         case .forwardBound(let session, let request, let bound):
             line("session \(session): listening for \(request.kind) on \(bound)")
         case .forwardFailed(let session, let request, let reason, _):

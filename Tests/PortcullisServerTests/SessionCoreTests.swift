@@ -63,6 +63,7 @@ import Testing
         case .forwardBound: "bound"
         case .forwardFailed(_, _, let reason, _): "failed (\(reason))"
         case .forwardCancelled: "cancelled"
+        case .requestMalformed(_, let kind, _, let reason): "malformed \(kind) (\(reason))"
         default: "\(event)"
         }
     }
@@ -236,6 +237,27 @@ import Testing
         }
     }
 
+    @Test func aMalformedListenIsRecordedWithItsReasonThenRefusedUndecided() {
+        var core = authenticated()
+        let reason = "malformed tcpip-forward: port 70000 is out of range (0..65535)"
+        let actions = core.refuseMalformed(.init(kind: "tcp-listen", target: nil, reason: reason, isOpen: false))
+        #expect(words(actions) == ["record malformed tcp-listen (\(reason))", "answer requestFailure"])
+        #expect(core.listens.isEmpty)
+    }
+
+    @Test func aMalformedOpenIsRecordedThenRefusedWithTheReasonAsItsDescription() {
+        var core = authenticated()
+        let reason = "malformed direct-streamlocal@openssh.com: socket path is not valid UTF-8: \"\\xff\\xfe.sock\""
+        let actions = core.refuseMalformed(.init(kind: "streamlocal-open", target: "\\xff\\xfe.sock", reason: reason,
+                                                 isOpen: true))
+        guard actions.count == 2,
+              case .record(.requestMalformed(7, "streamlocal-open", "\\xff\\xfe.sock", reason)) = actions[0],
+              case .answer(.openFailure(reason)) = actions[1] else {
+            Issue.record("expected a record naming the escaped path, then a refusal with the reason: \(words(actions))")
+            return
+        }
+    }
+
     @Test func noAnswerEverPrecedesTheRecordItDescribes() {
         var core = makeCore(maxAuthTries: 2)
         let authority = Authority()
@@ -247,6 +269,8 @@ import Testing
         all.append(core.listenBound(request, bound: "127.0.0.1:8080", port: 8080))
         all.append(core.listen(.tcpListen(host: "localhost", port: 9)))
         all.append(core.cancel(request))
+        all.append(core.refuseMalformed(.init(kind: "tcp-open", target: nil, reason: "malformed direct-tcpip: missing host",
+                                              isOpen: true)))
         for actions in all {
             let list = words(actions)
             if let answer = list.firstIndex(where: { $0.hasPrefix("answer") }), list.contains(where: { $0.hasPrefix("record") }) {

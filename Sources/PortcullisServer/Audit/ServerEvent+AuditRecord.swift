@@ -40,6 +40,11 @@ extension ServerEvent {
                 fields += [JSONMember(F.decision, .string("deny")), JSONMember(F.reason, .string(reason))]
             }
             return (AuditEvent.forwardRequest, session, fields)
+        case .requestMalformed(let session, let kind, let target, let reason):
+            var fields = [JSONMember(F.kind, .string(kind))]
+            if let target { fields.append(JSONMember(F.target, .string(target))) }
+            fields += [JSONMember(F.decision, .string("deny")), JSONMember(F.reason, .string(reason))]
+            return (AuditEvent.forwardRequest, session, fields)
         case .forwardBound(let session, let request, let bound):
             return (AuditEvent.forwardBound, session, Self.target(request) + [JSONMember(F.bound, .string(bound))])
         case .forwardFailed(let session, let request, let reason, let channel):

@@ -45,6 +45,8 @@ struct SessionCore {
         /// Success of a global request; `port` for a TCP listen (the port bound), else 0.
         case requestSuccess(port: Int)
         case requestFailure
+        /// A channel open refused with `reason`, which the client prints.
+        case openFailure(reason: String)
     }
 
     enum Action {
@@ -231,6 +233,29 @@ struct SessionCore {
     /// Why a name did not resolve, as the client and the record read it.
     struct ResolveFailure: Error, Equatable {
         let reason: String
+    }
+
+    // MARK: - Malformed requests
+
+    /// A listen, cancel or open that cannot be taken as sent, and why.
+    struct MalformedRequest: Equatable {
+        /// The kind of request it is (`tcp-listen`, `streamlocal-open`, ...).
+        let kind: String
+        /// What it asked for, its bytes escaped, when that could be read.
+        let target: String?
+        /// What is wrong, naming the request: `malformed direct-tcpip: port 65558 is out of range ...`.
+        let reason: String
+        /// A channel open (refused with the reason), not a global request.
+        let isOpen: Bool
+    }
+
+    /// A malformed request is never decided by the rules: it is recorded with its reason, then
+    /// refused (an open with the reason as its description).
+    mutating func refuseMalformed(_ request: MalformedRequest) -> [Action] {
+        guard closeReason == nil else { return [] }
+        return [.record(.requestMalformed(session: session, kind: request.kind, target: request.target,
+                                          reason: request.reason)),
+                .answer(request.isOpen ? .openFailure(reason: request.reason) : .requestFailure)]
     }
 
     // MARK: - Ending

@@ -23,6 +23,10 @@ public enum ServerEvent: Sendable {
                        bytesToClient: UInt64, bytesFromClient: UInt64, duration: Double, reason: String)
     case sessionClosed(session: UInt64, reason: String, duration: Double, channels: UInt64,
                        bytesToClient: UInt64, bytesFromClient: UInt64)
+    /// A listen, cancel or open that was refused unread because it is malformed (a field with a NUL
+    /// byte or not UTF-8, a port past 65535, a field missing): `kind` as for a request, `target`
+    /// with its bytes escaped when it could be read, `reason` naming the request and the fault.
+    case requestMalformed(session: UInt64, kind: String, target: String?, reason: String)
     /// On start: a socket file under socket_root that nobody accepted on (left by a crash) was removed.
     case staleSocketRemoved(path: String)
     /// On start: a socket file under socket_root was found and left untouched: the daemon did not

@@ -60,6 +60,8 @@ extension SessionWorker {
             ssh_message_reply_default(message)
         case .requestSuccess(let port):
             ssh_message_global_request_reply_success(message, UInt16(clamping: port))
+        case .openFailure(let reason):
+            ssh_message_channel_request_open_reply_failure(message, UInt32(SSH2_OPEN_ADMINISTRATIVELY_PROHIBITED), reason)
         }
     }
 }

@@ -3,20 +3,51 @@ import PortcullisPolicy
 
 extension SessionWorker {
     /// `tcpip-forward`, `streamlocal-forward@openssh.com` and their cancels, decided by the core.
+    /// A malformed one (libssh's reason, or an address or path that is not UTF-8) is recorded and
+    /// refused unread.
     func handleGlobalRequest(_ message: OpaquePointer) -> Int32 {
-        let address = ssh_message_global_request_address(message).map { String(cString: $0) } ?? ""
-        let port = Int(ssh_message_global_request_port(message))
-        switch UInt32(ssh_message_subtype(message)) {
-        case SSH_GLOBAL_REQUEST_TCPIP_FORWARD.rawValue:
-            return perform(core.listen(.tcpListen(host: address, port: port)), about: message)
+        let subtype = UInt32(ssh_message_subtype(message))
+        let name: String
+        let field: String
+        switch subtype {
+        case SSH_GLOBAL_REQUEST_TCPIP_FORWARD.rawValue: (name, field) = ("tcpip-forward", "address")
+        case SSH_GLOBAL_REQUEST_CANCEL_TCPIP_FORWARD.rawValue: (name, field) = ("cancel-tcpip-forward", "address")
         case SSH_GLOBAL_REQUEST_STREAMLOCAL_FORWARD.rawValue:
-            return perform(core.listen(.streamLocalListen(path: address)), about: message)
-        case SSH_GLOBAL_REQUEST_CANCEL_TCPIP_FORWARD.rawValue:
-            return perform(core.cancel(.tcpListen(host: address, port: port)), about: message)
+            (name, field) = ("streamlocal-forward@openssh.com", "socket path")
         case SSH_GLOBAL_REQUEST_CANCEL_STREAMLOCAL_FORWARD.rawValue:
-            return perform(core.cancel(.streamLocalListen(path: address)), about: message)
+            (name, field) = ("cancel-streamlocal-forward@openssh.com", "socket path")
         default:
             return 1
         }
+        let port = Int(ssh_message_global_request_port(message))
+        let isTCP = name.hasSuffix("tcpip-forward")
+        func forward(_ address: String) -> ForwardRequest {
+            isTCP ? .tcpListen(host: address, port: port) : .streamLocalListen(path: address)
+        }
+        if let reason = malformedReason(message) {
+            return perform(core.refuseMalformed(.init(kind: forward("").kind, target: nil, reason: reason,
+                                                      isOpen: false)), about: message)
+        }
+        let address: String
+        switch WireText.decode(ssh_message_global_request_address(message), named: field, of: name) {
+        case .success(let text):
+            address = text
+        case .failure(let bad):
+            return perform(core.refuseMalformed(.init(kind: forward("").kind, target: forward(bad.escaped).target,
+                                                      reason: bad.reason, isOpen: false)), about: message)
+        }
+        switch subtype {
+        case SSH_GLOBAL_REQUEST_TCPIP_FORWARD.rawValue, SSH_GLOBAL_REQUEST_STREAMLOCAL_FORWARD.rawValue:
+            return perform(core.listen(forward(address)), about: message)
+        default:
+            return perform(core.cancel(forward(address)), about: message)
+        }
+    }
+
+    /// Why libssh could not take `message` as sent (patch 0017), or nil for a well-formed one.
+    func malformedReason(_ message: OpaquePointer) -> String? {
+        guard let reason = ssh_message_malformed_reason(message) else { return nil }
+        let bytes = WireText.bytes(reason)
+        return WireText.utf8(bytes) ?? WireText.escaped(bytes)
     }
 }

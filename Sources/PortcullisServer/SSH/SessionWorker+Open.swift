@@ -4,25 +4,47 @@ import PortcullisPolicy
 
 extension SessionWorker {
     /// `direct-tcpip` and `direct-streamlocal@openssh.com` (the client's -L, -W, -J), and the
-    /// session channel of a client that forgot -N.
+    /// session channel of a client that forgot -N. A malformed open (libssh's reason, or a host,
+    /// path or originator that is not UTF-8) is recorded and refused with the reason, unread.
     func handleChannelOpen(_ message: OpaquePointer, rules: any SessionRules) -> Int32 {
-        let destination = ssh_message_channel_request_open_destination(message).map { String(cString: $0) } ?? ""
-        let originator = Endpoint(
-            host: ssh_message_channel_request_open_originator(message).map { String(cString: $0) } ?? "",
-            port: Int(ssh_message_channel_request_open_originator_port(message))).description
-        let request: ForwardRequest
-        switch UInt32(ssh_message_subtype(message)) {
-        case SSH_CHANNEL_DIRECT_TCPIP.rawValue:
-            request = .tcpOpen(host: destination,
-                               port: Int(ssh_message_channel_request_open_destination_port(message)))
-        case SSH_CHANNEL_DIRECT_STREAMLOCAL.rawValue:
-            request = .streamLocalOpen(path: destination)
+        let subtype = UInt32(ssh_message_subtype(message))
+        let name: String
+        let field: String
+        switch subtype {
+        case SSH_CHANNEL_DIRECT_TCPIP.rawValue: (name, field) = ("direct-tcpip", "host")
+        case SSH_CHANNEL_DIRECT_STREAMLOCAL.rawValue: (name, field) = ("direct-streamlocal@openssh.com", "socket path")
         case SSH_CHANNEL_SESSION.rawValue:
             return openShellRefusal(message)
         default:
             // X11, agent forwarding: never offered.
             return 1
         }
+        let port = Int(ssh_message_channel_request_open_destination_port(message))
+        func forward(_ destination: String) -> ForwardRequest {
+            subtype == SSH_CHANNEL_DIRECT_TCPIP.rawValue
+                ? .tcpOpen(host: destination, port: port) : .streamLocalOpen(path: destination)
+        }
+        if let reason = malformedReason(message) {
+            return perform(core.refuseMalformed(.init(kind: forward("").kind, target: nil, reason: reason,
+                                                      isOpen: true)), about: message)
+        }
+        let originatorField = subtype == SSH_CHANNEL_DIRECT_TCPIP.rawValue ? "originator address" : "reserved string"
+        let destination: String
+        let originatorHost: String
+        switch (WireText.decode(ssh_message_channel_request_open_destination(message), named: field, of: name),
+                WireText.decode(ssh_message_channel_request_open_originator(message), named: originatorField, of: name)) {
+        case (.success(let target), .success(let origin)):
+            (destination, originatorHost) = (target, origin)
+        case (.failure(let bad), _):
+            return perform(core.refuseMalformed(.init(kind: forward("").kind, target: forward(bad.escaped).target,
+                                                      reason: bad.reason, isOpen: true)), about: message)
+        case (.success(let target), .failure(let bad)):
+            return perform(core.refuseMalformed(.init(kind: forward("").kind, target: forward(target).target,
+                                                      reason: bad.reason, isOpen: true)), about: message)
+        }
+        let originator = Endpoint(host: originatorHost,
+                                  port: Int(ssh_message_channel_request_open_originator_port(message))).description
+        let request = forward(destination)
         let channel = makeChannelID()
         let attempt = OpenAttempt(message: message, request: request, channel: channel, originator: originator)
         if case .tcpOpen(let host, let port) = request {

@@ -1,0 +1,38 @@
+import Testing
+@testable import PortcullisServer
+
+/// Request fields are decoded strictly and named, when they are not text, with their bytes escaped.
+@Suite struct WireTextTests {
+    @Test func invalidUTF8IsRefusedNeverRepaired() {
+        #expect(WireText.utf8([0xff, 0xfe] + Array(".sock".utf8)) == nil)
+        #expect(WireText.utf8(Array("/srv/p/alex/café.sock".utf8)) == "/srv/p/alex/café.sock")
+        #expect(WireText.utf8([0xc3]) == nil)  // a sequence cut short
+        #expect(WireText.utf8([0xed, 0xa0, 0x80]) == nil)  // an encoded surrogate
+        #expect(WireText.utf8([]) == "")
+    }
+
+    @Test func escapingKeepsPrintableASCIIAndNamesEveryOtherByte() {
+        #expect(WireText.escaped([0xff, 0xfe] + Array(".sock".utf8)) == "\\xff\\xfe.sock")
+        #expect(WireText.escaped(Array("web.sock".utf8) + [0] + Array("x".utf8)) == "web.sock\\x00x")
+        #expect(WireText.escaped(Array("a\\x41\"b".utf8)) == "a\\\\x41\\\"b")
+        #expect(WireText.escaped(Array("é\n\t\u{7f}".utf8)) == "\\xc3\\xa9\\x0a\\x09\\x7f")
+        #expect(!WireText.escaped([0xff, 0xfe]).contains("\u{FFFD}"))
+    }
+
+    @Test func aFieldThatIsNotTextNamesTheRequestTheFieldAndItsBytes() {
+        let path: [CChar] = Array("/srv/p/alex/".utf8CString.dropLast()) + [-1, -2] + Array(".sock".utf8CString)
+        let decoded = path.withUnsafeBufferPointer {
+            WireText.decode($0.baseAddress, named: "socket path", of: "streamlocal-forward@openssh.com")
+        }
+        #expect(decoded == .failure(.init(
+            escaped: "/srv/p/alex/\\xff\\xfe.sock",
+            reason: "malformed streamlocal-forward@openssh.com: socket path is not valid UTF-8: \"/srv/p/alex/\\xff\\xfe.sock\"")))
+        #expect(WireText.decode(nil, named: "host", of: "direct-tcpip") == .success(""))
+    }
+
+    @Test func aFieldIsReadWholeFromItsCString() {
+        let bytes: [CChar] = [0x61, -1, 0x62, 0]
+        bytes.withUnsafeBufferPointer { #expect(WireText.bytes($0.baseAddress) == [0x61, 0xff, 0x62]) }
+        #expect(WireText.bytes(nil) == [])
+    }
+}
