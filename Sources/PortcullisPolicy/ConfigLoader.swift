@@ -11,8 +11,8 @@ public enum ConfigLoader {
     ]
     static let limitFields = ["login_grace_time", "max_auth_tries", "resolve_timeout"]
 
-    /// Reads `path` and every `*.yaml`/`*.yml` file in its keys_dir (dot files are skipped), and
-    /// validates everything. Throws a `ConfigError` listing every problem found.
+    /// Reads `path` and every `*.yaml`/`*.yml` file in its keys_dir (dot files are skipped; each
+    /// must be a regular file, not a link), and validates everything. Throws a `ConfigError` listing every problem found.
     public static func load(path: String) throws(ConfigError) -> PolicyConfig {
         try load(path: path, pending: PendingChanges())
     }
@@ -53,7 +53,7 @@ public enum ConfigLoader {
             case .success(let files):
                 for file in files {
                     let name = String(file.split(separator: "/").last ?? "")
-                    switch YAMLDocument.load(path: file, pending: pending.keyFiles[name]) {
+                    switch YAMLDocument.load(path: file, role: .keyFile, pending: pending.keyFiles[name]) {
                     case .failure(let problem): problems.append(problem)
                     case .success(let keyDocument):
                         documents.append(keyDocument)
@@ -183,12 +183,10 @@ public enum ConfigLoader {
         }
         let prefix = directory.hasSuffix("/") ? directory : directory + "/"
         let present = Set(names).subtracting(pending.removedKeyFiles).union(pending.keyFiles.keys)
+        // Every name that looks like a key file is read: one that is not a regular file (a FIFO,
+        // a device, a directory, a symbolic link) is named as a problem, never skipped or opened.
         return .success(present.filter { ($0.hasSuffix(".yaml") || $0.hasSuffix(".yml")) && !$0.hasPrefix(".") }
-            .sorted().map { prefix + $0 }
-            .filter { var isDirectory: ObjCBool = false
-                let name = String($0.dropFirst(prefix.count))
-                return pending.keyFiles[name] != nil
-                    || FileManager.default.fileExists(atPath: $0, isDirectory: &isDirectory) && !isDirectory.boolValue })
+            .sorted().map { prefix + $0 })
     }
 
     /// Repeated names and repeated public keys, each naming both places.
