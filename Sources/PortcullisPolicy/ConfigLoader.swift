@@ -94,14 +94,19 @@ public enum ConfigLoader {
             reader.report(fields[required]?.key ?? root, "missing required field \"\(required)\"")
         }
         if let node = value("listen") {
-            config.listen = reader.list(node, field: "listen") { text, _ throws(PatternError) in try ListenAddress(text) }
+            config.listen = reader.list(node, field: "listen") { text, location throws(PatternError) in
+                let address = try ListenAddress(text)
+                config.locations.listen.append(location)
+                return address
+            }
             if config.listen.isEmpty, case .sequence(let items) = node, items.isEmpty {
                 reader.report(node, "listen: expected at least one address")
             }
         }
         if let node = value("host_keys") {
-            config.hostKeys = reader.list(node, field: "host_keys") { text, _ throws(PatternError) in
+            config.hostKeys = reader.list(node, field: "host_keys") { text, location throws(PatternError) in
                 guard !text.isEmpty, !text.utf8.contains(0) else { throw PatternError("expected a file path") }
+                config.locations.hostKeys.append(location)
                 return text
             }
             if case .sequence(let items) = node, items.isEmpty { reader.report(node, "host_keys: expected at least one key file") }
