@@ -47,7 +47,8 @@ struct Validate: ParsableCommand {
             if json {
                 printJSON(Output(ok: false, keys: nil, problems: error.problems.map { .init(file: $0.file, line: $0.line, message: $0.message) }))
             } else {
-                print(error.description)
+                // Every problem, not only the first ConfigError.describedLimit the daemon logs.
+                print(error.problems.map(\.description).joined(separator: "\n"))
             }
             throw ExitCode(1)
         }

@@ -166,3 +166,22 @@ extension Fixture {
         }
     }
 }
+
+/// A refused reload writes the error to the log and the audit record: its length stays bounded.
+@Suite struct ConfigErrorLengthTests {
+    @Test func theDescriptionListsTheFirstHundredProblemsAndCountsTheRest() throws {
+        let items = (0..<250).map { "\"bad\($0)\"" }.joined(separator: ", ")
+        let problems = try Fixture(header + "listen: [\(items)]\n").problems()
+        #expect(problems.count == 250)
+        let fixture = try Fixture(header + "listen: [\(items)]\n")
+        defer { fixture.directory.remove() }
+        #expect(throws: ConfigError.self) { try fixture.load() }
+        do {
+            _ = try fixture.load()
+        } catch {
+            let lines = error.description.split(separator: "\n")
+            #expect(lines.count == 101)
+            #expect(lines.last == "(and 150 more problems: policyctl validate --json lists them all)")
+        }
+    }
+}
