@@ -120,7 +120,8 @@ final class Daemon {
         } catch {
             audit.reloadRejected("\(error)")
             status = (false, "reload rejected, the previous configuration stays in force:\n\(error)")
-            log.line(status.message)
+            // The reason on the log line itself (a line ending in ":" reads as a refusal without one).
+            log.line("reload rejected, the previous configuration stays in force: \(error)")
         }
         guard let pidFile else { return }
         reloads += 1
