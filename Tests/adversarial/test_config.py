@@ -96,6 +96,21 @@ def test_a_fifo_in_keys_dir_is_named_and_never_blocks_the_check(workdir):
     assert seconds < 1.0
 
 
+def test_a_fifo_in_keys_dir_is_refused_at_reload_without_wedging_it(start_daemon, workdir):
+    keys = workdir / "keys.d"
+    keys.mkdir()
+    daemon = start_daemon({"alex": 'permit_listen: ["8080"]'}, extra_yaml=f'keys_dir: "{keys}"')
+    os.mkfifo(keys / "x.yaml")
+    os.kill(daemon.pid, signal.SIGHUP)
+    rejected = wait_for(lambda: daemon.events("daemon-reload", outcome="rejected"),
+                        "the reload with a FIFO in keys_dir to be rejected (reading it must not block)", timeout=10)
+    assert f"{keys}/x.yaml: not a regular file (a FIFO)" in rejected[0]["error"], rejected
+    (keys / "x.yaml").unlink()
+    os.kill(daemon.pid, signal.SIGHUP)
+    wait_for(lambda: daemon.events("daemon-reload", outcome="applied"), "the next reload to be applied", timeout=10)
+    daemon.assert_alive("after the reloads")
+
+
 def test_a_group_readable_host_key_is_refused_at_check_and_at_start(workdir):
     config = minimal_config(workdir)
     assert check(config)[0] == 0
