@@ -75,7 +75,8 @@ struct Portcullisd: ParsableCommand {
         let log = DaemonLog()
         let daemon: Daemon
         do {
-            daemon = try Daemon(configPath: config, policyConfig: policyConfig, listen: addresses, pidFile: pidFile,
+            daemon = try Daemon(configPath: config, policyConfig: policyConfig, listen: addresses, listenOverride: override,
+                                pidFile: pidFile,
                                 syslogSocket: syslogSocket, log: log)
         } catch {
             log.line("cannot open the audit log: \(error)")

@@ -126,6 +126,20 @@ def test_a_group_readable_host_key_is_refused_at_check_and_at_start(workdir):
     assert started.returncode == 1 and expected in started.stderr, started.stderr
 
 
+def test_a_reload_that_would_stop_the_next_start_is_refused(start_daemon):
+    daemon = start_daemon({"alex": 'permit_listen: ["8080"]'})
+    os.chmod(daemon.dir / "host_key", 0o644)
+    os.kill(daemon.pid, signal.SIGHUP)
+    rejected = wait_for(lambda: daemon.events("daemon-reload", outcome="rejected"),
+                        "the reload with an unprotected host key to be rejected", timeout=10)
+    assert f'{daemon.config_path}:2: host_keys[0] "{daemon.dir}/host_key": UNPROTECTED PRIVATE KEY FILE' \
+        in rejected[0]["error"], rejected
+    daemon.paramiko_transport("alex").close()
+    os.chmod(daemon.dir / "host_key", 0o600)
+    os.kill(daemon.pid, signal.SIGHUP)
+    wait_for(lambda: daemon.events("daemon-reload", outcome="applied"), "the next reload to be applied", timeout=10)
+
+
 def test_a_listen_host_that_does_not_resolve_is_refused_at_check(workdir):
     config = minimal_config(workdir)
     config.write_text(config.read_text().replace('"127.0.0.1:0"', '"127.0.0.1:0", "no-such-host.invalid:22"'))
