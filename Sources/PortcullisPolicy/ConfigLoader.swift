@@ -1,7 +1,8 @@
 import Foundation
 import Yams
 
-/// Loads and validates the YAML config file and its keys_dir. The only part of the module that
+/// Loads and validates the YAML config file and its keys_dir. With the readers it uses
+/// (ConfigFileReader, and HostKeyFile for the start checks), the only part of the module that
 /// touches the file system.
 public enum ConfigLoader {
     /// The top-level fields the main file may have.
