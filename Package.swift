@@ -44,13 +44,16 @@ let package = Package(
             ],
             swiftSettings: libsshHeaders
         ),
+        // PortcullisServer (and so libssh) for `validate`: the daemon's own start checks (StartupCheck).
         .executableTarget(
             name: "policyctl",
             dependencies: [
                 "PortcullisPolicy",
                 "PortcullisAudit",
+                "PortcullisServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ]
+            ],
+            swiftSettings: libsshHeaders
         ),
         // Benchmarks/run's measure of the policy engine at 10,000 keys (load, reload, decide).
         .executableTarget(name: "policy-bench", dependencies: ["PortcullisPolicy"], path: "Benchmarks/policy-bench"),

@@ -1,7 +1,8 @@
 import Foundation
 import Yams
 
-/// Loads and validates the YAML config file and its keys_dir. The only part of the module that
+/// Loads and validates the YAML config file and its keys_dir. With the readers it uses
+/// (ConfigFileReader, and HostKeyFile for the start checks), the only part of the module that
 /// touches the file system.
 public enum ConfigLoader {
     /// The top-level fields the main file may have.
@@ -11,8 +12,8 @@ public enum ConfigLoader {
     ]
     static let limitFields = ["login_grace_time", "max_auth_tries", "resolve_timeout"]
 
-    /// Reads `path` and every `*.yaml`/`*.yml` file in its keys_dir (dot files are skipped), and
-    /// validates everything. Throws a `ConfigError` listing every problem found.
+    /// Reads `path` and every `*.yaml`/`*.yml` file in its keys_dir (dot files are skipped; each
+    /// must be a regular file, not a link), and validates everything. Throws a `ConfigError` listing every problem found.
     public static func load(path: String) throws(ConfigError) -> PolicyConfig {
         try load(path: path, pending: PendingChanges())
     }
@@ -53,7 +54,7 @@ public enum ConfigLoader {
             case .success(let files):
                 for file in files {
                     let name = String(file.split(separator: "/").last ?? "")
-                    switch YAMLDocument.load(path: file, pending: pending.keyFiles[name]) {
+                    switch YAMLDocument.load(path: file, role: .keyFile, pending: pending.keyFiles[name]) {
                     case .failure(let problem): problems.append(problem)
                     case .success(let keyDocument):
                         documents.append(keyDocument)
@@ -94,14 +95,19 @@ public enum ConfigLoader {
             reader.report(fields[required]?.key ?? root, "missing required field \"\(required)\"")
         }
         if let node = value("listen") {
-            config.listen = reader.list(node, field: "listen") { text, _ throws(PatternError) in try ListenAddress(text) }
+            config.listen = reader.list(node, field: "listen") { text, location throws(PatternError) in
+                let address = try ListenAddress(text)
+                config.locations.listen.append(location)
+                return address
+            }
             if config.listen.isEmpty, case .sequence(let items) = node, items.isEmpty {
                 reader.report(node, "listen: expected at least one address")
             }
         }
         if let node = value("host_keys") {
-            config.hostKeys = reader.list(node, field: "host_keys") { text, _ throws(PatternError) in
+            config.hostKeys = reader.list(node, field: "host_keys") { text, location throws(PatternError) in
                 guard !text.isEmpty, !text.utf8.contains(0) else { throw PatternError("expected a file path") }
+                config.locations.hostKeys.append(location)
                 return text
             }
             if case .sequence(let items) = node, items.isEmpty { reader.report(node, "host_keys: expected at least one key file") }
@@ -184,12 +190,10 @@ public enum ConfigLoader {
         }
         let prefix = directory.hasSuffix("/") ? directory : directory + "/"
         let present = Set(names).subtracting(pending.removedKeyFiles).union(pending.keyFiles.keys)
+        // Every name that looks like a key file is read: one that is not a regular file (a FIFO,
+        // a device, a directory, a symbolic link) is named as a problem, never skipped or opened.
         return .success(present.filter { ($0.hasSuffix(".yaml") || $0.hasSuffix(".yml")) && !$0.hasPrefix(".") }
-            .sorted().map { prefix + $0 }
-            .filter { var isDirectory: ObjCBool = false
-                let name = String($0.dropFirst(prefix.count))
-                return pending.keyFiles[name] != nil
-                    || FileManager.default.fileExists(atPath: $0, isDirectory: &isDirectory) && !isDirectory.boolValue })
+            .sorted().map { prefix + $0 })
     }
 
     /// Repeated names and repeated public keys, each naming both places.

@@ -26,6 +26,8 @@ public struct PolicyConfig: Sendable, Hashable {
     public var files: [String]
     /// Lowercase hex SHA-256 over the files' names and contents, to tell configurations apart.
     public var digest: String
+    /// Where `listen` and `host_keys` entries were written, for the start checks to name.
+    public var locations = SettingLocations()
 
     public init(
         listen: [ListenAddress] = PolicyConfig.defaultListen, hostKeys: [String], socketRoot: String,

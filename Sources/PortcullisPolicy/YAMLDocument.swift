@@ -9,35 +9,55 @@ struct YAMLDocument {
     /// The root node; nil for an empty document.
     let root: Node?
 
-    /// Reads and composes `path` (or composes `pending`, the contents it is about to have), or
-    /// returns the problem.
-    static func load(path: String, pending: Data? = nil) -> Result<YAMLDocument, ConfigProblem> {
-        if let pending { return compose(path: path, data: pending) }
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-            return .failure(ConfigProblem(file: path, line: nil, message: "cannot read: no such file"))
-        }
-        guard !isDirectory.boolValue else {
-            return .failure(ConfigProblem(file: path, line: nil, message: "cannot read: is a directory"))
-        }
-        let data: Data
-        do {
-            data = try Data(contentsOf: URL(fileURLWithPath: path))
-        } catch {
-            return .failure(ConfigProblem(file: path, line: nil, message: "cannot read: \(error.localizedDescription)"))
-        }
-        return compose(path: path, data: data)
+    /// Which file of the configuration a document is: it decides the size limit and whether a
+    /// symbolic link is followed.
+    enum Role {
+        /// The main file, named by the administrator: may be a link, up to 16 MiB.
+        case main
+        /// A keys_dir file: never followed through a link, up to 1 MiB.
+        case keyFile
+
+        var limit: Int { self == .main ? ConfigFileReader.mainFileLimit : ConfigFileReader.keyFileLimit }
+        var links: ConfigFileReader.Links { self == .main ? .follow : .refuse }
     }
 
-    private static func compose(path: String, data: Data) -> Result<YAMLDocument, ConfigProblem> {
-        guard let text = String(data: data, encoding: .utf8) else {
-            return .failure(ConfigProblem(file: path, line: nil, message: "not valid UTF-8"))
+    /// Reads and composes `path` (or composes `pending`, the contents it is about to have), or
+    /// returns the problem. Only a regular file is read, never more than its role allows, and
+    /// what it costs to compose is bounded before Yams composes it (YAMLBounds).
+    static func load(path: String, role: Role = .main, pending: Data? = nil) -> Result<YAMLDocument, ConfigProblem> {
+        let bytes: [UInt8]
+        if let pending {
+            bytes = [UInt8](pending)
+            guard bytes.count <= role.limit else {
+                return .failure(ConfigProblem(file: path, line: nil, message: ConfigFileReader.FileProblem.tooLarge(
+                    size: bytes.count, limit: role.limit).message))
+            }
+        } else {
+            switch ConfigFileReader.read(path, limit: role.limit, links: role.links) {
+            case .success(let read): bytes = read
+            case .failure(.notRegular("directory")) where role == .main:
+                return .failure(ConfigProblem(file: path, line: nil, message: "cannot read: is a directory"))
+            case .failure(let problem):
+                return .failure(ConfigProblem(file: path, line: nil, message: problem.message))
+            }
         }
+        return compose(path: path, bytes: bytes)
+    }
+
+    private static func compose(path: String, bytes: [UInt8]) -> Result<YAMLDocument, ConfigProblem> {
+        if let bad = UTF8Check.firstInvalid(bytes) {
+            return .failure(ConfigProblem(file: path, line: bad.line, message: "invalid UTF-8 (byte 0x"
+                + String(bad.byte, radix: 16, uppercase: false) + " at column \(bad.column))"))
+        }
+        if let bound = YAMLBounds.problem(in: bytes) {
+            return .failure(ConfigProblem(file: path, line: bound.line, message: bound.message))
+        }
+        let text = String(decoding: bytes, as: UTF8.self)
         do {
             // The basic resolver leaves every scalar a string (the loader reads each field's text
             // itself): no implicit-type regexes, several times faster on a large keys list.
             let root = try Yams.compose(yaml: text, .basic)
-            return .success(YAMLDocument(path: path, contents: [UInt8](data), root: root))
+            return .success(YAMLDocument(path: path, contents: bytes, root: root))
         } catch let error as YamlError {
             return .failure(problem(for: error, path: path, text: text))
         } catch {

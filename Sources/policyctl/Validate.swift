@@ -1,13 +1,16 @@
 import ArgumentParser
 import Foundation
 import PortcullisPolicy
+import PortcullisServer
 
 struct Validate: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "validate",
         abstract: "Check the whole configuration (main file and keys_dir) as the daemon would.",
         discussion: """
-            Prints every problem as FILE:LINE: MESSAGE.
+            Prints every problem as FILE:LINE: MESSAGE. Checks what stops the daemon at start too, \
+            as portcullisd --check does: each host key exists, is a regular file that group and \
+            others cannot read, and loads; each listen address is numeric.
 
             Example:
               policyctl validate --config /etc/portcullis/portcullis.yaml
@@ -32,8 +35,11 @@ struct Validate: ParsableCommand {
     }
 
     func run() throws {
-        do {
+        do throws(ConfigError) {
             let config = try ConfigLoader.load(path: options.config)
+            // What would stop the daemon at start: the very checks portcullisd makes before it starts.
+            let startProblems = StartupCheck.problems(config)
+            guard startProblems.isEmpty else { throw ConfigError(problems: startProblems) }
             if json { printJSON(Output(ok: true, keys: config.keys.count, problems: [])) } else {
                 print("\(options.config): OK (\(config.keys.count) keys in \(config.files.count) files)")
             }
@@ -41,7 +47,8 @@ struct Validate: ParsableCommand {
             if json {
                 printJSON(Output(ok: false, keys: nil, problems: error.problems.map { .init(file: $0.file, line: $0.line, message: $0.message) }))
             } else {
-                print(error.description)
+                // Every problem, not only the first ConfigError.describedLimit the daemon logs.
+                print(error.problems.map(\.description).joined(separator: "\n"))
             }
             throw ExitCode(1)
         }

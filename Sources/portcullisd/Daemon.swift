@@ -17,11 +17,14 @@ final class Daemon {
     /// Where the pid goes (and, next to it, the answer to each reload); nil: nowhere.
     private let pidFile: String?
     private var reloads = 0
+    /// The addresses of --listen, which replace the config's: what a reload's start checks test.
+    private let listenOverride: [ListenAddress]?
 
     /// Opens the audit log and writes daemon-start; throws if the log cannot be written.
-    init(configPath: String, policyConfig: PolicyConfig, listen: [ListenAddress], pidFile: String? = nil,
-         syslogSocket: String = "/dev/log", log: DaemonLog) throws {
+    init(configPath: String, policyConfig: PolicyConfig, listen: [ListenAddress], listenOverride: [ListenAddress]? = nil,
+         pidFile: String? = nil, syslogSocket: String = "/dev/log", log: DaemonLog) throws {
         self.configPath = configPath
+        self.listenOverride = listenOverride
         self.pidFile = pidFile
         self.log = log
         config = policyConfig
@@ -103,12 +106,16 @@ final class Daemon {
         log.line(clean ? "stopped" : "stopped with sessions still closing")
     }
 
-    /// Re-reads the configuration; an invalid one is rejected and the old one stays in force.
+    /// Re-reads the configuration; an invalid one, or one that would stop the next start (a host
+    /// key or listen address StartupCheck refuses), is rejected and the old one stays in force.
     /// With a pid file, the outcome is written next to it for `policyctl reload`.
     private func reload() {
         let status: (ok: Bool, message: String)
         do {
             let new = try ConfigLoader.load(path: configPath)
+            // Refused too: what would stop the next start (as `policyctl validate` would refuse it).
+            let startProblems = StartupCheck.problems(new, listen: listenOverride)
+            guard startProblems.isEmpty else { throw ConfigError(problems: startProblems) }
             store.replace(with: Policy(config: new))
             server.rulesChanged()
             audit.reloaded(from: config, to: new)
@@ -124,7 +131,8 @@ final class Daemon {
         } catch {
             audit.reloadRejected("\(error)")
             status = (false, "reload rejected, the previous configuration stays in force:\n\(error)")
-            log.line(status.message)
+            // The reason on the log line itself (a line ending in ":" reads as a refusal without one).
+            log.line("reload rejected, the previous configuration stays in force: \(error)")
         }
         guard let pidFile else { return }
         reloads += 1

@@ -32,7 +32,7 @@ struct Portcullisd: ParsableCommand {
     @Option(name: .long, help: "The configuration file.")
     var config = "/etc/portcullis/portcullis.yaml"
 
-    @Flag(name: .long, help: "Validate the configuration and exit.")
+    @Flag(name: .long, help: "Validate the configuration, host keys and listen addresses as a start would, and exit.")
     var check = false
 
     @Option(name: .long, help: "Accept connections on ADDR (host:port) instead of the config's listen list; repeatable.")
@@ -47,6 +47,12 @@ struct Portcullisd: ParsableCommand {
     func run() throws {
         // Absolute, so that rules are named by a full path in the audit log and a reload finds the file.
         let config = URL(fileURLWithPath: self.config).standardizedFileURL.path
+        let override: [ListenAddress]?
+        do {
+            override = try listen.isEmpty ? nil : listen.map { try ListenAddress($0) }
+        } catch {
+            throw ValidationError("--listen: \(error)")
+        }
         let policyConfig: PolicyConfig
         do {
             policyConfig = try ConfigLoader.load(path: config)
@@ -54,20 +60,23 @@ struct Portcullisd: ParsableCommand {
             FileHandle.standardError.write(Data("portcullisd: invalid configuration:\n\(error)\n".utf8))
             throw ExitCode(1)
         }
+        // What would stop the start (host keys, listen addresses) is found here, for --check too.
+        let startProblems = StartupCheck.problems(policyConfig, listen: override)
+        guard startProblems.isEmpty else {
+            let text = ConfigError(problems: startProblems).description
+            FileHandle.standardError.write(Data("portcullisd: invalid configuration:\n\(text)\n".utf8))
+            throw ExitCode(1)
+        }
         if check {
             print("\(config): OK (\(policyConfig.keys.count) keys)")
             return
         }
-        let addresses: [ListenAddress]
-        do {
-            addresses = try listen.isEmpty ? policyConfig.listen : listen.map { try ListenAddress($0) }
-        } catch {
-            throw ValidationError("--listen: \(error)")
-        }
+        let addresses = override ?? policyConfig.listen
         let log = DaemonLog()
         let daemon: Daemon
         do {
-            daemon = try Daemon(configPath: config, policyConfig: policyConfig, listen: addresses, pidFile: pidFile,
+            daemon = try Daemon(configPath: config, policyConfig: policyConfig, listen: addresses, listenOverride: override,
+                                pidFile: pidFile,
                                 syslogSocket: syslogSocket, log: log)
         } catch {
             log.line("cannot open the audit log: \(error)")

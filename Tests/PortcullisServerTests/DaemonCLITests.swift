@@ -14,6 +14,7 @@ import Testing
     @Test func checkAcceptsAValidConfigAndNamesTheLineOfAnInvalidOne() throws {
         let directory = try TemporaryDirectory()
         let key = try KeyPair.generate(at: directory.file("alex"))
+        _ = try KeyPair.generate(at: directory.file("host"))
         let good = """
             host_keys: ["\(directory.file("host"))"]
             socket_root: "\(directory.path)"
