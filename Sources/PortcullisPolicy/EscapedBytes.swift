@@ -1,7 +1,8 @@
 /// Bytes that came from outside (a file name on disk, a request on the wire), written so that a
 /// person reads exactly what they were: valid UTF-8 stays as it is, and every byte that is not part
-/// of valid UTF-8, every control character and the backslash are written `\xNN` (`\\`). Never
-/// lossy: two different byte strings never read the same.
+/// of valid UTF-8 and every control character (C0, DEL, C1) is written `\xNN`, a backslash `\\` and a double
+/// quote `\"` (so the result can stand between quotes). Never lossy: two different byte strings
+/// never read the same, and U+FFFD never stands for a byte.
 public func escapedBytes(_ bytes: some Collection<UInt8>) -> String {
     let bytes = Array(bytes)
     var out = ""
@@ -12,10 +13,10 @@ public func escapedBytes(_ bytes: some Collection<UInt8>) -> String {
         if length > 0, index + length <= bytes.count,
            let text = String(validating: bytes[index..<index + length], as: UTF8.self),
            let scalar = text.unicodeScalars.first {
-            if scalar.value < 0x20 || scalar.value == 0x7F {
-                out += hexEscape(lead)
-            } else if scalar == "\\" {
-                out += "\\\\"
+            if scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value) {
+                bytes[index..<index + length].forEach { out += hexEscape($0) }
+            } else if scalar == "\\" || scalar == "\"" {
+                out += "\\" + String(scalar)
             } else {
                 out.unicodeScalars.append(scalar)
             }

@@ -11,14 +11,6 @@ import Testing
         #expect(WireText.utf8([]) == "")
     }
 
-    @Test func escapingKeepsPrintableASCIIAndNamesEveryOtherByte() {
-        #expect(WireText.escaped([0xff, 0xfe] + Array(".sock".utf8)) == "\\xff\\xfe.sock")
-        #expect(WireText.escaped(Array("web.sock".utf8) + [0] + Array("x".utf8)) == "web.sock\\x00x")
-        #expect(WireText.escaped(Array("a\\x41\"b".utf8)) == "a\\\\x41\\\"b")
-        #expect(WireText.escaped(Array("é\n\t\u{7f}".utf8)) == "\\xc3\\xa9\\x0a\\x09\\x7f")
-        #expect(!WireText.escaped([0xff, 0xfe]).contains("\u{FFFD}"))
-    }
-
     @Test func aFieldThatIsNotTextNamesTheRequestTheFieldAndItsBytes() {
         let path: [CChar] = Array("/srv/p/alex/".utf8CString.dropLast()) + [-1, -2] + Array(".sock".utf8CString)
         let decoded = path.withUnsafeBufferPointer {

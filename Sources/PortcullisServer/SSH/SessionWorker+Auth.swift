@@ -28,7 +28,7 @@ extension SessionWorker {
     /// A public-key attempt as libssh left it (patch 0018): refused already when its algorithm is
     /// not among those accepted or its key cannot be read.
     private func publicKeyMethod(_ message: OpaquePointer) -> SessionCore.AuthMethod {
-        let algorithm = escapedBytes(Self.bytes(ssh_message_auth_pubkey_algorithm(message)))
+        let algorithm = escapedBytes(WireText.bytes(ssh_message_auth_pubkey_algorithm(message)))
         let key = portcullis_message_auth_pubkey(message).flatMap { PublicKey(libssh: $0) }
         let state = portcullis_message_auth_publickey_state(message)
         guard let key else {
@@ -47,11 +47,6 @@ extension SessionWorker {
     }
 
     /// The bytes of a C string libssh holds (none for NULL).
-    private static func bytes(_ text: UnsafePointer<CChar>?) -> UnsafeBufferPointer<UInt8> {
-        guard let text else { return UnsafeBufferPointer(start: nil, count: 0) }
-        return UnsafeBufferPointer(start: UnsafeRawPointer(text).assumingMemoryBound(to: UInt8.self), count: strlen(text))
-    }
-
     private static func methodName(_ method: Int32) -> String {
         switch method {
         case Int32(SSH_AUTH_METHOD_PASSWORD): "password"

@@ -48,6 +48,6 @@ extension SessionWorker {
     func malformedReason(_ message: OpaquePointer) -> String? {
         guard let reason = ssh_message_malformed_reason(message) else { return nil }
         let bytes = WireText.bytes(reason)
-        return WireText.utf8(bytes) ?? WireText.escaped(bytes)
+        return WireText.utf8(bytes) ?? escapedBytes(bytes)
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import PortcullisPolicy
 
 /// Text fields of a client's request, as it sent them: decoded strictly, and escaped when they are
 /// to be named but are not text.
@@ -27,27 +28,8 @@ enum WireText {
                        of request: String) -> Result<String, NotText> {
         let raw = bytes(field)
         if let text = utf8(raw) { return .success(text) }
-        let escaped = escaped(raw)
+        let escaped = escapedBytes(raw)
         return .failure(NotText(escaped: escaped,
                                 reason: "malformed \(request): \(fieldName) is not valid UTF-8: \"\(escaped)\""))
-    }
-
-    /// `bytes` for a record or a reason, unambiguously and in ASCII: printable ASCII as is, a
-    /// backslash or double quote after a backslash, any other byte as `\xNN` (`\xff\xfe.sock`).
-    /// libssh's reasons (patch 0017) quote fields the same way.
-    static func escaped(_ bytes: some Sequence<UInt8>) -> String {
-        var text = ""
-        for byte in bytes {
-            switch byte {
-            case UInt8(ascii: "\\"), UInt8(ascii: "\""):
-                text += "\\" + String(UnicodeScalar(byte))
-            case 0x20..<0x7f:
-                text.unicodeScalars.append(UnicodeScalar(byte))
-            default:
-                let hex = String(byte, radix: 16)
-                text += "\\x" + (hex.count == 1 ? "0" + hex : hex)
-            }
-        }
-        return text
     }
 }
