@@ -10,6 +10,13 @@ public enum AuditEvent {
     /// On start, a socket file left by a crash under socket_root was removed: `path`.
     public static let staleSocketRemoved = "stale-socket-removed"
 
+    /// A connection was refused at accept (max_startups, per_source_max_startups, a penalty):
+    /// `client` and `client_port` (absent in a summary), `reason`, `also_refused`.
+    public static let connectionRefused = "connection-refused"
+    /// A source's penalty took effect (per_source_penalties): `client`, `source`, `reason`,
+    /// `duration` (seconds it is refused for).
+    public static let sourcePenalised = "source-penalised"
+
     /// A TCP connection was accepted: `client`, `client_port`, `server`, `server_port`.
     public static let sessionStart = "session-start"
     /// A public-key login attempt: `user`, `key` (when the key is configured), `fingerprint`,
@@ -35,7 +42,7 @@ public enum AuditEvent {
 
     /// Every event name, daemon-level first.
     public static let all = [
-        daemonStart, daemonReload, daemonStop, staleSocketRemoved, sessionStart, auth, forwardRequest,
-        forwardBound, forwardFailed, forwardCancelled, channelOpen, channelClose, sessionEnd,
+        daemonStart, daemonReload, daemonStop, staleSocketRemoved, connectionRefused, sourcePenalised, sessionStart, auth,
+        forwardRequest, forwardBound, forwardFailed, forwardCancelled, channelOpen, channelClose, sessionEnd,
     ]
 }

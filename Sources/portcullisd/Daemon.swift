@@ -36,6 +36,7 @@ final class Daemon {
         configuration.loginGraceTime = policyConfig.limits.loginGraceTime
         configuration.maxAuthTries = policyConfig.limits.maxAuthTries
         configuration.resolveTimeout = Double(policyConfig.limits.resolveTimeout)
+        configuration.admission = StartupAdmission.Settings(policyConfig.limits)
         configuration.firstSessionID = audit.firstSessionID
         configuration.log = OperationalLog { log.line($0) }
         server = SSHServer(configuration: configuration, authority: PolicyAuthority(store: store),

@@ -39,6 +39,11 @@ final class DaemonLog: @unchecked Sendable {
             line("session \(session): closed: \(reason)")
         case .staleSocketRemoved(let path):
             line("removed stale socket \(path)")
+        case .connectionRefused(let client, let reason, let alsoRefused):
+            let more = alsoRefused > 0 ? " (and \(alsoRefused) more like it not recorded one by one)" : ""
+            line("refused \(client.map { "a connection from \($0)" } ?? "connections"): \(reason)\(more)")
+        case .sourcePenalised(let client, let source, let reason, let seconds):
+            line("penalised source \(source) (\(client)) for \(Int(seconds.rounded(.up)))s: \(reason)")
         }
     }
 }
