@@ -111,6 +111,7 @@ final class Daemon {
             let new = try ConfigLoader.load(path: configPath)
             store.replace(with: Policy(config: new))
             server.rulesChanged()
+            server.admissionChanged(StartupAdmission.Settings(new.limits))
             audit.reloaded(from: config, to: new)
             if new.auditLog != config.auditLog || new.auditSyslog != config.auditSyslog {
                 log.line("audit_log and audit_syslog changes take effect at the next start")

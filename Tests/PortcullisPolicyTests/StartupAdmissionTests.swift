@@ -237,6 +237,31 @@ import Testing
         #expect(admitted(admission.connection(from: legit, at: 21, roll: 0)) != nil)
     }
 
+    @Test func aReloadAppliesNewLimitsToTheNextConnectionAndKeepsWhatIsOpen() {
+        var admission = StartupAdmission(settings: .init(perSourceMaxStartups: 2, penalties: PenaltySettings(min: 0)))
+        let first = admitted(admission.connection(from: flood, at: 0, roll: 0))!
+        _ = admitted(admission.connection(from: flood, at: 0, roll: 0))!
+        #expect(admitted(admission.connection(from: flood, at: 0, roll: 0)) == nil)
+        admission.ended(first, .authFailed, at: 0)
+        #expect(admitted(admission.connection(from: flood, at: 1, roll: 0)) == nil)
+        // Penalties off, a higher per-source limit: the source's open connection still counts.
+        admission.update(.init(perSourceMaxStartups: 3, penalties: nil))
+        #expect(admitted(admission.connection(from: flood, at: 1, roll: 0)) != nil)
+        #expect(admitted(admission.connection(from: flood, at: 1, roll: 0)) != nil)
+        #expect(admitted(admission.connection(from: flood, at: 1, roll: 0)) == nil)
+        #expect(admission.unauthenticated(from: flood) == 3)
+        // A smaller table keeps the penalties furthest from expiry.
+        var table = StartupAdmission(settings: .init(perSourceMaxStartups: nil, penalties: PenaltySettings(min: 0)))
+        for index in 0..<10 {
+            let startup = admitted(table.connection(from: IPAddress("10.0.0.\(index)")!, at: Double(index), roll: 0))!
+            table.ended(startup, .authFailed, at: Double(index))
+        }
+        table.update(.init(perSourceMaxStartups: nil, penalties: PenaltySettings(min: 0, maxSources4: 4)))
+        #expect(table.penalisedSources.ipv4 == 4)
+        #expect(admitted(table.connection(from: IPAddress("10.0.0.9")!, at: 9.5, roll: 0)) == nil)
+        #expect(admitted(table.connection(from: IPAddress("10.0.0.5")!, at: 9.5, roll: 0)) != nil)
+    }
+
     @Test func reasonsSayWhatWasExceeded() {
         let block = SourceBlock(flood, sizes: .standard)
         #expect(StartupAdmission.Refusal.perSource(source: block, limit: 5).reason

@@ -13,8 +13,8 @@ struct PenaltyTable: Sendable {
         var refusalRecorded: Bool
     }
 
-    let capacity: Int
-    let overflow: PenaltySettings.Overflow
+    private(set) var capacity: Int
+    private(set) var overflow: PenaltySettings.Overflow
     private(set) var entries: [SourceBlock: Entry] = [:]
     /// Min-heap on expiry; an item whose expiry no longer matches its entry is stale and skipped.
     private var heap: [(expiry: Double, block: SourceBlock)] = []
@@ -51,6 +51,13 @@ struct PenaltyTable: Sendable {
             popMin()
             if let entry = entries[first.block], entry.expiry == first.expiry { entries[first.block] = nil }
         }
+    }
+
+    /// New bounds (a reload): a table now over capacity keeps the penalties furthest from expiry.
+    mutating func resize(capacity: Int, overflow: PenaltySettings.Overflow) {
+        self.capacity = capacity
+        self.overflow = overflow
+        evictOverCapacity()
     }
 
     private mutating func rebuild() {

@@ -174,9 +174,13 @@ public struct StartupAdmission: Sendable {
         return penalise(startup.address, block: startup.block, ending, now: now)
     }
 
-    /// Changes the limits (a reload); counts and penalties carry over.
+    /// Changes the limits (a reload): connections open and penalties outstanding carry over
+    /// (the penalty tables are cut to their new bounds); switched off, penalties are not enforced.
     public mutating func update(_ settings: Settings) {
         self.settings = settings
+        let penalties = settings.penalties ?? PenaltySettings()
+        penalties4.resize(capacity: penalties.maxSources4, overflow: penalties.overflow)
+        penalties6.resize(capacity: penalties.maxSources6, overflow: penalties.overflow6)
     }
 
     // MARK: - Internals

@@ -4,7 +4,7 @@ import PortcullisPolicy
 /// Admission before authentication for the server: the accept thread asks it about every new
 /// connection, sessions report when they authenticate or end unauthenticated. It keeps
 /// ``StartupAdmission`` (the decisions) under a lock, and reports refusals and penalties to the
-/// recorder, bounded by a ``RefusalReporter``.
+/// recorder (the audit log, which the daemon's log echoes), bounded by a ``RefusalReporter``.
 final class AdmissionControl: @unchecked Sendable {
     /// A connection admitted and still unauthenticated: what it must report back.
     struct Slot {
@@ -16,13 +16,11 @@ final class AdmissionControl: @unchecked Sendable {
     private var state: StartupAdmission
     private var reporter = RefusalReporter()
     private let recorder: any EventRecorder
-    private let log: OperationalLog
     private let origin = Monotonic.now
 
-    init(settings: StartupAdmission.Settings, recorder: any EventRecorder, log: OperationalLog) {
+    init(settings: StartupAdmission.Settings, recorder: any EventRecorder) {
         state = StartupAdmission(settings: settings)
         self.recorder = recorder
-        self.log = log
     }
 
     /// Seconds since the control was made, on the monotonic clock.
@@ -50,7 +48,6 @@ final class AdmissionControl: @unchecked Sendable {
             if let also {
                 _ = recorder.record(.connectionRefused(client: client, reason: refusal.reason, alsoRefused: also))
             }
-            log.warn("refused-\(refusal.kind)", "refused a connection from \(client.host): \(refusal.reason)")
             return .refused
         }
     }
@@ -58,6 +55,13 @@ final class AdmissionControl: @unchecked Sendable {
     enum Admitted {
         case admitted(Slot?)
         case refused
+    }
+
+    /// New limits (a reload).
+    func update(_ settings: StartupAdmission.Settings) {
+        lock.lock()
+        state.update(settings)
+        lock.unlock()
     }
 
     /// The connection of `startup` authenticated.

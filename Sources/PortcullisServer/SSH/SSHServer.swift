@@ -33,7 +33,7 @@ public final class SSHServer: @unchecked Sendable {
         self.configuration = configuration
         self.authority = authority
         self.recorder = recorder
-        admission = AdmissionControl(settings: configuration.admission, recorder: recorder, log: configuration.log)
+        admission = AdmissionControl(settings: configuration.admission, recorder: recorder)
         nextSessionID = configuration.firstSessionID - 1
     }
 
@@ -96,6 +96,12 @@ public final class SSHServer: @unchecked Sendable {
     /// The rules changed (a reload): every session checks at once whether its key is still admitted.
     public func rulesChanged() {
         loops.forEach { $0.stepAll() }
+    }
+
+    /// New admission limits (a reload): they apply to the next connection; connections open and
+    /// penalties outstanding carry over.
+    public func admissionChanged(_ settings: StartupAdmission.Settings) {
+        admission.update(settings)
     }
 
     /// The number of sessions running now.
