@@ -267,3 +267,23 @@ def test_connections_that_never_authenticate_are_penalised_too(start_daemon):
     s = connect_from(FLOOD_SOURCE, daemon.port)
     assert refused_at_accept(s)
     s.close()
+
+
+def test_holding_a_connection_past_login_grace_time_is_penalised(start_daemon):
+    # One connection that never authenticates within login_grace_time costs 20 s (OpenSSH 9.8's
+    # grace-exceeded), over min 15 s by itself.
+    daemon = start_daemon({"alex": ""}, login_grace_time=limits(login_grace_time="1s"))
+    held = connect_from(FLOOD_SOURCE, daemon.port)
+    try:
+        assert (first_bytes(held) or b"").startswith(b"SSH-2.0-")
+        wait_for(lambda: daemon.events("source-penalised"), "the grace time to run out and the penalty", 10)
+    finally:
+        held.close()
+    penalty = daemon.events("source-penalised")[0]
+    assert penalty["reason"] == "exceeded login_grace_time" and 19 < penalty["duration"] <= 20, penalty
+    s = connect_from(FLOOD_SOURCE, daemon.port)
+    assert refused_at_accept(s), "a source that held a connection past the grace time was admitted"
+    s.close()
+    other = connect_from(LEGIT_SOURCE, daemon.port)
+    assert (first_bytes(other) or b"").startswith(b"SSH-2.0-")
+    other.close()
