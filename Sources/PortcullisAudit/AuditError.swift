@@ -12,6 +12,9 @@ public enum AuditError: Error, Sendable, Hashable, CustomStringConvertible {
     case reservedField(String)
     /// The existing log's last line is incomplete or not a record, so the chain cannot continue from it.
     case unusableLastLine(path: String, reason: String)
+    /// The log's last line is torn and could not be saved to its side file (a full disk); the log
+    /// was left as it was.
+    case sideFileFailed(log: String, sideFile: String, call: String, errno: Int32)
     /// A line is longer than a reader will buffer.
     case lineTooLong(path: String, line: Int)
     /// A line that is not an audit record.
@@ -25,6 +28,9 @@ public enum AuditError: Error, Sendable, Hashable, CustomStringConvertible {
         case .shortWrite(let path): "\(path): short write"
         case .reservedField(let key): "field name \"\(key)\" is reserved"
         case .unusableLastLine(let path, let reason): "\(path): last line: \(reason); cannot continue its chain"
+        case .sideFileFailed(let log, let sideFile, let call, let errno):
+            "\(log): its last line is torn (a crash mid-write) and cannot be moved aside to \(sideFile): \(call): "
+                + "\(String(cString: strerror(errno))); the log was left as it was: make room and start again"
         case .lineTooLong(let path, let line): "\(path):\(line): line too long"
         case .malformedRecord(let path, let line, let reason): "\(path):\(line): \(reason)"
         case .decompression(let path, let status): "\(path): gzip -dc failed (status \(status))"

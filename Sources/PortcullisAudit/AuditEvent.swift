@@ -9,6 +9,13 @@ public enum AuditEvent {
     public static let daemonStop = "daemon-stop"
     /// On start, a socket file left by a crash under socket_root was removed: `path`.
     public static let staleSocketRemoved = "stale-socket-removed"
+    /// On start, a socket file under socket_root was left untouched: `path` (non-UTF-8 bytes
+    /// written `\xNN`), `reason` (not created by portcullisd, or in use).
+    public static let socketLeftAlone = "socket-left-alone"
+    /// On start, the log's torn last line (a crash mid-write) was moved aside or completed; the
+    /// fields of ``AuditRecovery/Field``: `action`, `reason`, `file`, `offset`, `bytes`, `sha256`,
+    /// `side_file`.
+    public static let auditRecovered = "audit-recovered"
 
     /// A connection was refused at accept (max_startups, per_source_max_startups, a penalty):
     /// `client` and `client_port` (absent in a summary), `reason`, `also_refused`.
@@ -42,7 +49,8 @@ public enum AuditEvent {
 
     /// Every event name, daemon-level first.
     public static let all = [
-        daemonStart, daemonReload, daemonStop, staleSocketRemoved, connectionRefused, sourcePenalised, sessionStart, auth,
-        forwardRequest, forwardBound, forwardFailed, forwardCancelled, channelOpen, channelClose, sessionEnd,
+        daemonStart, daemonReload, daemonStop, staleSocketRemoved, socketLeftAlone, auditRecovered, connectionRefused,
+        sourcePenalised, sessionStart, auth, forwardRequest, forwardBound, forwardFailed, forwardCancelled, channelOpen,
+        channelClose, sessionEnd,
     ]
 }

@@ -2,6 +2,10 @@ import Foundation
 
 /// Checks the hash chain across a log's files: every line a record, `seq` rising by one, and
 /// each `prev` the hash of the line before. Stops at the first break.
+///
+/// An `audit-recovered` record that chains is a crash recovery, not a break: it is listed in the
+/// outcome, and the side file it names, when found next to the log file that holds the record
+/// (or at the path named), must hold exactly the bytes it notes.
 public struct AuditVerifier: Sendable {
     private let hash: AuditChain.Hash
 
@@ -14,6 +18,7 @@ public struct AuditVerifier: Sendable {
         let reader = AuditReader(files: files)
         var previous: (line: AuditLine, seq: UInt64, hash: String)?
         var first: AuditChainPoint?
+        var recoveries: [AuditRecoveryNote] = []
         while let line = try reader.nextLine() {
             func broken(_ kind: AuditBreak.Kind, at place: AuditLine = line, _ detail: String) -> AuditVerification {
                 .broken(AuditBreak(kind: kind, file: place.file, line: place.number, detail: detail))
@@ -36,21 +41,62 @@ public struct AuditVerifier: Sendable {
             } else if (record.seq == 1) != (record.prev == AuditChain.genesis) {
                 return broken(.modified, "seq \(record.seq) with prev \(record.prev)")
             }
+            if record.event == AuditEvent.auditRecovered {
+                let recovery: AuditRecovery
+                do { recovery = try AuditRecovery(record: record) } catch {
+                    return broken(.modified, "audit-recovered record with \(error)")
+                }
+                var note = AuditRecoveryNote(file: line.file, line: line.number, seq: record.seq, ts: record.ts,
+                                             recovery: recovery, sideFileFound: nil)
+                if let side = recovery.sideFile {
+                    switch sideFileHolds(recovery, side, nextTo: line.file) {
+                    case .found(let path): note.sideFileFound = path
+                    case .missing: break
+                    case .different(let path):
+                        return broken(.modified, "the side file \(path) does not hold the \(recovery.byteCount) bytes "
+                                      + "with sha256 \(recovery.sha256) this recovery moved aside")
+                    }
+                }
+                recoveries.append(note)
+            }
             let lineHash = hash(Data(line.bytes))
             if first == nil { first = AuditChainPoint(seq: record.seq, hash: lineHash) }
             previous = (line, record.seq, lineHash)
         }
-        return .intact(first: first, last: previous.map { AuditChainPoint(seq: $0.seq, hash: $0.hash) })
+        return .intact(first: first, last: previous.map { AuditChainPoint(seq: $0.seq, hash: $0.hash) }, recoveries: recoveries)
+    }
+
+    private enum SideFile {
+        case found(String)
+        case missing
+        case different(String)
+    }
+
+    /// Looks for the side file next to `logFile` (the log may have been copied elsewhere), then
+    /// at the path the record names, and compares what it holds.
+    private func sideFileHolds(_ recovery: AuditRecovery, _ side: String, nextTo logFile: String) -> SideFile {
+        let name = URL(fileURLWithPath: side).lastPathComponent
+        let nearby = URL(fileURLWithPath: logFile).deletingLastPathComponent().appendingPathComponent(name).path
+        for path in nearby == side ? [side] : [nearby, side] {
+            guard let handle = FileHandle(forReadingAtPath: path) else { continue }
+            defer { try? handle.close() }
+            // One byte more than noted, to tell a longer file.
+            let limit = Int(min(recovery.byteCount, 1 << 26)) + 1
+            guard let bytes = try? handle.read(upToCount: limit) ?? Data() else { return .different(path) }
+            return UInt64(bytes.count) == recovery.byteCount && hash(bytes) == recovery.sha256 ? .found(path) : .different(path)
+        }
+        return .missing
     }
 }
 
 /// The outcome of ``AuditVerifier/verify(files:)``.
 public enum AuditVerification: Sendable, Hashable {
-    /// The chain holds; `first` and `last` are nil for an empty log.
-    case intact(first: AuditChainPoint?, last: AuditChainPoint?)
+    /// The chain holds; `first` and `last` are nil for an empty log. `recoveries`: the crash
+    /// recoveries in it, oldest first.
+    case intact(first: AuditChainPoint?, last: AuditChainPoint?, recoveries: [AuditRecoveryNote] = [])
     case broken(AuditBreak)
 
-    /// 0 intact, 1 tampered or truncated.
+    /// 0 intact (recoveries included), 1 tampered or truncated.
     public var exitCode: Int32 {
         if case .intact = self { return 0 }
         return 1

@@ -21,11 +21,15 @@ public final class AuditWriter: Sendable {
     /// Opens (creating, mode 0600) the log at `path` for appending and continues its chain from
     /// the last line; an empty or new file continues from its newest rotated sibling
     /// (`path.1` or `path.1.gz`), if any, and otherwise starts at seq 1 with ``AuditChain/genesis``.
-    /// A last line that is incomplete or not a record is an error.
-    public init(path: String, hash: @escaping AuditChain.Hash, now: @escaping @Sendable () -> Date = Date.init) throws(AuditError) {
+    /// A last line that is incomplete or not a record is an error, unless `recoverTornLine`: then
+    /// it is moved aside (or, a whole record missing only its newline, completed) and an
+    /// `audit-recovered` record notes it, as ``AuditRecovery`` tells; ``recovered`` holds it.
+    public init(path: String, hash: @escaping AuditChain.Hash, now: @escaping @Sendable () -> Date = Date.init,
+                recoverTornLine: Bool = false) throws(AuditError) {
         self.path = path
         self.hash = hash
         self.now = now
+        recovered = recoverTornLine ? try AuditRecovery.recover(log: path, hash: hash, now: now) : nil
         let fd = try Self.open(path)
         do {
             let chain = try Self.resumePoint(path: path, hash: hash)
@@ -41,6 +45,10 @@ public final class AuditWriter: Sendable {
             if state.fd >= 0 { Glibc.close(state.fd) }
         }
     }
+
+    /// What start-up recovery did, and the `audit-recovered` record it wrote; nil if the log
+    /// needed none (or `recoverTornLine` was off).
+    public let recovered: (recovery: AuditRecovery, record: AuditRecord)?
 
     /// The last record written (or resumed from).
     public var chainPoint: AuditChainPoint { state.withLock { $0.chain } }

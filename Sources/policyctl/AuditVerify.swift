@@ -13,11 +13,16 @@ struct AuditVerify: ParsableCommand {
             is the SHA-256 of the line before. The first record may continue older, removed files; \
             a change to the very last record is beyond what a chain can show.
 
+            An audit-recovered record is where portcullisd, starting after a crash, moved a torn \
+            last line aside (to the side file it names, which must still hold those bytes when \
+            found) or completed it: each is listed as a recovery, and does not count as a break. \
+            A forged one that does not chain, or a torn line anywhere else, is still a break.
+
             Example:
               policyctl audit verify
               policyctl audit verify /var/log/portcullis/audit.jsonl.2.gz /var/log/portcullis/audit.jsonl.1
 
-            Exit status: 0 intact; 1 broken (modified, deleted or truncated, at FILE:LINE); 2 usage \
+            Exit status: 0 intact (recoveries included); 1 broken (modified, deleted or truncated, at FILE:LINE); 2 usage \
             error, unusable config, no or unreadable log files.
             """
     )
@@ -36,14 +41,17 @@ struct AuditVerify: ParsableCommand {
             throw Failure.usage("cannot read \(error)")
         }
         switch verification {
-        case .intact(let first, let last):
+        case .intact(let first, let last, let recoveries):
             let count = files.count == 1 ? "1 file" : "\(files.count) files"
+            let recovered = recoveries.isEmpty ? ""
+                : "; \(recoveries.count) crash recover\(recoveries.count == 1 ? "y" : "ies") (not tampering)"
             if let first, let last {
                 let records = last.seq - first.seq + 1
-                print("audit log intact: \(records) record\(records == 1 ? "" : "s"), seq \(first.seq)-\(last.seq) across \(count)")
+                print("audit log intact: \(records) record\(records == 1 ? "" : "s"), seq \(first.seq)-\(last.seq) across \(count)\(recovered)")
             } else {
                 print("audit log intact: 0 records across \(count)")
             }
+            for note in recoveries { print(note.description) }
         case .broken(let place):
             try broken(place)
         }

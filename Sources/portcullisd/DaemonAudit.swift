@@ -11,7 +11,8 @@ final class DaemonAudit: Sendable {
     /// seq of this run's daemon-start record and every session writes at least one record.
     let firstSessionID: UInt64
 
-    /// Opens the log (creating its directory, mode 0750, if missing) and writes daemon-start.
+    /// Opens the log (creating its directory, mode 0750, if missing), recovers a torn last line a
+    /// crash left, and writes daemon-start.
     init(config: PolicyConfig, configPath: String, listen: [ListenAddress], syslogSocket: String,
          log: DaemonLog) throws {
         let report: @Sendable (String) -> Void = { log.line($0) }
@@ -22,9 +23,21 @@ final class DaemonAudit: Sendable {
                 try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
                                                         attributes: [.posixPermissions: 0o750])
             }
-            writer = try AuditWriter(path: path, hash: { SHA256.hex($0) })
+            // A torn last line (a crash mid-write) is moved aside and noted, so the daemon starts.
+            writer = try AuditWriter(path: path, hash: { SHA256.hex($0) }, recoverTornLine: true)
         }
         let syslog = config.auditSyslog ? SyslogSender(socketPath: syslogSocket, report: report) : nil
+        if let (recovery, record) = writer?.recovered {
+            switch recovery.action {
+            case .movedAside:
+                log.line("audit log \(recovery.file) ended in a torn line (\(recovery.reason)): its \(recovery.byteCount) bytes "
+                         + "from offset \(recovery.offset) were moved to \(recovery.sideFile ?? "?"); recorded as seq \(record.seq)")
+            case .completed:
+                log.line("audit log \(recovery.file) ended in a whole record without its newline: newline added; "
+                         + "recorded as seq \(record.seq)")
+            }
+            syslog?.send(record.line)
+        }
         let start = try writer?.append(event: AuditEvent.daemonStart, fields: [
             JSONMember("version", .string(portcullisVersion)),
             JSONMember("libssh", .string(LibSSH.build)),

@@ -47,8 +47,8 @@ import Testing
 
     @Test func intactAcrossFiles() throws {
         let (_, result) = try verifyRotatedLog()
-        guard case .intact(let first, let last) = result else { Issue.record("\(result)"); return }
-        #expect(first?.seq == 1 && last?.seq == 8)
+        guard case .intact(let first, let last, let recoveries) = result else { Issue.record("\(result)"); return }
+        #expect(first?.seq == 1 && last?.seq == 8 && recoveries.isEmpty)
         #expect(result.exitCode == 0)
     }
 

@@ -60,12 +60,30 @@ import Testing
         #expect(!exists(elsewhere.file("x.sock")))
     }
 
-    @Test func staleSocketIsReplaced() throws {
+    @Test func staleSocketTheDaemonDidNotCreateIsRefusedAndLeftUntouched() throws {
         let server = try TestServer()
         let path = server.directory.file("stale.sock")
         close(try TestSocket.listenUnix(path))  // the file stays, nobody accepts on it
-        #expect(exists(path))
-        #expect(try tryListen(server, path) == nil)
+        let before = try fileID(path)
+        let result = try #require(try tryListen(server, path))
+        #expect(result.status == 255)
+        try server.events.wait(for: "the failure") { event in
+            if case .forwardFailed(_, _, let reason, _) = event { return reason.contains("not created by portcullisd") }
+            return false
+        }
+        #expect(try fileID(path) == before)
+    }
+
+    @Test func theDaemonsOwnNamesAreRefused() throws {
+        let server = try TestServer()
+        let record = server.directory.file(SocketRegistry.fileName)
+        let before = try Data(contentsOf: URL(fileURLWithPath: record))
+        for path in [record, server.directory.file(".portcullis-x/a.sock")] {
+            let result = try #require(try tryListen(server, path))
+            #expect(result.status == 255)
+        }
+        #expect(try Data(contentsOf: URL(fileURLWithPath: record)) == before)
+        #expect(!exists(server.directory.file(".portcullis-x")))
     }
 
     @Test func liveSocketIsRefusedAndKeepsWorking() throws {
@@ -76,7 +94,7 @@ import Testing
         let result = try #require(try tryListen(server, path))
         #expect(result.status == 255)
         try server.events.wait(for: "the failure") { event in
-            if case .forwardFailed(_, _, let reason, _) = event { return reason.contains("in use by another session") }
+            if case .forwardFailed(_, _, let reason, _) = event { return reason.contains("not created by portcullisd") }
             return false
         }
         let fd = try TestSocket.connectUnix(path)
@@ -137,12 +155,23 @@ import Testing
         #expect(try ssh.refusedOpenReport(localPort: localPort).contains("resolves to \(secret)"))
     }
 
-    @Test func staleSocketsUnderTheRootAreRemovedOnStart() throws {
+    @Test func onStartOnlyTheDaemonsOwnStaleSocketsAreRemoved() throws {
         let directory = try TemporaryDirectory()
         try FileManager.default.createDirectory(atPath: directory.file("crashed"), withIntermediateDirectories: true)
-        close(try TestSocket.listenUnix(directory.file("crashed/old.sock")))
+        let ours = directory.file("crashed/old.sock")
+        let foreign = directory.file("crashed/foreign.sock")
+        close(try TestSocket.listenUnix(ours))
+        close(try TestSocket.listenUnix(foreign))
+        let rawName = Array(directory.file("crashed/").utf8) + [0xFF, 0xFE] + Array(".sock".utf8)
+        close(try TestSocket.listenUnix(directory.file("crashed/raw.sock")))
+        #expect(withRawPath(rawName) { rename(directory.file("crashed/raw.sock"), $0) } == 0)
         let live = try EchoServer.unix(directory.file("live.sock"))
         defer { live.stop() }
+        do {
+            // What a crashed daemon left: its record of the socket it had created.
+            let record = try SocketRegistry(path: directory.file(SocketRegistry.fileName))
+            record.created(try fileID(ours), path: Array(ours.utf8))
+        }
         let events = EventLog()
         let hostKey = try KeyPair.generate(at: directory.file("host_key"))
         let server = SSHServer(configuration: ServerConfiguration(
@@ -152,11 +181,68 @@ import Testing
                                observer: { events.append($0) })
         try server.start()
         defer { server.stop() }
-        #expect(!exists(directory.file("crashed/old.sock")))
+        #expect(!exists(ours))
+        #expect(exists(foreign))
         #expect(exists(directory.file("live.sock")))
+        #expect(rawExists(rawName))
         #expect(events.all.contains { event in
-            if case .staleSocketRemoved(let path) = event { return path == directory.file("crashed/old.sock") }
+            if case .staleSocketRemoved(let path) = event { return path == ours }
             return false
         })
+        let leftAlone = events.all.compactMap { event -> String? in
+            if case .socketLeftAlone(let path, let reason) = event { return "\(path): \(reason)" }
+            return nil
+        }
+        #expect(leftAlone.contains("\(foreign): not created by portcullisd"))
+        #expect(leftAlone.contains("\(directory.file("crashed/"))\\xff\\xfe.sock: not created by portcullisd"))
+        #expect(leftAlone.contains("\(directory.file("live.sock")): not created by portcullisd"))
+    }
+
+    @Test func theRecordForgetsWhatIsGoneAndSurvivesATornLine() throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.file(SocketRegistry.fileName)
+        let gone = FileID(device: 1, inode: 2)
+        do {
+            let record = try SocketRegistry(path: path)
+            record.created(gone, path: Array("/nowhere/x.sock".utf8))
+            record.created(FileID(device: 3, inode: 4), path: Array("/nowhere/y.sock".utf8))
+            record.removed(FileID(device: 3, inode: 4))
+        }
+        let handle = try #require(FileHandle(forWritingAtPath: path))
+        handle.seekToEndOfFile()
+        handle.write(Data("+ 5 6 2f".utf8))  // a crash mid-append
+        try handle.close()
+        let reread = try SocketRegistry(path: path)
+        #expect(reread.entries.map { FileID(device: $0.device, inode: $0.inode) } == [gone])
+        _ = UnixSocketFile.sweep(root: directory.path, registry: reread)
+        #expect(reread.entries.isEmpty)
+        #expect(try String(contentsOfFile: path, encoding: .utf8) == "")
+        var info = stat()
+        #expect(lstat(path, &info) == 0 && info.st_mode & 0o777 == 0o600)
+    }
+
+    @Test func theStartUpWalkIsBounded() throws {
+        let directory = try TemporaryDirectory()
+        var deep = directory.path
+        for _ in 0..<(UnixSocketFile.sweepMaxDepth + 2) { deep += "/d" }
+        try FileManager.default.createDirectory(atPath: deep, withIntermediateDirectories: true)
+        let record = try SocketRegistry(path: directory.file(SocketRegistry.fileName))
+        let sweep = UnixSocketFile.sweep(root: directory.path, registry: record)
+        #expect(sweep.incomplete?.contains("deeper than \(UnixSocketFile.sweepMaxDepth)") == true)
+    }
+
+    private func fileID(_ path: String) throws -> FileID {
+        var info = stat()
+        guard lstat(path, &info) == 0 else { throw POSIXError(.ENOENT) }
+        return FileID(info)
+    }
+
+    private func withRawPath<T>(_ bytes: [UInt8], _ body: (UnsafePointer<CChar>) -> T) -> T {
+        (bytes.map { CChar(bitPattern: $0) } + [0]).withUnsafeBufferPointer { body($0.baseAddress!) }
+    }
+
+    private func rawExists(_ bytes: [UInt8]) -> Bool {
+        var info = stat()
+        return withRawPath(bytes) { lstat($0, &info) } == 0
     }
 }

@@ -188,11 +188,14 @@ class Daemon:
 
     def __init__(self, directory: Path, keys: dict[str, str], extra_yaml: str = "",
                  login_grace_time: str = "30s", nofile: int | None = None,
-                 wrapper: list[str] | None = None):
+                 wrapper: list[str] | None = None, socket_root: Path | None = None,
+                 audit_log: Path | None = None):
         self.dir = directory
-        self.socket_root = directory / "sockets"
-        self.socket_root.mkdir(mode=0o700)
-        self.audit_log = directory / "audit.jsonl"
+        # `socket_root`: another daemon's, to start over what it left (a restart after a crash).
+        self.socket_root = socket_root or directory / "sockets"
+        self.socket_root.mkdir(mode=0o700, exist_ok=socket_root is not None)
+        # audit_log: an existing log to go on with (a restart after a crash), else a new one here.
+        self.audit_log = Path(audit_log) if audit_log is not None else directory / "audit.jsonl"
         self.log_path = directory / "portcullisd.log"
         self.config_path = directory / "portcullis.yaml"
         self.known_hosts = directory / "known_hosts"

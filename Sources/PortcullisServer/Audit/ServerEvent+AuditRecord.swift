@@ -71,6 +71,8 @@ extension ServerEvent {
             ])
         case .staleSocketRemoved(let path):
             return (AuditEvent.staleSocketRemoved, nil, [JSONMember("path", .string(path))])
+        case .socketLeftAlone(let path, let reason):
+            return (AuditEvent.socketLeftAlone, nil, [JSONMember("path", .string(path)), JSONMember("reason", .string(reason))])
         case .connectionRefused(let client, let reason, let alsoRefused):
             var fields: [JSONMember] = []
             if let client {

@@ -37,7 +37,8 @@ final class RemoteForward {
             bound = fds.compactMap(Endpoint.local(of:)).map(\.description).joined(separator: ", ")
         case .streamLocalListen(let path):
             let (fd, created) = try UnixSocketFile.listen(path: path, root: worker.configuration.socketRoot,
-                                                          mode: mode_t(worker.configuration.socketMode))
+                                                          mode: mode_t(worker.configuration.socketMode),
+                                                          registry: worker.socketFiles)
             fds = [fd]
             createdSocket = created
             boundPort = 0

@@ -21,6 +21,8 @@ public final class SSHServer: @unchecked Sendable {
     private var nextSessionID: UInt64 = 0
     private var stopping = false
     private let registry = WorkerRegistry()
+    /// Set by `start()`: the record of the socket files this daemon creates under socket_root.
+    private var socketFiles: SocketRegistry!
     private var loops: [EventLoop] = []
     /// Admission before authentication, asked at every accept.
     private let admission: AdmissionControl
@@ -52,9 +54,7 @@ public final class SSHServer: @unchecked Sendable {
         LibSSH.initialize()
         // A peer that hangs up must never end the process: a write to it fails with EPIPE instead.
         signal(SIGPIPE, SIG_IGN)
-        for path in UnixSocketFile.removeStaleSockets(under: configuration.socketRoot) {
-            _ = recorder.record(.staleSocketRemoved(path: path))
-        }
+        try sweepSocketRoot()
         bind = try makeBind()
         do {
             for address in configuration.listen {
@@ -118,6 +118,27 @@ public final class SSHServer: @unchecked Sendable {
         if wake.write >= 0 {
             var byte: UInt8 = 1
             _ = write(wake.write, &byte, 1)
+        }
+    }
+
+    /// Opens the record of the daemon's socket files and removes the stale ones a crash left;
+    /// reports every other socket under socket_root, untouched.
+    private func sweepSocketRoot() throws {
+        let root = configuration.socketRoot
+        do {
+            socketFiles = try SocketRegistry(path: (root.hasSuffix("/") ? root : root + "/") + SocketRegistry.fileName)
+        } catch {
+            throw ServerError(description: "\(error)")
+        }
+        let sweep = UnixSocketFile.sweep(root: root, registry: socketFiles)
+        for path in sweep.removed {
+            _ = recorder.record(.staleSocketRemoved(path: path))
+        }
+        for (path, reason) in sweep.leftAlone {
+            _ = recorder.record(.socketLeftAlone(path: path, reason: reason))
+        }
+        if let incomplete = sweep.incomplete {
+            configuration.log.warn("socket-sweep", "socket_root sweep incomplete: \(incomplete)")
         }
     }
 
@@ -224,7 +245,7 @@ public final class SSHServer: @unchecked Sendable {
         lock.unlock()
         let worker = SessionWorker(id: id, session: session, client: client, server: server,
                                    configuration: configuration, authority: authority, registry: registry,
-                                   recorder: recorder)
+                                   socketFiles: socketFiles, recorder: recorder)
         worker.admissionSlot = slot
         registry.enter()
         guard loops.min(by: { $0.sessionCount < $1.sessionCount })?.adopt(worker) == true else {

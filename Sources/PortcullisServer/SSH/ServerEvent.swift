@@ -25,6 +25,9 @@ public enum ServerEvent: Sendable {
                        bytesToClient: UInt64, bytesFromClient: UInt64)
     /// On start: a socket file under socket_root that nobody accepted on (left by a crash) was removed.
     case staleSocketRemoved(path: String)
+    /// On start: a socket file under socket_root was found and left untouched: the daemon did not
+    /// create it, or something accepts on it. `path` has non-UTF-8 bytes escaped (`\xNN`).
+    case socketLeftAlone(path: String, reason: String)
     /// A connection was refused at accept, before any SSH byte (max_startups, per-source limit,
     /// penalty): `client` (nil in a summary of refusals not recorded one by one), why, and how
     /// many other refusals of the same kind since the last such record this one stands for.

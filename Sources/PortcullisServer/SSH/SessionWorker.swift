@@ -17,6 +17,8 @@ final class SessionWorker: @unchecked Sendable {
     let configuration: ServerConfiguration
     let authority: any SessionAuthority
     let recorder: any EventRecorder
+    /// The record of the socket files this daemon created (`ssh -R /path`).
+    let socketFiles: SocketRegistry
     private let registry: WorkerRegistry
     /// Replies waiting for the events they describe to be recorded.
     let replies: DeferredReplies
@@ -66,8 +68,9 @@ final class SessionWorker: @unchecked Sendable {
 
     init(id: UInt64, session: OpaquePointer, client: Endpoint, server: Endpoint,
          configuration: ServerConfiguration, authority: any SessionAuthority, registry: WorkerRegistry,
-         recorder: any EventRecorder) {
+         socketFiles: SocketRegistry, recorder: any EventRecorder) {
         self.registry = registry
+        self.socketFiles = socketFiles
         self.id = id
         self.session = session
         self.client = client
