@@ -359,19 +359,15 @@ final class SessionWorker: @unchecked Sendable {
     private func reportUnauthenticatedEnd() {
         guard let slot = admissionSlot else { return }
         admissionSlot = nil
-        let ending: StartupAdmission.Ending
-        if rules != nil {
+        guard rules == nil else {
             slot.control.authenticated(slot.startup)
             return
-        } else if graceExpired {
-            ending = .graceExceeded
-        } else if core.authFailures > 0 {
-            ending = .authFailed
-        } else if registry.isStopping {
-            ending = .serverStopped
-        } else {
-            ending = .noAuth
         }
+        let ending: StartupAdmission.Ending =
+            graceExpired ? .graceExceeded
+            : core.authFailures > 0 ? .authFailed
+            : registry.isStopping ? .serverStopped
+            : .noAuth
         slot.control.ended(slot.startup, ending)
     }
 
