@@ -112,7 +112,10 @@ def run(ctx):
     loadgen = scale.build_loadgen(ctx)
     binary = conn_setup.build(ctx)
     sshd_limits = ["MaxStartups %d" % (sessions + 100), "MaxSessions %d" % (sessions + 100)]
-    portcullis = servers.Portcullis(ctx.run_dir, ctx.client, ctx.far_dir, ctx.portcullisd, name="portcullis-idle")
+    # Like sshd's, Portcullis' admission limits are lifted so that the machine is the limit.
+    portcullis_limits = {"max_startups": sessions + 100, "per_source_max_startups": "none"}
+    portcullis = servers.Portcullis(ctx.run_dir, ctx.client, ctx.far_dir, ctx.portcullisd, name="portcullis-idle",
+                                    limits=portcullis_limits)
     openssh = servers.OpenSSH(ctx.run_dir, ctx.client, ctx.far_dir, name="openssh-idle", extra_config=sshd_limits)
     sides = [portcullis, openssh]
     print("idle load: %d connections per server through ssh -R, in turns of %d, without and with %d idle sessions"
@@ -138,7 +141,8 @@ def run(ctx):
     }
     rows["cpu"].notes.append("over %.0f s with nothing but the idle sessions; OpenSSH: summed over its processes"
                              % window)
-    rows["p50 with"].notes.append("sshd: %s, so that the machine is the limit, not a default" % ", ".join(sshd_limits))
+    rows["p50 with"].notes.append("sshd: %s; Portcullis: %s; so that the machine is the limit, not a default" % (
+        ", ".join(sshd_limits), ", ".join("%s %s" % item for item in sorted(portcullis_limits.items()))))
     if sessions < wanted:
         rows["p50 with"].notes.append("cut from %d sessions: %s" % (wanted, scale.limit_note(limit, want)))
     without = {s.name: [] for s in sides}

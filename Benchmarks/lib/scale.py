@@ -339,8 +339,10 @@ def run(ctx):
     timeout = 120 if ctx.args.quick else 1800
     stall = 30 if ctx.args.quick else 120
     sshd_limits = ["MaxStartups %d" % (2 * sessions + 10), "MaxSessions %d" % (2 * sessions + 10)]
+    portcullis_limits = {"max_startups": 2 * sessions + 10, "per_source_max_startups": "none"}
     sides = [
-        servers.Portcullis(ctx.run_dir, ctx.client, ctx.far_dir, ctx.portcullisd, name="portcullis-scale"),
+        servers.Portcullis(ctx.run_dir, ctx.client, ctx.far_dir, ctx.portcullisd, name="portcullis-scale",
+                           limits=portcullis_limits),
         servers.OpenSSH(ctx.run_dir, ctx.client, ctx.far_dir, name="openssh-scale", extra_config=sshd_limits),
     ]
     case = "%d sessions, %d connections" % (sessions, connections)
@@ -358,7 +360,8 @@ def run(ctx):
         "cpu": Result("scale", "CPU time", "s", label[sides[0].name], label[sides[1].name],
                       higher_is_better=False, expected=1, **extra),
     }
-    rows["errors"].notes.append("sshd: %s, so that the machine is the limit, not a default" % ", ".join(sshd_limits))
+    rows["errors"].notes.append("sshd: %s; Portcullis: %s; so that the machine is the limit, not a default" % (
+        ", ".join(sshd_limits), ", ".join("%s %s" % item for item in sorted(portcullis_limits.items()))))
     if capped:
         rows["errors"].notes.append("load cut to %d of %d sessions, %d of %d connections for both sides: %s" % (
             sessions, wanted_sessions, connections, wanted_connections, limit_note(limit, want)))

@@ -17,6 +17,13 @@ public enum AuditEvent {
     /// `side_file`.
     public static let auditRecovered = "audit-recovered"
 
+    /// A connection was refused at accept (max_startups, per_source_max_startups, a penalty):
+    /// `client` and `client_port` (absent in a summary), `reason`, `also_refused`.
+    public static let connectionRefused = "connection-refused"
+    /// A source's penalty took effect (per_source_penalties): `client`, `source`, `reason`,
+    /// `duration` (seconds it is refused for).
+    public static let sourcePenalised = "source-penalised"
+
     /// A TCP connection was accepted: `client`, `client_port`, `server`, `server_port`.
     public static let sessionStart = "session-start"
     /// A public-key login attempt: `user`, `key` (when the key is configured), `fingerprint`,
@@ -42,7 +49,8 @@ public enum AuditEvent {
 
     /// Every event name, daemon-level first.
     public static let all = [
-        daemonStart, daemonReload, daemonStop, staleSocketRemoved, socketLeftAlone, auditRecovered, sessionStart,
-        auth, forwardRequest, forwardBound, forwardFailed, forwardCancelled, channelOpen, channelClose, sessionEnd,
+        daemonStart, daemonReload, daemonStop, staleSocketRemoved, socketLeftAlone, auditRecovered, connectionRefused,
+        sourcePenalised, sessionStart, auth, forwardRequest, forwardBound, forwardFailed, forwardCancelled, channelOpen,
+        channelClose, sessionEnd,
     ]
 }

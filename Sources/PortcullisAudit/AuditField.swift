@@ -41,6 +41,10 @@ public enum AuditField {
     public static let duration = "duration"
     /// How many channels a session carried.
     public static let channels = "channels"
+    /// connection-refused: refusals of the same kind since the last such record not recorded one by one.
+    public static let alsoRefused = "also_refused"
+    /// source-penalised: the source block refused (`ADDRESS/BITS`, per_source_net_block_size).
+    public static let source = "source"
 
     /// The fields that describe who a session is; later records of the session inherit them for filtering.
     public static let identity = [key, fingerprint, user, client]

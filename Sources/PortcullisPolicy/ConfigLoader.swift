@@ -10,10 +10,10 @@ public enum ConfigLoader {
         "listen", "host_keys", "socket_root", "socket_mode", "gateway_ports", "allow_privileged_ports",
         "keys_dir", "audit_log", "audit_syslog", "limits", "keys", "algorithms",
     ]
-    static let limitFields = ["login_grace_time", "max_auth_tries", "resolve_timeout"]
 
     /// Reads `path` and every `*.yaml`/`*.yml` file in its keys_dir (dot files are skipped; each
-    /// must be a regular file, not a link), and validates everything. Throws a `ConfigError` listing every problem found.
+    /// must be a regular file, not a link), and validates everything. Throws a `ConfigError` listing
+    /// every problem found.
     public static func load(path: String) throws(ConfigError) -> PolicyConfig {
         try load(path: path, pending: PendingChanges())
     }
@@ -145,26 +145,7 @@ public enum ConfigLoader {
                 config.auditLog = text.hasPrefix("/") ? text : resolve(text, besides: reader.path)
             }
         }
-        if let node = value("limits"), let limits = reader.fields(of: node, known: limitFields, what: "limits") {
-            if let entry = limits["login_grace_time"]?.value, !NodeReader.isNull(entry),
-               let text = reader.string(entry, field: "limits.login_grace_time") {
-                if let seconds = ConfigScalars.duration(text) { config.limits.loginGraceTime = seconds } else {
-                    reader.report(entry, "limits.login_grace_time \(NodeReader.quoted(text)): expected a duration like 30s, 2m, 1h or a number of seconds")
-                }
-            }
-            if let entry = limits["resolve_timeout"]?.value, !NodeReader.isNull(entry),
-               let text = reader.string(entry, field: "limits.resolve_timeout") {
-                if let seconds = ConfigScalars.duration(text), seconds > 0 { config.limits.resolveTimeout = seconds } else {
-                    reader.report(entry, "limits.resolve_timeout \(NodeReader.quoted(text)): expected a duration of at least 1s, like 5s or 1m")
-                }
-            }
-            if let entry = limits["max_auth_tries"]?.value, !NodeReader.isNull(entry),
-               let text = reader.string(entry, field: "limits.max_auth_tries") {
-                if let count = ConfigScalars.positiveInteger(text) { config.limits.maxAuthTries = count } else {
-                    reader.report(entry, "limits.max_auth_tries \(NodeReader.quoted(text)): expected a positive whole number")
-                }
-            }
-        }
+        if let node = value("limits") { readLimits(node, into: &config.limits, reader: &reader) }
         if let node = value("algorithms") { config.algorithms = Algorithms.read(node, reader: &reader) }
         return socketRoot
     }

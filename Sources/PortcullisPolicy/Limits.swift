@@ -9,6 +9,22 @@ public struct Limits: Sendable, Hashable {
     /// Seconds a host name of a `direct-tcpip` open may take to resolve before the open is refused.
     public var resolveTimeout: Int
 
+    /// OpenSSH's MaxStartups: unauthenticated connections before new ones are refused.
+    public var maxStartups: MaxStartups = .standard
+    /// OpenSSH's PerSourceMaxStartups: unauthenticated connections one source may hold; nil: no limit.
+    public var perSourceMaxStartups: Int? = Limits.defaultPerSourceMaxStartups
+    /// OpenSSH's PerSourceNetBlockSize: what counts as one source.
+    public var perSourceNetBlockSize: NetBlockSize = .standard
+    /// OpenSSH's PerSourcePenalties; nil: off.
+    public var perSourcePenalties: PenaltySettings? = PenaltySettings()
+    /// OpenSSH's PerSourcePenaltyExemptList: sources never penalised.
+    public var perSourcePenaltyExemptList: [IPNetwork] = []
+
+    /// Unlike OpenSSH (no limit), one source may hold 5 unauthenticated connections by default:
+    /// fewer than max_startups' start (10), so that one source alone can never make the server
+    /// refuse anybody else.
+    public static let defaultPerSourceMaxStartups: Int? = 5
+
     public init(loginGraceTime: Int = 30, maxAuthTries: Int = 6, resolveTimeout: Int = 5) {
         self.loginGraceTime = loginGraceTime
         self.maxAuthTries = maxAuthTries

@@ -39,6 +39,7 @@ final class Daemon {
         configuration.loginGraceTime = policyConfig.limits.loginGraceTime
         configuration.maxAuthTries = policyConfig.limits.maxAuthTries
         configuration.resolveTimeout = Double(policyConfig.limits.resolveTimeout)
+        configuration.admission = StartupAdmission.Settings(policyConfig.limits)
         configuration.firstSessionID = audit.firstSessionID
         configuration.algorithms = policyConfig.algorithms
         configuration.log = OperationalLog { log.line($0) }
@@ -118,6 +119,7 @@ final class Daemon {
             guard startProblems.isEmpty else { throw ConfigError(problems: startProblems) }
             store.replace(with: Policy(config: new))
             server.rulesChanged()
+            server.admissionChanged(StartupAdmission.Settings(new.limits))
             audit.reloaded(from: config, to: new)
             if new.auditLog != config.auditLog || new.auditSyslog != config.auditSyslog {
                 log.line("audit_log and audit_syslog changes take effect at the next start")

@@ -43,6 +43,11 @@ final class DaemonLog: @unchecked Sendable {
             line("removed stale socket \(path)")
         case .socketLeftAlone(let path, let reason):
             line("left socket \(path) untouched: \(reason)")
+        case .connectionRefused(let client, let reason, let alsoRefused):
+            let more = alsoRefused > 0 ? " (and \(alsoRefused) more like it not recorded one by one)" : ""
+            line("refused \(client.map { "a connection from \($0)" } ?? "connections"): \(reason)\(more)")
+        case .sourcePenalised(let client, let source, let reason, let seconds):
+            line("penalised source \(source) (\(client)) for \(Int(seconds.rounded(.up)))s: \(reason)")
         }
     }
 }

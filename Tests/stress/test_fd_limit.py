@@ -34,7 +34,12 @@ def test_descriptor_exhaustion_no_spin_and_recovery(start_daemon, services, proc
     raise_nofile(4096)
     echo = services(echo_handler)
     daemon = start_daemon({"sharer": 'permit_listen: ["localhost:*"]',
-                           "user": f'permit_open: ["127.0.0.1:{echo.port}"]'}, nofile=NOFILE)
+                           "user": f'permit_open: ["127.0.0.1:{echo.port}"]'}, nofile=NOFILE,
+                          # Admission before authentication (issue 11) would refuse these pre-auth
+                          # connections long before descriptors run out: lifted here (the limits
+                          # ride along in stresslib's limits line).
+                          login_grace_time="30s, max_startups: 1000, per_source_max_startups: none, "
+                                           "per_source_penalties: no")
     sharer = procs.start(daemon.ssh_args("sharer", "-N", "-o", "ExitOnForwardFailure=yes",
                                          "-R", f"0:127.0.0.1:{echo.port}"))
     forward_port = sharer.allocated_port()

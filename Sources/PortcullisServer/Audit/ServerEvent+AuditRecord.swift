@@ -78,6 +78,19 @@ extension ServerEvent {
             return (AuditEvent.staleSocketRemoved, nil, [JSONMember("path", .string(path))])
         case .socketLeftAlone(let path, let reason):
             return (AuditEvent.socketLeftAlone, nil, [JSONMember("path", .string(path)), JSONMember("reason", .string(reason))])
+        case .connectionRefused(let client, let reason, let alsoRefused):
+            var fields: [JSONMember] = []
+            if let client {
+                fields = [JSONMember(F.client, .string(client.host)), JSONMember(F.clientPort, .int(Int64(client.port)))]
+            }
+            return (AuditEvent.connectionRefused, nil, fields + [
+                JSONMember(F.reason, .string(reason)), JSONMember(F.alsoRefused, .int(Int64(alsoRefused))),
+            ])
+        case .sourcePenalised(let client, let source, let reason, let seconds):
+            return (AuditEvent.sourcePenalised, nil, [
+                JSONMember(F.client, .string(client)), JSONMember(F.source, .string(source)),
+                JSONMember(F.reason, .string(reason)), JSONMember(F.duration, .double(Self.microseconds(seconds))),
+            ])
         }
     }
 

@@ -24,6 +24,8 @@ public final class SSHServer: @unchecked Sendable {
     /// Set by `start()`: the record of the socket files this daemon creates under socket_root.
     private var socketFiles: SocketRegistry!
     private var loops: [EventLoop] = []
+    /// Admission before authentication, asked at every accept.
+    private let admission: AdmissionControl
 
     /// The addresses the server accepts on, with the ports actually bound.
     public private(set) var endpoints: [Endpoint] = []
@@ -33,6 +35,7 @@ public final class SSHServer: @unchecked Sendable {
         self.configuration = configuration
         self.authority = authority
         self.recorder = recorder
+        admission = AdmissionControl(settings: configuration.admission, recorder: recorder)
         nextSessionID = configuration.firstSessionID - 1
     }
 
@@ -93,6 +96,12 @@ public final class SSHServer: @unchecked Sendable {
     /// The rules changed (a reload): every session checks at once whether its key is still admitted.
     public func rulesChanged() {
         loops.forEach { $0.stepAll() }
+    }
+
+    /// New admission limits (a reload): they apply to the next connection; connections open and
+    /// penalties outstanding carry over.
+    public func admissionChanged(_ settings: StartupAdmission.Settings) {
+        admission.update(settings)
     }
 
     /// The number of sessions running now.
@@ -174,13 +183,23 @@ public final class SSHServer: @unchecked Sendable {
         var polls = listeners.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
         polls.append(pollfd(fd: wake.read, events: Int16(POLLIN), revents: 0))
         var pausedUntil: UInt64 = 0
+        // When refusals not yet in any audit record are due to be summed up in one.
+        var reportAt: UInt64?
         while true {
-            let now = Monotonic.now
+            var now = Monotonic.now
+            if let due = reportAt, due <= now {
+                reportAt = admission.reportDue()
+                now = Monotonic.now
+            }
             let paused = pausedUntil > now
             for index in polls.indices.dropLast() {
                 polls[index].events = paused ? 0 : Int16(POLLIN)
             }
-            let timeout = paused ? Int32((pausedUntil - now) / 1_000_000 + 1) : -1
+            var timeout = paused ? Int32((pausedUntil - now) / 1_000_000 + 1) : -1
+            if let due = reportAt {
+                let untilDue = Int32(min(60_000, due > now ? (due - now) / 1_000_000 + 1 : 0))
+                timeout = timeout < 0 ? untilDue : min(timeout, untilDue)
+            }
             let ready = poll(&polls, nfds_t(polls.count), timeout)
             if ready < 0 && errno == EINTR { continue }
             if ready < 0 || polls.last!.revents != 0 { break }
@@ -188,7 +207,7 @@ public final class SSHServer: @unchecked Sendable {
                 accepting: while true {
                     switch Socket.accept(polls[index].fd) {
                     case .connection(let fd):
-                        handOff(fd)
+                        if !handOff(fd), reportAt == nil { reportAt = admission.reportDue() }
                     case .none:
                         break accepting
                     case .exhausted(let code):
@@ -208,20 +227,32 @@ public final class SSHServer: @unchecked Sendable {
         bind = nil
     }
 
-    private func handOff(_ fd: Int32) {
+    /// Starts a session on the connection `fd`, or refuses it (max_startups, per-source limit,
+    /// penalty): then it is closed before a byte is sent, and false is returned.
+    private func handOff(_ fd: Int32) -> Bool {
         let client = Endpoint.peer(of: fd) ?? Endpoint(host: "unknown", port: 0)
+        let slot: AdmissionControl.Slot?
+        switch admission.admit(client) {
+        case .refused:
+            close(fd)
+            return false
+        case .admitted(let admitted):
+            slot = admitted
+        }
         let server = Endpoint.local(of: fd) ?? Endpoint(host: "unknown", port: 0)
         Socket.setNoDelay(fd)
         // The socket stays non-blocking (libssh patch 0012): a client that stops reading must not
         // block the event loop it shares with other sessions.
         guard let session = ssh_new() else {
+            slot.map { admission.ended($0.startup, .serverStopped) }
             close(fd)
-            return
+            return true
         }
         guard ssh_bind_accept_fd(bind, session, fd) == SSH_OK else {
+            slot.map { admission.ended($0.startup, .serverStopped) }
             ssh_free(session)
             close(fd)
-            return
+            return true
         }
         lock.lock()
         nextSessionID += 1
@@ -230,12 +261,15 @@ public final class SSHServer: @unchecked Sendable {
         let worker = SessionWorker(id: id, session: session, client: client, server: server,
                                    configuration: configuration, authority: authority, registry: registry,
                                    socketFiles: socketFiles, recorder: recorder)
+        worker.admissionSlot = slot
         registry.enter()
         guard loops.min(by: { $0.sessionCount < $1.sessionCount })?.adopt(worker) == true else {
             // The server is stopping: the session never starts.
+            slot.map { admission.ended($0.startup, .serverStopped) }
             registry.leave()
             ssh_free(session)
-            return
+            return true
         }
+        return true
     }
 }

@@ -28,6 +28,8 @@ public struct ServerConfiguration: Sendable {
     public var algorithms: Algorithms = .defaults
     /// Where the server says what goes wrong with itself (descriptors run out, say).
     public var log: OperationalLog = .silent
+    /// Admission before authentication: max_startups, the per-source limit, penalties.
+    public var admission = StartupAdmission.Settings()
 
     public init(listen: [Endpoint], hostKeys: [String], socketRoot: String) {
         self.listen = listen

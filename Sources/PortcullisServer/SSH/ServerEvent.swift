@@ -32,4 +32,11 @@ public enum ServerEvent: Sendable {
     /// On start: a socket file under socket_root was found and left untouched: the daemon did not
     /// create it, or something accepts on it. `path` has non-UTF-8 bytes escaped (`\xNN`).
     case socketLeftAlone(path: String, reason: String)
+    /// A connection was refused at accept, before any SSH byte (max_startups, per-source limit,
+    /// penalty): `client` (nil in a summary of refusals not recorded one by one), why, and how
+    /// many other refusals of the same kind since the last such record this one stands for.
+    case connectionRefused(client: Endpoint?, reason: String, alsoRefused: Int)
+    /// A source's penalty took effect (per_source_penalties): `client` is the address whose
+    /// connection tipped it, `source` the block refused, for `seconds` from now.
+    case sourcePenalised(client: String, source: String, reason: String, seconds: Double)
 }

@@ -58,6 +58,12 @@ final class SessionWorker: @unchecked Sendable {
     private var finished = false
     private var loginDeadline = UInt64.max
     private let startedAt = ContinuousClock.now
+    /// The connection's place among the unauthenticated ones (max_startups and the per-source
+    /// limit), given back when it authenticates; if it ends first, how it ended is reported
+    /// (per_source_penalties). Nil: not counted.
+    var admissionSlot: AdmissionControl.Slot?
+    /// The login grace time ran out (a penalty of its own).
+    private var graceExpired = false
     private var totals = (channels: UInt64(0), toClient: UInt64(0), fromClient: UInt64(0))
 
     init(id: UInt64, session: OpaquePointer, client: Endpoint, server: Endpoint,
@@ -143,6 +149,10 @@ final class SessionWorker: @unchecked Sendable {
         if !keyExchanged && rules != nil {
             keyExchanged = true
         }
+        if rules != nil, let slot = admissionSlot {
+            admissionSlot = nil
+            slot.control.authenticated(slot.startup)
+        }
         guard keyExchanged else { return true }
         service()
         return closeReason == nil
@@ -214,6 +224,7 @@ final class SessionWorker: @unchecked Sendable {
             return status & Int32(SSH_CLOSED_ERROR) != 0 && !plain ? "\(ended): \(said)" : ended
         }
         if rules == nil && Monotonic.now > loginDeadline {
+            graceExpired = true
             perform(core.loginGraceExpired(), about: nil)
         }
         if registry.isStopping {
@@ -339,7 +350,25 @@ final class SessionWorker: @unchecked Sendable {
         let duration = startedAt.duration(to: .now)
         report(.sessionClosed(session: id, reason: reason, duration: duration.seconds, channels: totals.channels,
                               bytesToClient: totals.toClient, bytesFromClient: totals.fromClient))
+        reportUnauthenticatedEnd()
         registry.leave()
+    }
+
+    /// An unauthenticated session ended: tells admission how, so that its source is charged the
+    /// penalty for it (none when the server is stopping).
+    private func reportUnauthenticatedEnd() {
+        guard let slot = admissionSlot else { return }
+        admissionSlot = nil
+        guard rules == nil else {
+            slot.control.authenticated(slot.startup)
+            return
+        }
+        let ending: StartupAdmission.Ending =
+            graceExpired ? .graceExceeded
+            : core.authFailures > 0 ? .authFailed
+            : registry.isStopping ? .serverStopped
+            : .noAuth
+        slot.control.ended(slot.startup, ending)
     }
 
     // MARK: - libssh callbacks
