@@ -118,9 +118,10 @@ final class Daemon {
             let startProblems = StartupCheck.problems(new, listen: listenOverride)
             guard startProblems.isEmpty else { throw ConfigError(problems: startProblems) }
             store.replace(with: Policy(config: new))
+            // The reload's record comes before those of the sessions it ends.
+            audit.reloaded(from: config, to: new)
             server.rulesChanged()
             server.admissionChanged(StartupAdmission.Settings(new.limits))
-            audit.reloaded(from: config, to: new)
             if new.auditLog != config.auditLog || new.auditSyslog != config.auditSyslog {
                 log.line("audit_log and audit_syslog changes take effect at the next start")
             }

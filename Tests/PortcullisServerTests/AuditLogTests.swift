@@ -184,6 +184,9 @@ extension AuditLogTests {
             .write(toFile: daemon.configPath, atomically: true, encoding: .utf8)
         kill(daemon.process.pid, SIGHUP)
         try waitUntil("blake's session to end") { !consumer.isRunning }
+        try waitUntil("both reloads recorded") {
+            (try? log.records().filter { $0.event == AuditEvent.daemonReload }.count) == 2
+        }
         try daemon.terminate()
 
         let records = try log.records()
@@ -196,6 +199,8 @@ extension AuditLogTests {
         #expect(reloads.last?.text("config_digest") != records.first?.text("config_digest"))
         let end = records.first { $0.event == AuditEvent.sessionEnd }
         #expect(end?.text("reason").hasPrefix("key no longer admitted after reload: ") == true)
+        let applied = try #require(records.firstIndex { $0.event == AuditEvent.daemonReload && $0.text("outcome") == "applied" })
+        #expect(records.firstIndex { $0.event == AuditEvent.sessionEnd }.map { $0 > applied } == true)
         #expect(try log.verify().exitCode == 0)
     }
 }

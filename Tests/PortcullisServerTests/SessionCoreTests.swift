@@ -50,7 +50,7 @@ import Testing
             case .answer(let answer): "answer \(answer)"
             case .bind(let request, _): "bind \(request)"
             case .unbind(let request): "unbind \(request)"
-            case .close(let reason): "close: \(reason)"
+            case .close(let reason, _): "close: \(reason)"
             }
         }
     }

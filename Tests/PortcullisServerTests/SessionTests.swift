@@ -54,6 +54,8 @@ import Testing
         arguments.remove(at: keyIndex - 1)
         let result = try run("/usr/bin/ssh", strangers.flatMap { ["-i", $0.privatePath] } + arguments)
         #expect(result.status == 255)
+        // As from sshd: the client is told why.
+        #expect(result.stderr.contains("Too many authentication failures"), "\(result.stderr)")
         try server.events.wait(for: "the limit") { event in
             if case .sessionClosed(_, "too many authentication failures", _, _, _, _) = event { return true }
             return false

@@ -59,8 +59,9 @@ struct SessionCore {
         case bind(ForwardRequest, dynamicRanges: [ClosedRange<Int>]?)
         /// Stop the listener of `request` and remove its socket file.
         case unbind(ForwardRequest)
-        /// End the session, for `reason`.
-        case close(reason: String)
+        /// End the session, for `reason` (audited); `toClient`, when set, is the text of the
+        /// SSH_MSG_DISCONNECT the client is sent (as sshd's "Too many authentication failures").
+        case close(reason: String, toClient: String?)
     }
 
     let session: UInt64
@@ -140,7 +141,7 @@ struct SessionCore {
                                                       keyName: keyName, reason: ClientText.capped(reason, limit: ClientText.reasonLimit))),
                                  .answer(.authFailure)]
         if authFailures >= maxAuthTries {
-            actions.append(end("too many authentication failures"))
+            actions.append(end("too many authentication failures", toClient: "Too many authentication failures"))
         }
         return actions
     }
@@ -272,11 +273,11 @@ struct SessionCore {
     /// The login grace time ran out.
     mutating func loginGraceExpired() -> [Action] {
         guard closeReason == nil, rules == nil else { return [] }
-        return [end("login grace time exceeded")]
+        return [end("login grace time exceeded", toClient: "Login grace time exceeded")]
     }
 
-    private mutating func end(_ reason: String) -> Action {
+    private mutating func end(_ reason: String, toClient: String? = nil) -> Action {
         closeReason = reason
-        return .close(reason: reason)
+        return .close(reason: reason, toClient: toClient)
     }
 }

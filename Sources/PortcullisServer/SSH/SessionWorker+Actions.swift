@@ -39,8 +39,11 @@ extension SessionWorker {
                     forward.cancel()
                     cancelledForwards.append(forward)
                 }
-            case .close(let reason):
-                if closeReason == nil { closeReason = reason }
+            case .close(let reason, let toClient):
+                if closeReason == nil {
+                    closeReason = reason
+                    disconnectMessage = toClient
+                }
             }
         }
         if let message, !answered {

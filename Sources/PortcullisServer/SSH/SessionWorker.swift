@@ -54,6 +54,8 @@ final class SessionWorker: @unchecked Sendable {
     var sessionChannels: [OpaquePointer] = []
     private var nextChannelID: UInt64 = 0
     var closeReason: String?
+    /// What the client is told on the way out, if anything (SSH_MSG_DISCONNECT's description).
+    var disconnectMessage: String?
     private var keyExchanged = false
     private var finished = false
     private var loginDeadline = UInt64.max
@@ -345,6 +347,7 @@ final class SessionWorker: @unchecked Sendable {
             ssh_event_free(event)
             self.event = nil
         }
+        if let disconnectMessage { ssh_session_set_disconnect_message(session, disconnectMessage) }
         ssh_disconnect(session)
         ssh_free(session)
         let duration = startedAt.duration(to: .now)
