@@ -49,16 +49,8 @@ final class Daemon {
 
     /// Serves until SIGTERM or SIGINT.
     func run() throws {
-        do {
-            try server.start()
-        } catch {
-            log.line("cannot start: \(error)")
-            _ = audit.stopped(reason: "cannot start: \(error)", sessions: 0)
-            throw ExitCode(1)
-        }
-        log.line("listening on \(server.endpoints.map(\.description).joined(separator: ", ")) "
-                 + "with \(store.current.config.keys.count) keys; \(LibSSH.build); "
-                 + (config.auditLog.map { "audit log \($0)" } ?? "audit log off"))
+        // Signals are handled before anything says the daemon is up: a SIGHUP sent as soon as
+        // "listening on" appears must reload, not kill it.
         let stop = DispatchSemaphore(value: 0)
         let stopSignal = Mutex<Int32>(0)
         let signals = [SIGHUP, SIGUSR1, SIGTERM, SIGINT].map { number -> DispatchSourceSignal in
@@ -80,6 +72,16 @@ final class Daemon {
             source.resume()
             return source
         }
+        do {
+            try server.start()
+        } catch {
+            log.line("cannot start: \(error)")
+            _ = audit.stopped(reason: "cannot start: \(error)", sessions: 0)
+            throw ExitCode(1)
+        }
+        log.line("listening on \(server.endpoints.map(\.description).joined(separator: ", ")) "
+                 + "with \(store.current.config.keys.count) keys; \(LibSSH.build); "
+                 + (config.auditLog.map { "audit log \($0)" } ?? "audit log off"))
         if let pidFile {
             // Written only now that SIGHUP is handled: a reload sent as soon as it appears is safe.
             unlink(ReloadStatus.path(pidFile: pidFile))
