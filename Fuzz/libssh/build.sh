@@ -22,29 +22,39 @@ echo 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n) { return 0; }' 
     | "$clang" -x c -fsanitize=fuzzer -o /dev/null - 2>/dev/null \
     || die "$clang cannot link -fsanitize=fuzzer (libFuzzer missing from its compiler-rt)"
 
-# The patched source, exactly as the daemon's libssh is built from it.
-"$root/Deploy/libssh/build.sh"
-src=$root/.build-libssh/src
-stamp_in=$root/.build-libssh/prefix/.stamp
-[ -f "$src/src/messages.c" ] && [ -f "$stamp_in" ] || die "no patched libssh source in $src"
+# The patched source, exactly as the daemon's libssh is built from it (FUZZ_LIBSSH_SRC: another
+# unpacked and patched tree, e.g. to try a patch in the making).
+if [ -n "${FUZZ_LIBSSH_SRC:-}" ]; then
+    src=$FUZZ_LIBSSH_SRC
+    [ -f "$src/src/messages.c" ] || die "no libssh source in $src"
+    source_id=$(cat "$src"/src/*.c "$src"/include/libssh/*.h | sha256sum)
+else
+    "$root/Deploy/libssh/build.sh"
+    src=$root/.build-libssh/src
+    [ -f "$src/src/messages.c" ] && [ -f "$root/.build-libssh/prefix/.stamp" ] \
+        || die "no patched libssh source in $src"
+    source_id=$(cat "$root/.build-libssh/prefix/.stamp")
+fi
 
 sanitize="-fsanitize=address,undefined -fno-sanitize-recover=all"
 cflags="-g -O1 -fno-omit-frame-pointer $sanitize"
 lib=$out/libssh
-digest=$({ cat "$stamp_in"; "$clang" --version; echo "$cflags"; cat "$0"; } | sha256sum | cut -c1-16)
+cmake_flags=(
+    -DCMAKE_C_COMPILER="$clang"
+    -DCMAKE_BUILD_TYPE=Debug
+    -DCMAKE_C_FLAGS_DEBUG="$cflags -fsanitize=fuzzer-no-link"
+    -DBUILD_SHARED_LIBS=OFF
+    -DWITH_GSSAPI=OFF -DWITH_EXAMPLES=OFF -DWITH_SFTP=OFF -DWITH_ZLIB=OFF -DWITH_PCAP=OFF
+    -DWITH_DEBUG_CALLTRACE=OFF -DUNIT_TESTING=OFF
+)
+digest=$({ echo "$src $source_id"; "$clang" --version; echo "${cmake_flags[*]}"; } | sha256sum | cut -c1-16)
 if [ -f "$lib/.stamp" ] && [ "$(cat "$lib/.stamp")" = "$digest" ] && [ -f "$lib/build/src/libssh.a" ]; then
     say "libssh (sanitized) up to date"
 else
     say "building libssh with $(basename "$clang") $sanitize, fuzzer coverage (a minute or two)"
     rm -rf "$lib"
     mkdir -p "$lib"
-    cmake -S "$src" -B "$lib/build" \
-        -DCMAKE_C_COMPILER="$clang" \
-        -DCMAKE_BUILD_TYPE=Debug \
-        -DCMAKE_C_FLAGS_DEBUG="$cflags -fsanitize=fuzzer-no-link" \
-        -DBUILD_SHARED_LIBS=OFF \
-        -DWITH_GSSAPI=OFF -DWITH_EXAMPLES=OFF -DWITH_SFTP=OFF -DWITH_ZLIB=OFF -DWITH_PCAP=OFF \
-        -DWITH_DEBUG_CALLTRACE=OFF -DUNIT_TESTING=OFF \
+    cmake -S "$src" -B "$lib/build" "${cmake_flags[@]}" \
         >"$lib/configure.log" 2>&1 || die "cmake configure failed (see $lib/configure.log)"
     cmake --build "$lib/build" -j "$(nproc)" --target ssh >"$lib/build.log" 2>&1 \
         || die "build failed (see $lib/build.log)"
@@ -56,9 +66,13 @@ mkdir -p "$out/bin"
 linker=()
 "$clang" -fuse-ld=lld -x c -o /dev/null - <<<"int main(void){return 0;}" 2>/dev/null && linker=(-fuse-ld=lld)
 includes=(-I "$src/include" -I "$lib/build" -I "$lib/build/include")
+# Patch 0017 (strict decoding) marks malformed requests instead of dropping them: use its API when there.
+features=()
+grep -q 'ssh_message_malformed_reason' "$src/include/libssh/server.h" \
+    && features+=(-DHAVE_SSH_MESSAGE_MALFORMED_REASON)
 for harness in global_request channel_open; do
     "$clang" $cflags -fsanitize=fuzzer -std=gnu11 -Wall -Wextra -Werror \
-        "${includes[@]}" -DLIBSSH_STATIC \
+        "${includes[@]}" "${features[@]}" -DLIBSSH_STATIC \
         "$here/${harness}_fuzzer.c" "$here/harness.c" \
         "$lib/build/src/libssh.a" -lcrypto -lpthread "${linker[@]}" \
         -o "$out/bin/libssh_$harness"

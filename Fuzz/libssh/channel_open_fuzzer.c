@@ -5,14 +5,20 @@
  *
  * Properties, on every input: the packet is consumed; an open reaches the application only with
  * all its type's fields, as its type (unknown types as SSH_CHANNEL_UNKNOWN), with exactly the
- * wire's sender, window and maximum packet, its strings a prefix of the wire's (the whole of them
- * when strict) and its ports the wire's modulo 2^16 (exactly, when strict); the library answers
- * an open itself only with one CHANNEL_OPEN_FAILURE to the sender's channel (a maximum packet
- * too small to carry data, and when strict, a malformed open or a refused field); the
- * application's answer (accept, or refuse with a reason) is one well-formed reply to the sender.
- * Strict (harness.h): a NUL byte in a host or path, or a port over 65535, is refused with an
- * open failure; so is an open missing its fields. The reserved fields of the streamlocal opens
- * (OpenSSH sends the originator there) are held only to the non-strict properties.
+ * wire's sender, window and maximum packet, its strings a prefix of the wire's and its ports the
+ * wire's modulo 2^16; the library answers an open itself only with one CHANNEL_OPEN_FAILURE to the
+ * sender's channel (always for a maximum packet too small to carry data, and for unknown types it
+ * does not deliver); the application's answer (accept, or refuse with a reason) is one well-formed
+ * reply to the sender.
+ *
+ * Strict (harness.h), for the opens the daemon acts on (direct-tcpip and
+ * direct-streamlocal@openssh.com): a NUL byte in the host or path (or direct-tcpip's originator),
+ * a port over 65535, or a field missing is refused, never delivered as it stands: either the
+ * library answers with an open failure, or (patch 0017, ssh_message_malformed_reason()) it
+ * delivers the open marked with a reason and its fields cleared, and any answer of the application,
+ * even an accept, is an open failure. Only what is malformed may be marked (a field missing, a NUL
+ * byte, a port over 65535, bytes after the last field). The reserved fields of direct-streamlocal
+ * and the opens a server never acts on (forwarded-*, x11) are held to the non-strict properties.
  */
 #include "harness.h"
 
@@ -30,7 +36,7 @@ struct open {
     uint32_t destination_port;
     struct wire_string originator;  /* the reserved string of the streamlocal opens */
     uint32_t originator_port;       /* the reserved uint32 of direct-streamlocal */
-    bool strict_fields;            /* originator and ports are tcpip's, not reserved fields */
+    size_t trailing;               /* bytes after the last field */
 };
 
 static struct strictness strict;
@@ -70,7 +76,6 @@ static struct open decode(const uint8_t *data, size_t size)
     case K_FORWARDED_TCPIP:
         o.complete = wire_string(&w, &o.destination) && wire_u32(&w, &o.destination_port) &&
                      wire_string(&w, &o.originator) && wire_u32(&w, &o.originator_port);
-        o.strict_fields = true;
         break;
     case K_X11:
         o.complete = wire_string(&w, &o.originator) && wire_u32(&w, &o.originator_port);
@@ -85,6 +90,7 @@ static struct open decode(const uint8_t *data, size_t size)
     default:
         o.complete = true;
     }
+    o.trailing = w.n;
     return o;
 }
 
@@ -138,8 +144,8 @@ static void check_open_failure(const struct reply *r, uint32_t sender, const cha
 
 struct outcome {
     bool delivered;
-    int replies;
-    bool answered; /* one open failure to the sender */
+    bool refused;  /* not delivered, or delivered marked malformed (refused by the application) */
+    bool answered; /* the library sent one open failure to the sender, or marked the open */
 };
 
 /* Feeds one open, checks every property, answers it as the daemon could; returns what happened. */
@@ -148,27 +154,45 @@ static struct outcome run(const uint8_t *data, size_t size)
     struct open o = decode(data, size);
     struct fuzz_session fs;
     struct reply replies[MAX_REPLIES];
-    struct outcome out = {false, 0, false};
+    struct outcome out = {false, true, false};
     bool unusable = o.kind != K_MALFORMED_HEADER && o.max_packet <= SSH_CHANNEL_MAXPACKET_OVERHEAD;
+    bool tcpip = o.kind == K_DIRECT_TCPIP || o.kind == K_FORWARDED_TCPIP;
+    bool acted_on = o.kind == K_DIRECT_TCPIP || o.kind == K_DIRECT_STREAMLOCAL;
+    bool has_ports = tcpip || o.kind == K_X11 || o.kind == K_DIRECT_STREAMLOCAL;
+    /* What a strict decoder may refuse, and what it must (harness.h). */
+    bool malformed = has_originator(o.kind) &&
+                     (!o.complete || o.trailing > 0 || o.destination.has_nul || o.originator.has_nul ||
+                      (has_ports && (o.destination_port > 65535 || o.originator_port > 65535)));
+    bool must_refuse = acted_on &&
+                       ((strict.nul && (o.destination.has_nul || (tcpip && o.originator.has_nul))) ||
+                        (strict.ports && tcpip &&
+                         (o.destination_port > 65535 || o.originator_port > 65535)) ||
+                        (strict.answers && !o.complete));
+    const char *reason = NULL;
     int rc;
 
     fuzz_session_open(&fs);
     rc = fuzz_session_feed(&fs, ssh_packet_channel_open, SSH2_MSG_CHANNEL_OPEN, data, size);
     FUZZ_CHECK(rc == SSH_PACKET_USED, "the packet was not consumed (rc %d)", rc);
     out.delivered = fs.kept != NULL;
-    out.replies = fuzz_session_replies(&fs, replies);
-    out.answered = out.replies == 1 && replies[0].type == SSH2_MSG_CHANNEL_OPEN_FAILURE &&
-                   replies[0].len >= 4 && u32_at(replies[0].payload) == o.sender;
+    reason = out.delivered ? fuzz_malformed_reason(fs.kept) : NULL;
+    out.refused = !out.delivered || reason != NULL;
+    rc = fuzz_session_replies(&fs, replies);
+    out.answered = reason != NULL ||
+                   (rc == 1 && replies[0].type == SSH2_MSG_CHANNEL_OPEN_FAILURE &&
+                    replies[0].len >= 4 && u32_at(replies[0].payload) == o.sender);
 
     if (probing) {
         /* nothing checked */
     } else if (out.delivered) {
         ssh_message msg = fs.kept;
-        bool exact_originator = strict.nul && o.strict_fields;
-        bool exact_ports = strict.ports && o.strict_fields;
+        const char *destination = ssh_message_channel_request_open_destination(msg);
+        const char *originator = ssh_message_channel_request_open_originator(msg);
+        uint32_t destination_port = (uint32_t)ssh_message_channel_request_open_destination_port(msg);
+        uint32_t originator_port = (uint32_t)ssh_message_channel_request_open_originator_port(msg);
+        bool granted = size % 2 == 0 && reason == NULL;
 
         FUZZ_CHECK(type_of(o.kind) >= 0, "a malformed open reached the application");
-        FUZZ_CHECK(o.complete, "an open of kind %d missing fields reached the application", o.kind);
         FUZZ_CHECK(!unusable, "an open with maximum packet %u reached the application", o.max_packet);
         FUZZ_CHECK(ssh_message_type(msg) == SSH_REQUEST_CHANNEL_OPEN, "type %d",
                    ssh_message_type(msg));
@@ -178,69 +202,73 @@ static struct outcome run(const uint8_t *data, size_t size)
                        msg->channel_request_open.window == o.window &&
                        msg->channel_request_open.packet_size == o.max_packet,
                    "sender, window or maximum packet changed");
-        FUZZ_CHECK(out.replies == 0, "the library answered an open it delivered");
-        if (has_destination(o.kind)) {
-            check_delivered_string("destination", ssh_message_channel_request_open_destination(msg),
-                                   &o.destination, strict.nul);
-        }
-        if (has_originator(o.kind)) {
-            check_delivered_string("originator", ssh_message_channel_request_open_originator(msg),
-                                   &o.originator, exact_originator);
-        }
-        if (o.kind == K_DIRECT_TCPIP || o.kind == K_FORWARDED_TCPIP) {
-            uint32_t port = (uint32_t)ssh_message_channel_request_open_destination_port(msg);
-
-            FUZZ_CHECK(port == (o.destination_port & 0xffff), "port %u delivered as %u",
-                       o.destination_port, port);
-            FUZZ_CHECK(!exact_ports || o.destination_port <= 65535,
-                       "port %u delivered as %u, not refused", o.destination_port, port);
-        }
-        if (o.kind == K_DIRECT_TCPIP || o.kind == K_FORWARDED_TCPIP || o.kind == K_X11 ||
-            o.kind == K_DIRECT_STREAMLOCAL) {
-            uint32_t port = (uint32_t)ssh_message_channel_request_open_originator_port(msg);
-
-            FUZZ_CHECK(port == (o.originator_port & 0xffff), "originator port %u delivered as %u",
-                       o.originator_port, port);
-            FUZZ_CHECK(!exact_ports || o.originator_port <= 65535,
-                       "originator port %u delivered as %u, not refused", o.originator_port, port);
+        FUZZ_CHECK(rc == 0, "the library answered an open it delivered");
+        if (reason != NULL) {
+            /* Marked malformed (patch 0017): only what is malformed, with its fields cleared. */
+            FUZZ_CHECK(malformed, "a well-formed open of kind %d marked \"%s\"", o.kind, reason);
+            FUZZ_CHECK(strncmp(reason, "malformed ", 10) == 0 && strlen(reason) > 10,
+                       "reason \"%s\"", reason);
+            FUZZ_CHECK(destination == NULL && originator == NULL && destination_port == 0 &&
+                           originator_port == 0,
+                       "a malformed open kept an address or port (\"%s\")", reason);
+        } else {
+            FUZZ_CHECK(o.complete, "an open of kind %d missing fields reached the application", o.kind);
+            FUZZ_CHECK(!must_refuse, "an open of kind %d with a NUL byte or a port over 65535 "
+                       "reached the application unmarked", o.kind);
+            if (has_destination(o.kind)) {
+                check_delivered_string("destination", destination, &o.destination,
+                                       strict.nul && acted_on);
+            }
+            if (has_originator(o.kind)) {
+                check_delivered_string("originator", originator, &o.originator,
+                                       strict.nul && acted_on && tcpip);
+            }
+            if (tcpip) {
+                FUZZ_CHECK(destination_port == (o.destination_port & 0xffff), "port %u delivered as %u",
+                           o.destination_port, destination_port);
+            }
+            if (has_ports) {
+                FUZZ_CHECK(originator_port == (o.originator_port & 0xffff),
+                           "originator port %u delivered as %u", o.originator_port, originator_port);
+            }
         }
 
         /* The application's answer: accept, or refuse with a reason (libssh patch 0011). */
         if (size % 2 == 0) {
             ssh_channel channel = ssh_message_channel_request_open_reply_accept(msg);
 
-            FUZZ_CHECK(channel != NULL, "accepting the open failed");
-            rc = fuzz_session_replies(&fs, replies);
-            FUZZ_CHECK(rc == 1 && replies[0].type == SSH2_MSG_CHANNEL_OPEN_CONFIRMATION &&
-                           replies[0].len == 16 && u32_at(replies[0].payload) == o.sender,
-                       "accepting answered %d packets, not one confirmation to %u", rc, o.sender);
+            FUZZ_CHECK((channel != NULL) == granted, "accepting the open: %p", (void *)channel);
         } else {
             rc = ssh_message_channel_request_open_reply_failure(
-                msg, SSH2_OPEN_CONNECT_FAILED, "connect failed: Connection refused");
+                msg, SSH2_OPEN_CONNECT_FAILED, reason != NULL ? reason : "connect failed: refused");
             FUZZ_CHECK(rc == SSH_OK, "reply_failure");
-            rc = fuzz_session_replies(&fs, replies);
-            FUZZ_CHECK(rc == 1, "refusing answered %d packets", rc);
+        }
+        rc = fuzz_session_replies(&fs, replies);
+        FUZZ_CHECK(rc == 1, "the application's answer made %d packets", rc);
+        if (granted) {
+            FUZZ_CHECK(replies[0].type == SSH2_MSG_CHANNEL_OPEN_CONFIRMATION && replies[0].len == 16 &&
+                           u32_at(replies[0].payload) == o.sender,
+                       "accepting answered %u, not a confirmation to %u", replies[0].type, o.sender);
+        } else {
+            /* A malformed open is refused even when the application accepts it. */
             check_open_failure(&replies[0], o.sender, "the application's refusal");
         }
+    } else if (o.kind == K_MALFORMED_HEADER) {
+        /* Without a sender channel there is no one to answer; with one, nothing is required. */
+        FUZZ_CHECK(rc <= 1, "%d replies to a malformed open", rc);
+        if (rc == 1) {
+            FUZZ_CHECK(replies[0].type == SSH2_MSG_CHANNEL_OPEN_FAILURE, "reply %u", replies[0].type);
+        }
+    } else if (unusable || must_refuse || o.kind == K_UNKNOWN) {
+        /* Refused by the library itself: exactly one open failure, to the sender. */
+        FUZZ_CHECK(rc == 1, "%d replies to a refused open of kind %d (complete %d)", rc, o.kind,
+                   o.complete);
+        check_open_failure(&replies[0], o.sender, "the library's refusal");
     } else {
-        bool refused_field =
-            (strict.nul && (o.destination.has_nul ||
-                            (o.strict_fields && o.originator.has_nul))) ||
-            (strict.ports && o.strict_fields &&
-             (o.destination_port > 65535 || o.originator_port > 65535));
-
-        if (o.kind == K_MALFORMED_HEADER) {
-            /* Without a sender channel there is no one to answer; with one, nothing is required. */
-            FUZZ_CHECK(out.replies <= 1, "%d replies to a malformed open", out.replies);
-        } else if (unusable || (strict.answers && !o.complete) || refused_field ||
-                   o.kind == K_UNKNOWN) {
-            /* Refused by the library itself: exactly one open failure, to the sender. */
-            FUZZ_CHECK(out.replies == 1, "%d replies to a refused open of kind %d (complete %d)",
-                       out.replies, o.kind, o.complete);
+        FUZZ_CHECK(!o.complete || malformed, "a well-formed open of kind %d was not delivered", o.kind);
+        FUZZ_CHECK(rc <= 1, "%d replies to an open it did not deliver", rc);
+        if (rc == 1) {
             check_open_failure(&replies[0], o.sender, "the library's refusal");
-        } else {
-            FUZZ_CHECK(!o.complete, "a complete open of kind %d was not delivered", o.kind);
-            FUZZ_CHECK(out.replies == 0, "%d replies to an open it dropped", out.replies);
         }
     }
     fuzz_session_close(&fs);
@@ -282,14 +310,14 @@ static void probe(struct strictness *s)
     n = put_string(buf, n, "web.sock\0x", 10);
     n = put_string(buf, n, "", 0);
     n = put_u32(buf, n, 0);
-    s->nul = !run(buf, n).delivered;
+    s->nul = run(buf, n).refused;
     /* Port PORT+65536. */
     n = open_header(buf, "direct-tcpip");
     n = put_string(buf, n, "127.0.0.1", 9);
     n = put_u32(buf, n, 65536 + 22);
     n = put_string(buf, n, "127.0.0.1", 9);
     n = put_u32(buf, n, 40000);
-    s->ports = !run(buf, n).delivered;
+    s->ports = run(buf, n).refused;
     /* direct-streamlocal without its reserved fields. */
     n = open_header(buf, "direct-streamlocal@openssh.com");
     n = put_string(buf, n, "/srv/web.sock", 13);

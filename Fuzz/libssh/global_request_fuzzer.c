@@ -9,7 +9,11 @@
  * and address (a prefix of the wire's, the whole of it when strict); anything else the library
  * answers itself (REQUEST_FAILURE, or SUCCESS for keepalive) exactly when a reply was asked for;
  * the application's answer (success with a port, or the default refusal) is one well-formed reply.
- * Strict (harness.h): a NUL byte in the address or a port over 65535 is refused, not delivered.
+ * Strict (harness.h): a NUL byte in the address or a port over 65535 is refused, not delivered
+ * as it stands. A library with ssh_message_malformed_reason() (patch 0017) may instead deliver a
+ * malformed request marked with a reason ("malformed NAME: ...") and its fields cleared; then the
+ * request must be malformed (a field missing, a NUL byte, a port over 65535, bytes after the last
+ * field), and the application's answer, even a grant, is REQUEST_FAILURE.
  */
 #include "harness.h"
 
@@ -23,6 +27,7 @@ struct request {
     enum kind kind;
     uint8_t want_reply;
     bool complete;            /* all the kind's fields are there */
+    size_t trailing;          /* bytes after the last field */
     struct wire_string address;
     uint32_t port;
 };
@@ -66,6 +71,7 @@ static struct request decode(const uint8_t *data, size_t size)
     default:
         r.complete = true;
     }
+    r.trailing = w.n;
     return r;
 }
 
@@ -82,8 +88,8 @@ static int subtype_of(enum kind kind)
 
 struct outcome {
     bool delivered;
+    bool refused;   /* not delivered, or delivered marked malformed (refused by the application) */
     int replies;
-    uint8_t first_reply;
 };
 
 /* Feeds one request, checks every property, answers it as the daemon could; returns what happened. */
@@ -92,16 +98,25 @@ static struct outcome run(const uint8_t *data, size_t size)
     struct request r = decode(data, size);
     struct fuzz_session fs;
     struct reply replies[MAX_REPLIES];
-    struct outcome out = {false, 0, 0};
+    struct outcome out = {false, true, 0};
+    bool forward = subtype_of(r.kind) >= 0;
     bool tcpip = r.kind == K_TCPIP || r.kind == K_CANCEL_TCPIP;
+    /* What a strict decoder may refuse, and what it must (harness.h). */
+    bool malformed = forward && (!r.complete || r.trailing > 0 || r.address.has_nul ||
+                                 (tcpip && r.port > 65535));
+    bool must_refuse = forward && ((strict.nul && r.address.has_nul) ||
+                                   (strict.ports && tcpip && r.port > 65535));
+    bool success = size % 2 == 0; /* how the application answers: grant or refuse */
+    const char *reason = NULL;
     int rc;
 
     fuzz_session_open(&fs);
     rc = fuzz_session_feed(&fs, ssh_packet_global_request, SSH2_MSG_GLOBAL_REQUEST, data, size);
     FUZZ_CHECK(rc == SSH_PACKET_USED, "the packet was not consumed (rc %d)", rc);
     out.delivered = fs.kept != NULL;
+    reason = out.delivered ? fuzz_malformed_reason(fs.kept) : NULL;
+    out.refused = !out.delivered || reason != NULL;
     out.replies = fuzz_session_replies(&fs, replies);
-    out.first_reply = out.replies > 0 ? replies[0].type : 0;
 
     if (probing) {
         /* nothing checked */
@@ -109,45 +124,54 @@ static struct outcome run(const uint8_t *data, size_t size)
         ssh_message msg = fs.kept;
         const char *address = ssh_message_global_request_address(msg);
 
-        FUZZ_CHECK(subtype_of(r.kind) >= 0, "a request of kind %d reached the application", r.kind);
-        FUZZ_CHECK(r.complete, "a request missing fields reached the application");
+        FUZZ_CHECK(forward, "a request of kind %d reached the application", r.kind);
         FUZZ_CHECK(ssh_message_type(msg) == SSH_REQUEST_GLOBAL, "type %d", ssh_message_type(msg));
         FUZZ_CHECK(ssh_message_subtype(msg) == subtype_of(r.kind), "subtype %d for kind %d",
                    ssh_message_subtype(msg), r.kind);
         FUZZ_CHECK(!msg->global_request.want_reply == !r.want_reply, "want-reply changed");
         FUZZ_CHECK(out.replies == 0, "the library answered a request it delivered (%u)",
-                   out.first_reply);
-        check_delivered_string("address", address, &r.address, strict.nul);
-        if (tcpip) {
-            uint32_t port = (uint32_t)ssh_message_global_request_port(msg);
-
-            FUZZ_CHECK(port == (r.port & 0xffff), "port %u delivered as %u", r.port, port);
-            FUZZ_CHECK(!strict.ports || r.port <= 65535, "port %u delivered as %u, not refused",
-                       r.port, port);
+                   replies[0].type);
+        if (reason != NULL) {
+            /* Marked malformed (patch 0017): only what is malformed, with its fields cleared. */
+            FUZZ_CHECK(malformed, "a well-formed request marked \"%s\"", reason);
+            FUZZ_CHECK(strncmp(reason, "malformed ", 10) == 0 && strlen(reason) > 10,
+                       "reason \"%s\"", reason);
+            FUZZ_CHECK(address == NULL && ssh_message_global_request_port(msg) == 0,
+                       "a malformed request kept its address or port (\"%s\")", reason);
         } else {
-            FUZZ_CHECK(ssh_message_global_request_port(msg) == 0, "a port on a streamlocal request");
+            FUZZ_CHECK(r.complete, "a request missing fields reached the application");
+            FUZZ_CHECK(!must_refuse, "a request with a NUL byte in its address or port %u "
+                       "reached the application unmarked", r.port);
+            check_delivered_string("address", address, &r.address, strict.nul);
+            if (tcpip) {
+                uint32_t port = (uint32_t)ssh_message_global_request_port(msg);
+
+                FUZZ_CHECK(port == (r.port & 0xffff), "port %u delivered as %u", r.port, port);
+            } else {
+                FUZZ_CHECK(ssh_message_global_request_port(msg) == 0, "a port on a streamlocal request");
+            }
         }
 
         /* The application's answer: success (with a bound port), or the default refusal. */
-        if (size % 2 == 0) {
-            FUZZ_CHECK(ssh_message_global_request_reply_success(msg, 4242) == SSH_OK, "reply_success");
+        if (success) {
+            rc = ssh_message_global_request_reply_success(msg, 4242);
+            FUZZ_CHECK((rc == SSH_OK) == (reason == NULL), "reply_success: %d", rc);
         } else {
             FUZZ_CHECK(ssh_message_reply_default(msg) == SSH_OK, "reply_default");
         }
         rc = fuzz_session_replies(&fs, replies);
         FUZZ_CHECK(rc == (r.want_reply ? 1 : 0), "%d answers, want-reply %u", rc, r.want_reply);
         if (rc == 1) {
-            uint8_t expected = size % 2 == 0 ? SSH2_MSG_REQUEST_SUCCESS : SSH2_MSG_REQUEST_FAILURE;
-            size_t len = expected == SSH2_MSG_REQUEST_SUCCESS && r.kind == K_TCPIP &&
-                                 msg->global_request.bind_port == 0 ? 4 : 0;
+            /* A malformed request is refused even when the application grants it. */
+            bool granted = success && reason == NULL;
+            uint8_t expected = granted ? SSH2_MSG_REQUEST_SUCCESS : SSH2_MSG_REQUEST_FAILURE;
+            size_t len = granted && r.kind == K_TCPIP && msg->global_request.bind_port == 0 ? 4 : 0;
 
             FUZZ_CHECK(replies[0].type == expected, "answer %u, not %u", replies[0].type, expected);
             FUZZ_CHECK(replies[0].len == len, "answer of %zu bytes, not %zu", replies[0].len, len);
         }
     } else {
-        bool refusable = (strict.nul && r.address.has_nul) || (strict.ports && tcpip && r.port > 65535);
-
-        FUZZ_CHECK(!(subtype_of(r.kind) >= 0 && r.complete) || refusable,
+        FUZZ_CHECK(!(forward && r.complete) || malformed,
                    "a complete request of kind %d was not delivered", r.kind);
         if (r.kind != K_MALFORMED_HEADER) {
             uint8_t expected = r.kind == K_KEEPALIVE ? SSH2_MSG_REQUEST_SUCCESS
@@ -190,9 +214,9 @@ static void probe(struct strictness *s)
     probing = true;
     /* Decide from what the library does with a path carrying a NUL, and with port 70000. */
     n = build(buf, "streamlocal-forward@openssh.com", "/srv/a.sock\0/../b", 17, false, 0);
-    s->nul = !run(buf, n).delivered;
+    s->nul = run(buf, n).refused;
     n = build(buf, "tcpip-forward", "127.0.0.1", 9, true, 70000);
-    s->ports = !run(buf, n).delivered;
+    s->ports = run(buf, n).refused;
     /* A global request that lacks fields is already answered with REQUEST_FAILURE. */
     s->answers = true;
     probing = false;

@@ -83,6 +83,16 @@ void check_delivered_string(const char *what, const char *delivered, const struc
     }
 }
 
+const char *fuzz_malformed_reason(ssh_message msg)
+{
+#ifdef HAVE_SSH_MESSAGE_MALFORMED_REASON
+    return ssh_message_malformed_reason(msg);
+#else
+    (void)msg;
+    return NULL;
+#endif
+}
+
 static int keep_message(ssh_session session, ssh_message msg, void *userdata)
 {
     struct fuzz_session *fs = userdata;
@@ -150,7 +160,7 @@ int fuzz_session_feed(struct fuzz_session *fs, ssh_packet_callback callback, uin
 
 int fuzz_session_replies(struct fuzz_session *fs, struct reply *replies)
 {
-    uint8_t buf[4096];
+    uint8_t buf[16384];
     size_t have = 0, at = 0;
     ssize_t n;
     int count = 0;

@@ -57,10 +57,13 @@ bool wire_name_is(const struct wire_string *s, const char *name);
 void check_delivered_string(const char *what, const char *delivered, const struct wire_string *s,
                             bool exact);
 
+/* Why patch 0017's strict decoding marked `msg` malformed, or NULL (always, without 0017). */
+const char *fuzz_malformed_reason(ssh_message msg);
+
 /* One packet the session sent: its message number and payload after the number. */
 struct reply {
     uint8_t type;
-    uint8_t payload[512];
+    uint8_t payload[2048];
     size_t len;
 };
 #define MAX_REPLIES 4
