@@ -26,4 +26,12 @@ import Testing
         }
         #expect(try PathPattern("/srv/p/\u{301}x/y").canMatch(under: "/srv/p"))
     }
+
+    /// "[[a]:1" was a listen address with host "[a", printed as "[a:1", which does not parse
+    /// (fuzz-address-patterns: what parses must print back to text that parses to the same value).
+    @Test func bracketInsideABracketedHost() throws {
+        #expect(throws: PatternError.self) { try ListenAddress("[[a]:1") }
+        #expect(throws: PatternError.self) { try OpenRule("[[::1]:22", location: SourceLocation(file: "f", line: 1)) }
+        #expect(try ListenAddress("[::1]:22").description == "[::1]:22")
+    }
 }
