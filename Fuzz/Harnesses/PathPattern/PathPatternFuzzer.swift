@@ -43,8 +43,9 @@ public func fuzzPathPattern(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt 
             "\(shown(patternText)) on \(shown(path)) (key \(shown(key)), user \(shown(user))): reference says \(expected)")
 
     // Its own text, wildcards and placeholders filled in, matches.
-    let safeKey = key.isEmpty || key.contains("/") ? "k" : key
-    let safeUser = user.isEmpty || user.contains("/") ? "u" : user
+    // (A "/" byte, not Character: "/" followed by a combining mark is one Character.)
+    let safeKey = key.isEmpty || key.utf8.contains(UInt8(ascii: "/")) ? "k" : key
+    let safeUser = user.isEmpty || user.utf8.contains(UInt8(ascii: "/")) ? "u" : user
     var own = ""
     var scalars = patternText.unicodeScalars.makeIterator()
     while let c = scalars.next() {
