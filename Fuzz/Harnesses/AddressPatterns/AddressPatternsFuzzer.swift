@@ -76,7 +76,10 @@ private func checkRules(_ text: String) {
         switch spec {
         case .any: require(text == "*", "\(shown(text)) became *")
         case .single(let port):
-            require((1...65535).contains(port) && isPortText(Substring(text)), "\(shown(text)) became \(port)")
+            // One port, or a range of one ("99-99"), each bound in ASCII digits.
+            let bounds = text.split(separator: "-", omittingEmptySubsequences: false)
+            require((1...65535).contains(port) && bounds.count <= 2
+                    && bounds.allSatisfy { isPortText($0) && Int($0) == port }, "\(shown(text)) became \(port)")
             require(spec.matches(port) && !spec.matches(port + 1) && !spec.matches(port - 1), "\(spec) matching")
         case .range(let range):
             require(range.lowerBound >= 1 && range.upperBound <= 65535 && range.lowerBound < range.upperBound, "\(spec)")
