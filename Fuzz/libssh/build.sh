@@ -13,7 +13,10 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/../.." && pwd)
 out=${FUZZ_BUILD_DIR:-$root/.build-fuzz}
-clang=${FUZZ_CC:-$(command -v clang || echo /opt/swift/usr/bin/clang)}
+# The Swift toolchain's clang (it has libFuzzer, and the Swift harnesses use its runtime), else PATH's.
+swift=${SWIFT:-$(command -v swift || echo /opt/swift/usr/bin/swift)}
+clang=${FUZZ_CC:-$(dirname "$(readlink -f "$swift")")/clang}
+[ -x "$clang" ] || clang=$(command -v clang || echo /opt/swift/usr/bin/clang)
 say() { echo "fuzz: $*" >&2; }
 die() { echo "fuzz: error: $*" >&2; exit 1; }
 
