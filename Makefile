@@ -4,7 +4,7 @@ SWIFT ?= $(shell command -v swift || echo /opt/swift/usr/bin/swift)
 PACKAGES := cmake gcc make libssl-dev dpkg-dev xz-utils patch openssh-client libcmocka-dev \
             curl netcat-openbsd python3 python3-venv util-linux
 
-.PHONY: all deps libssh build test test-libssh test-build-script test-swift test-stress test-adversarial test-bench-quick run clean
+.PHONY: all deps libssh build test test-libssh test-build-script test-swift test-fuzz test-stress test-adversarial test-bench-quick fuzz run clean
 
 all: build
 
@@ -21,11 +21,12 @@ build: libssh
 	$(SWIFT) build -c release
 
 # Everything: libssh's regression tests for the project's patches, the build script's own
-# behaviour, then the Swift tests (unit and end-to-end against the stock ssh client), then the
-# stress suite (a hostile, busy client population against the release daemon: Tests/stress), then
+# behaviour, then the Swift tests (unit and end-to-end against the stock ssh client), then each
+# fuzz harness for a few seconds (Fuzz/), then the stress suite (a hostile, busy client
+# population against the release daemon: Tests/stress), then
 # the adversarial suite (a raw client sending malformed and abusive requests: Tests/adversarial), then
 # the benchmark harness in its quick mode (every case must still produce sane numbers; no targets).
-test: deps test-libssh test-build-script test-swift test-stress test-adversarial test-bench-quick
+test: deps test-libssh test-build-script test-swift test-fuzz test-stress test-adversarial test-bench-quick
 
 test-libssh: deps
 	@Deploy/libssh/build.sh --test
@@ -37,6 +38,17 @@ test-swift: libssh
 	@scripts/relink-if-libssh-changed debug
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
+
+# libFuzzer harnesses (Fuzz/README.md): the patched libssh's global-request and channel-open
+# parsers, the config loader, path patterns, globs, address and port patterns. `make fuzz` runs
+# each for FUZZ_SECONDS (default 60) and keeps what it finds in .build-fuzz/corpus; test-fuzz runs
+# each for 5 s from the committed corpus only, so the harnesses cannot rot.
+FUZZ_SECONDS ?= 60
+fuzz: libssh
+	@SWIFT=$(SWIFT) FUZZ_SECONDS=$(FUZZ_SECONDS) Fuzz/run
+
+test-fuzz: libssh
+	@SWIFT=$(SWIFT) FUZZ_SECONDS=5 Fuzz/run --smoke
 
 # Churn, hang-ups, bursts, a window-ignoring client, a black-hole resolver, the descriptor limit,
 # idle pre-auth connections, truncation (Tests/stress/README.md); pytest and paramiko in a venv.

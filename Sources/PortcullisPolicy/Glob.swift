@@ -33,6 +33,9 @@ public struct Glob: Sendable, Hashable {
             literal = []
         }
         let bytes = Array(pattern.utf8)
+        // The program's length just after the last `*`: a `*` right after another compiles to
+        // nothing (a literal's last byte may have the value of `Op.any`, so look at no byte).
+        var afterStar = -1
         var index = 0
         while index < bytes.count {
             let byte = bytes[index]
@@ -40,7 +43,10 @@ public struct Glob: Sendable, Hashable {
             switch byte {
             case UInt8(ascii: "*"):
                 flush()
-                if program.last != Op.any { program.append(Op.any) }
+                if program.count != afterStar {
+                    program.append(Op.any)
+                    afterStar = program.count
+                }
             case UInt8(ascii: "?"):
                 flush(); program.append(Op.one)
             case UInt8(ascii: "%") where placeholders:

@@ -6,7 +6,8 @@ enum HostPort {
             guard let close = text.firstIndex(of: "]") else { return nil }
             let host = String(text[text.index(after: text.startIndex)..<close])
             let rest = text[text.index(after: close)...]
-            guard rest.hasPrefix(":"), !host.isEmpty else { return nil }
+            // "[[a]:1" would give host "[a", whose "[a:1" does not read back.
+            guard rest.hasPrefix(":"), !host.isEmpty, !host.utf8.contains(UInt8(ascii: "[")) else { return nil }
             return (host, rest.dropFirst())
         }
         guard let colon = text.lastIndex(of: ":") else {

@@ -19,12 +19,13 @@ public struct PathPattern: Sendable, Hashable, CustomStringConvertible {
         if let problem = PathValidation.problem(inPattern: text) { throw PatternError(problem) }
         var program: [UInt8] = []
         var lastWasAny = false
-        for part in text.split(separator: "/") {
-            if part == "**" {
+        // Components lie between `/` bytes (a `/` followed by a combining mark is one Character).
+        for part in text.utf8.split(separator: UInt8(ascii: "/")) {
+            if part.elementsEqual("**".utf8) {
                 if !lastWasAny { program.append(Op.anyComponents) }
                 lastWasAny = true
             } else {
-                let glob = try Glob(String(part), placeholders: true).program
+                let glob = try Glob(String(decoding: part, as: UTF8.self), placeholders: true).program
                 guard glob.count <= Int(UInt16.max) else { throw PatternError("component too long") }
                 program += [Op.glob, UInt8(glob.count >> 8), UInt8(glob.count & 0xff)] + glob
                 lastWasAny = false
@@ -92,14 +93,14 @@ public struct PathPattern: Sendable, Hashable, CustomStringConvertible {
     /// answers true when wildcards make it possible.
     func canMatch(under root: String) -> Bool {
         var p = 0
-        for rootPart in root.split(separator: "/") {
+        for rootPart in root.utf8.split(separator: UInt8(ascii: "/")) {
             guard p < program.count else { return false }
             if program[p] == Op.anyComponents { return true }
             let length = Int(program[p + 1]) << 8 | Int(program[p + 2])
             let glob = Glob(program: Array(program[(p + 3)..<(p + 3 + length)]))
             p += 3 + length
             if glob.hasPlaceholders { continue }
-            if !glob.matches(String(rootPart)) { return false }
+            if !glob.matches(String(decoding: rootPart, as: UTF8.self)) { return false }
         }
         return p < program.count
     }
