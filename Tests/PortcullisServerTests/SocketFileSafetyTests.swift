@@ -52,6 +52,22 @@ import Testing
         }
     }
 
+    /// "/" then a combining mark is one Character: the path must still be walked component by
+    /// component (found by the path-pattern fuzzer).
+    @Test func symlinkedDirectoryBeforeACombiningMarkIsRefused() throws {
+        let server = try TestServer()
+        let elsewhere = try TemporaryDirectory()
+        try FileManager.default.createDirectory(atPath: elsewhere.file("\u{301}x"), withIntermediateDirectories: true)
+        #expect(symlink(elsewhere.path, server.directory.file("link")) == 0)
+        let result = try #require(try tryListen(server, server.directory.file("link/\u{301}x/x.sock")))
+        #expect(result.status == 255)
+        #expect(!exists(elsewhere.file("\u{301}x/x.sock")))
+        try server.events.wait(for: "the failure") { event in
+            if case .forwardFailed(_, _, let reason, _) = event { return reason.contains("symlink") }
+            return false
+        }
+    }
+
     @Test func pathOutsideSocketRootIsRefused() throws {
         let server = try TestServer()
         let elsewhere = try TemporaryDirectory()

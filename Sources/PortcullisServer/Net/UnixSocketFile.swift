@@ -56,10 +56,13 @@ enum UnixSocketFile {
     /// left alone. The new socket is recorded in `registry` before it gets its name.
     static func listen(path: String, root: String, mode: mode_t,
                        registry: SocketRegistry) throws -> (fd: Int32, created: Created) {
-        let rootPrefix = root.hasSuffix("/") ? root : root + "/"
-        guard path.hasPrefix(rootPrefix) else { throw UnixSocketError("\(path) is outside socket_root \(root)") }
-        var components = path.dropFirst(rootPrefix.count).split(separator: "/", omittingEmptySubsequences: false)
-            .map(String.init)
+        // Bytes, not Characters: a "/" followed by a combining mark is one Character, and splitting
+        // on Characters would hand openat a name with a "/" in it (whose symlinks it follows).
+        let rootPrefix = Array((root.hasSuffix("/") ? root : root + "/").utf8)
+        let pathBytes = Array(path.utf8)
+        guard pathBytes.starts(with: rootPrefix) else { throw UnixSocketError("\(path) is outside socket_root \(root)") }
+        var components = pathBytes[rootPrefix.count...].split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false)
+            .map { String(decoding: $0, as: UTF8.self) }
         guard let name = components.popLast(), !name.isEmpty,
               !components.contains(where: { $0.isEmpty || $0 == "." || $0 == ".." }) else {
             throw UnixSocketError("malformed socket path \(path)")
