@@ -42,13 +42,14 @@ test-swift: libssh
 # libFuzzer harnesses (Fuzz/README.md): the patched libssh's global-request and channel-open
 # parsers, the config loader, path patterns, globs, address and port patterns. `make fuzz` runs
 # each for FUZZ_SECONDS (default 60) and keeps what it finds in .build-fuzz/corpus; test-fuzz runs
-# each for 5 s from the committed corpus only, so the harnesses cannot rot.
+# each for 5 s from the committed corpus only, so the harnesses cannot rot. Both hold libssh to
+# patch 0017's strict decoding (PORTCULLIS_FUZZ_STRICT=1): a regression fails, never hides.
 FUZZ_SECONDS ?= 60
 fuzz: libssh
-	@SWIFT=$(SWIFT) FUZZ_SECONDS=$(FUZZ_SECONDS) Fuzz/run
+	@SWIFT=$(SWIFT) FUZZ_SECONDS=$(FUZZ_SECONDS) PORTCULLIS_FUZZ_STRICT=1 Fuzz/run
 
 test-fuzz: libssh
-	@SWIFT=$(SWIFT) FUZZ_SECONDS=5 Fuzz/run --smoke
+	@SWIFT=$(SWIFT) FUZZ_SECONDS=5 PORTCULLIS_FUZZ_STRICT=1 Fuzz/run --smoke
 
 # Churn, hang-ups, bursts, a window-ignoring client, a black-hole resolver, the descriptor limit,
 # idle pre-auth connections, truncation (Tests/stress/README.md); pytest and paramiko in a venv.
