@@ -94,13 +94,38 @@ extension ServerEvent {
         }
     }
 
-    /// The event with what a client chose before authenticating cut to a bounded size (and
-    /// marked as cut, see ``ClientText``): the user name of a login attempt, and reasons (control
-    /// characters escaped), which may quote the client (libssh's key exchange errors quote its
-    /// algorithm lists). What the audit record and the daemon's log show, so that a failed login
-    /// costs about 1 KiB of each.
+    /// The event with what a client chose cut to a bounded size (and marked as cut, see
+    /// ``ClientText``): the user name of a login attempt; the hosts, paths and originators of
+    /// forwards; and reasons (control characters escaped), which may quote the client (libssh's key
+    /// exchange errors quote its algorithm lists). What the audit record and the daemon's log show,
+    /// so that a failed login costs about 1 KiB of each, and so does a refused forward, however
+    /// long the name a key holder sent.
     public var withClientTextCapped: ServerEvent {
+        func reason(_ text: String) -> String {
+            ClientText.capped(ClientText.withoutControls(text), limit: ClientText.reasonLimit)
+        }
         switch self {
+        case .forwardRequested(let session, let request, let decision, let channel, let originator):
+            let decision: Decision = if case .deny(let why) = decision { .deny(reason: reason(why)) } else { decision }
+            return .forwardRequested(session: session, request: request.capped, decision: decision, channel: channel,
+                                     originator: originator.map { ClientText.capped($0) })
+        case .requestMalformed(let session, let kind, let target, let why):
+            // A target cut at decoding (a field past its length limit) keeps its mark and ":port".
+            return .requestMalformed(session: session, kind: kind,
+                                     target: target.map { ClientText.capped($0, limit: ClientText.limit + 64) },
+                                     reason: reason(why))
+        case .forwardBound(let session, let request, let bound):
+            return .forwardBound(session: session, request: request.capped, bound: ClientText.capped(bound))
+        case .forwardFailed(let session, let request, let why, let channel):
+            return .forwardFailed(session: session, request: request.capped, reason: reason(why), channel: channel)
+        case .forwardCancelled(let session, let request):
+            return .forwardCancelled(session: session, request: request.capped)
+        case .channelOpened(let session, let channel, let request, let originator):
+            return .channelOpened(session: session, channel: channel, request: request.capped,
+                                  originator: ClientText.capped(originator))
+        case .channelClosed(let session, let channel, let request, let toClient, let fromClient, let duration, let why):
+            return .channelClosed(session: session, channel: channel, request: request.capped, bytesToClient: toClient,
+                                  bytesFromClient: fromClient, duration: duration, reason: reason(why))
         case .authenticated(let session, let user, let key, let keyName):
             return .authenticated(session: session, user: ClientText.capped(user), key: key, keyName: keyName)
         case .authRefused(let session, let user, let key, let keyName, let reason):
@@ -135,5 +160,17 @@ extension ServerEvent {
 
     private static func microseconds(_ seconds: Double) -> Double {
         (seconds * 1_000_000).rounded() / 1_000_000
+    }
+}
+
+private extension ForwardRequest {
+    /// The request with its host or path cut as ``ClientText/capped(_:limit:)`` cuts it.
+    var capped: ForwardRequest {
+        switch self {
+        case .tcpListen(let host, let port): .tcpListen(host: ClientText.capped(host), port: port)
+        case .tcpOpen(let host, let port): .tcpOpen(host: ClientText.capped(host), port: port)
+        case .streamLocalListen(let path): .streamLocalListen(path: ClientText.capped(path))
+        case .streamLocalOpen(let path): .streamLocalOpen(path: ClientText.capped(path))
+        }
     }
 }

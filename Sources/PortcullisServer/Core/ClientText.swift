@@ -48,6 +48,19 @@ enum ClientText {
     static func capped(_ text: String, limit: Int = limit) -> String {
         let size = text.utf8.count
         guard size > limit, !isCapped(text, limit: limit) else { return text }
+        return head(of: text, limit: limit) + "…(cut, \(size) bytes)"
+    }
+
+    /// Bytes a client sent, escaped (``escapedBytes``) and, if they are more than `limit` or their
+    /// escaped text is, cut the same way and marked with how many bytes were sent.
+    static func capped(bytes: some Collection<UInt8>, limit: Int = limit) -> String {
+        let shown = escapedBytes(bytes.prefix(limit))
+        guard bytes.count > limit || shown.utf8.count > limit else { return shown }
+        return head(of: shown, limit: limit) + "…(cut, \(bytes.count) bytes)"
+    }
+
+    /// The longest start of `text` of at most `limit` bytes that ends at a character boundary.
+    private static func head(of text: String, limit: Int) -> Substring {
         var end = text.startIndex
         var used = 0
         for character in text {
@@ -55,7 +68,7 @@ enum ClientText {
             guard used <= limit else { break }
             end = text.index(after: end)
         }
-        return String(text[..<end]) + "…(cut, \(size) bytes)"
+        return text[..<end]
     }
 
     /// Whether `text` is what `capped` made of a longer text, with at most `limit` bytes kept.

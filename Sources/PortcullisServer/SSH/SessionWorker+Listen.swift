@@ -29,7 +29,8 @@ extension SessionWorker {
                                                       isOpen: false)), about: message)
         }
         let address: String
-        switch WireText.decode(ssh_message_global_request_address(message), named: field, of: name) {
+        switch WireText.decode(ssh_message_global_request_address(message), named: field, of: name,
+                               limit: isTCP ? WireText.hostLimit : WireText.pathLimit) {
         case .success(let text):
             address = text
         case .failure(let bad):

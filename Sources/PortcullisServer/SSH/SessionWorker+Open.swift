@@ -31,8 +31,10 @@ extension SessionWorker {
         let originatorField = subtype == SSH_CHANNEL_DIRECT_TCPIP.rawValue ? "originator address" : "reserved string"
         let destination: String
         let originatorHost: String
-        switch (WireText.decode(ssh_message_channel_request_open_destination(message), named: field, of: name),
-                WireText.decode(ssh_message_channel_request_open_originator(message), named: originatorField, of: name)) {
+        let limit = subtype == SSH_CHANNEL_DIRECT_TCPIP.rawValue ? WireText.hostLimit : WireText.pathLimit
+        switch (WireText.decode(ssh_message_channel_request_open_destination(message), named: field, of: name, limit: limit),
+                WireText.decode(ssh_message_channel_request_open_originator(message), named: originatorField, of: name,
+                                limit: WireText.hostLimit)) {
         case (.success(let target), .success(let origin)):
             (destination, originatorHost) = (target, origin)
         case (.failure(let bad), _):
@@ -194,10 +196,26 @@ extension SessionWorker {
     /// `ssh proxy` without -N: the session channel is accepted so that the client can be told,
     /// on its stderr, that this server only forwards; its shell or command request ends it.
     private func openShellRefusal(_ message: OpaquePointer) -> Int32 {
+        // Closed ones are let go (libssh keeps each until the client's close too); at most
+        // `maxSessionChannels` stay open, as sshd's MaxSessions.
+        sessionChannels.removeAll { channel in
+            guard ssh_channel_is_closed(channel) != 0 else { return false }
+            ssh_channel_free(channel)
+            return true
+        }
+        guard sessionChannels.count < Self.maxSessionChannels else {
+            ssh_message_channel_request_open_reply_failure(message, UInt32(SSH2_OPEN_ADMINISTRATIVELY_PROHIBITED),
+                                                           "too many session channels (at most \(Self.maxSessionChannels))")
+            return 0
+        }
         guard let channel = ssh_message_channel_request_open_reply_accept(message) else { return 0 }
         sessionChannels.append(channel)
         return 0
     }
+
+    /// Session channels (a client that forgot -N) one connection may hold open: sshd's
+    /// MaxSessions default.
+    static let maxSessionChannels = 10
 
     func handleChannelRequest(_ message: OpaquePointer) -> Int32 {
         guard let channel = ssh_message_channel_request_channel(message),

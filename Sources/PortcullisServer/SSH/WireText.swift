@@ -16,20 +16,31 @@ enum WireText {
         String(validating: bytes, as: UTF8.self)
     }
 
-    /// A field that is not text: its bytes escaped, and why the request is malformed.
-    struct NotText: Error, Equatable {
+    /// The most bytes a host name may have (RFC 1035: 255; no resolver takes more).
+    static let hostLimit = 255
+    /// The most bytes a socket path may have (PATH_MAX less its NUL).
+    static let pathLimit = Int(PATH_MAX) - 1
+
+    /// A field that cannot be used: not text, or longer than its kind allows. `escaped` names it
+    /// for a record (capped, see ``ClientText``), `reason` says why the request is malformed.
+    struct BadField: Error, Equatable {
         let escaped: String
-        /// `malformed NAME: FIELD is not valid UTF-8: "ESCAPED"`.
+        /// `malformed NAME: FIELD is not valid UTF-8: "ESCAPED"`, or `... is longer than N bytes`.
         let reason: String
     }
 
-    /// `field` (named `fieldName`) of request `request`, as text, or why it is not.
-    static func decode(_ field: UnsafePointer<CChar>?, named fieldName: String,
-                       of request: String) -> Result<String, NotText> {
+    /// `field` (named `fieldName`, at most `limit` bytes) of request `request`, as text, or why it
+    /// cannot be used.
+    static func decode(_ field: UnsafePointer<CChar>?, named fieldName: String, of request: String,
+                       limit: Int) -> Result<String, BadField> {
         let raw = bytes(field)
+        guard raw.count <= limit else {
+            return .failure(BadField(escaped: ClientText.capped(bytes: raw),
+                                     reason: "malformed \(request): \(fieldName) is longer than \(limit) bytes (\(raw.count))"))
+        }
         if let text = utf8(raw) { return .success(text) }
         let escaped = escapedBytes(raw)
-        return .failure(NotText(escaped: escaped,
-                                reason: "malformed \(request): \(fieldName) is not valid UTF-8: \"\(escaped)\""))
+        return .failure(BadField(escaped: escaped,
+                                 reason: "malformed \(request): \(fieldName) is not valid UTF-8: \"\(escaped)\""))
     }
 }
