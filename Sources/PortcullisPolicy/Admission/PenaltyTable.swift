@@ -17,7 +17,7 @@ struct PenaltyTable: Sendable {
     private(set) var overflow: PenaltySettings.Overflow
     private(set) var entries: [SourceBlock: Entry] = [:]
     /// Min-heap on expiry; an item whose expiry no longer matches its entry is stale and skipped.
-    private var heap: [(expiry: Double, block: SourceBlock)] = []
+    private var heap = MinHeap<Double, SourceBlock>()
 
     init(capacity: Int, overflow: PenaltySettings.Overflow) {
         self.capacity = capacity
@@ -32,24 +32,23 @@ struct PenaltyTable: Sendable {
         set {
             let old = entries[block]?.expiry
             entries[block] = newValue
-            if let newValue, newValue.expiry != old { push(newValue.expiry, block) }
+            if let newValue, newValue.expiry != old { heap.push(newValue.expiry, block) }
         }
     }
 
     /// Drops every penalty that ran out before `now`.
     mutating func expire(now: Double) {
-        while let first = heap.first, first.expiry < now {
-            popMin()
-            if let entry = entries[first.block], entry.expiry == first.expiry { entries[first.block] = nil }
+        while let first = heap.first, first.key < now {
+            heap.popFirst()
+            if let entry = entries[first.value], entry.expiry == first.key { entries[first.value] = nil }
         }
         if heap.count > 2 * entries.count + 64 { rebuild() }
     }
 
     /// Drops the penalties closest to expiry until the table is within its capacity (permissive overflow).
     mutating func evictOverCapacity() {
-        while entries.count > capacity, let first = heap.first {
-            popMin()
-            if let entry = entries[first.block], entry.expiry == first.expiry { entries[first.block] = nil }
+        while entries.count > capacity, let first = heap.popFirst() {
+            if let entry = entries[first.value], entry.expiry == first.key { entries[first.value] = nil }
         }
     }
 
@@ -61,34 +60,7 @@ struct PenaltyTable: Sendable {
     }
 
     private mutating func rebuild() {
-        heap = []
-        for (block, entry) in entries { push(entry.expiry, block) }
-    }
-
-    private mutating func push(_ expiry: Double, _ block: SourceBlock) {
-        heap.append((expiry, block))
-        var child = heap.count - 1
-        while child > 0 {
-            let parent = (child - 1) / 2
-            guard heap[child].expiry < heap[parent].expiry else { break }
-            heap.swapAt(child, parent)
-            child = parent
-        }
-    }
-
-    private mutating func popMin() {
-        let last = heap.removeLast()
-        guard !heap.isEmpty else { return }
-        heap[0] = last
-        var parent = 0
-        while true {
-            let left = 2 * parent + 1, right = left + 1
-            var smallest = parent
-            if left < heap.count, heap[left].expiry < heap[smallest].expiry { smallest = left }
-            if right < heap.count, heap[right].expiry < heap[smallest].expiry { smallest = right }
-            guard smallest != parent else { return }
-            heap.swapAt(parent, smallest)
-            parent = smallest
-        }
+        heap.removeAll()
+        for (block, entry) in entries { heap.push(entry.expiry, block) }
     }
 }
