@@ -215,6 +215,38 @@ def test_the_default_lists_are_offered_and_anything_else_fails_negotiation(start
         assert refused.returncode == 255 and words in refused.stderr, (option, refused.stderr)
 
 
+def kexinit_after_banner(host_key_algorithms: str) -> bytes:
+    """The client's banner and its KEXINIT (proposing the server's defaults except
+    `host_key_algorithms`) as one write, so that the server reads both at once."""
+    lists = [DEFAULT_KEX, host_key_algorithms, DEFAULT_CIPHERS, DEFAULT_CIPHERS, DEFAULT_MACS, DEFAULT_MACS,
+             "none", "none", "", ""]
+    payload = bytes([20]) + os.urandom(16) + b"".join(len(x).to_bytes(4, "big") + x.encode() for x in lists)
+    payload += b"\0" + bytes(4)
+    padding = 8 - (len(payload) + 5) % 8
+    padding += 8 if padding < 4 else 0
+    packet = (len(payload) + padding + 1).to_bytes(4, "big") + bytes([padding]) + payload + bytes(padding)
+    return b"SSH-2.0-portcullis-test\r\n" + packet
+
+
+def test_a_failed_negotiation_still_sends_the_server_proposal(start_daemon):
+    """A client whose banner and KEXINIT arrive together, proposing nothing the server accepts, still
+    receives the server's KEXINIT before the connection ends, so a stock client can say what did not
+    match ("no matching host key type found") instead of "Connection closed"."""
+    daemon = start_daemon({"alex": ""})
+    for attempt in range(5):
+        with socket.create_connection(("127.0.0.1", daemon.port), timeout=20) as sock:
+            banner = b""
+            while not banner.endswith(b"\n"):
+                banner += sock.recv(1)
+            assert banner.startswith(b"SSH-2.0-"), banner
+            sock.sendall(kexinit_after_banner("ssh-rsa"))
+            received = b""
+            while chunk := sock.recv(65536):
+                received += chunk
+            assert len(received) > 5 and received[5] == 20, (attempt, received[:64])
+            assert b"ssh-ed25519" in received
+
+
 def test_every_default_algorithm_works_with_the_stock_client(start_daemon):
     daemon = start_daemon({"alex": ""})
     cases = [("KexAlgorithms", name, []) for name in DEFAULT_KEX.split(",")]
