@@ -17,6 +17,8 @@ public struct KeyEntry: Sendable, Hashable {
     public var permitOpen: [OpenRule]
     public var permitStreamLocalListen: [PathRule]
     public var permitStreamLocalOpen: [PathRule]
+    /// This key's own limits; unset values fall back to `limits:` (see `Policy.limits(for:)`).
+    public var limits = KeyLimits()
     /// Where the entry starts.
     public var location: SourceLocation
 

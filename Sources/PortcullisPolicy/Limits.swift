@@ -20,6 +20,14 @@ public struct Limits: Sendable, Hashable {
     /// OpenSSH's PerSourcePenaltyExemptList: sources never penalised.
     public var perSourcePenaltyExemptList: [IPNetwork] = []
 
+    /// Per-key defaults (`max_sessions`, `max_listens`, `max_channels`, `idle_timeout`).
+    public var keyDefaults: KeyLimits = .standard
+    /// OpenSSH's ClientAliveInterval: seconds of silence from a client before it is asked whether
+    /// it is alive; 0: never asked. Unlike sshd (off), 15 s by default.
+    public var clientAliveInterval: Int = 15
+    /// OpenSSH's ClientAliveCountMax: unanswered asks after which the session ends.
+    public var clientAliveCountMax: Int = 3
+
     /// Unlike OpenSSH (no limit), one source may hold 5 unauthenticated connections by default:
     /// fewer than max_startups' start (10), so that one source alone can never make the server
     /// refuse anybody else.

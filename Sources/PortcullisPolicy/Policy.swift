@@ -26,6 +26,11 @@ public struct Policy: Sendable {
         index(of: key).map { config.keys[$0] }
     }
 
+    /// The limits in force for `entry`: its own values over the `limits:` defaults.
+    public func limits(for entry: KeyEntry) -> KeyLimits {
+        entry.limits.merged(over: config.limits.keyDefaults)
+    }
+
     /// Where in `config.keys` the entry of `key` is.
     func index(of key: PublicKey) -> Int? {
         if let index = byBase64[key.base64] { return index }

@@ -52,6 +52,12 @@ public struct PolicyAuthority: SessionAuthority {
             return policy.openMayMatchResolved(host: host, port: port, key: entry)
         }
 
+        var limits: KeyLimits {
+            let policy = store.current
+            guard let entry = policy.entry(for: key) else { return policy.config.limits.keyDefaults }
+            return policy.limits(for: entry)
+        }
+
         private var removed: Decision {
             .deny(reason: "key \(keyName) is no longer in the configuration")
         }

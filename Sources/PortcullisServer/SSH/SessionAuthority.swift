@@ -39,6 +39,9 @@ public protocol SessionRules: Sendable {
     /// Whether opening `host:port`, not allowed by the host name as requested, could still be
     /// allowed once `host` is resolved (a CIDR rule for the port): only then is it looked up.
     func mayAllowOnceResolved(host: String, port: Int) -> Bool
+
+    /// The key's limits in force now (its own values over the configured defaults).
+    var limits: KeyLimits { get }
 }
 
 extension SessionRules {
@@ -50,4 +53,6 @@ extension SessionRules {
     }
 
     public func mayAllowOnceResolved(host: String, port: Int) -> Bool { false }
+
+    public var limits: KeyLimits { KeyLimits() }
 }
