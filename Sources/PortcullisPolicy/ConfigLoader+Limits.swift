@@ -5,6 +5,7 @@ extension ConfigLoader {
     static let limitFields = [
         "login_grace_time", "max_auth_tries", "resolve_timeout", "max_startups", "per_source_max_startups",
         "per_source_net_block_size", "per_source_penalties", "per_source_penalty_exempt_list",
+        "client_alive_interval", "client_alive_count_max",
     ]
 
     /// Reads the `limits` mapping into `limits`, reporting every bad value with its line.
@@ -28,6 +29,20 @@ extension ConfigLoader {
         if let (text, entry) = scalar("max_auth_tries") {
             if let count = ConfigScalars.positiveInteger(text) { limits.maxAuthTries = count } else {
                 reader.report(entry, "limits.max_auth_tries \(NodeReader.quoted(text)): expected a positive whole number")
+            }
+        }
+        if let (text, entry) = scalar("client_alive_interval") {
+            if text == "0" || text == "off" {
+                limits.clientAliveInterval = 0
+            } else if let seconds = ConfigScalars.duration(text) {
+                limits.clientAliveInterval = seconds
+            } else {
+                reader.report(entry, "limits.client_alive_interval \(NodeReader.quoted(text)): expected a duration like 15s or 1m, or 0 (never ask)")
+            }
+        }
+        if let (text, entry) = scalar("client_alive_count_max") {
+            if let count = ConfigScalars.positiveInteger(text) { limits.clientAliveCountMax = count } else {
+                reader.report(entry, "limits.client_alive_count_max \(NodeReader.quoted(text)): expected a positive whole number")
             }
         }
         if let (text, entry) = scalar("max_startups") {

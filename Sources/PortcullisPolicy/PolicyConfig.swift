@@ -26,6 +26,14 @@ public struct PolicyConfig: Sendable, Hashable {
     public var files: [String]
     /// Lowercase hex SHA-256 over the files' names and contents, to tell configurations apart.
     public var digest: String
+    /// The control socket `policyctl` talks to; nil: none (`control_socket: off`).
+    public var controlSocket: String? = PolicyConfig.defaultControlSocket
+    /// The group the control socket is given to (mode 0660 instead of 0600); nil: none.
+    public var controlGroup: String?
+    /// Where Prometheus metrics are served (`/metrics`); nil: nowhere (the default).
+    public var metricsListen: ListenAddress?
+    /// Whether metrics also carry per-key labels (off by default: cardinality, privacy).
+    public var metricsPerKey = false
     /// Where `listen` and `host_keys` entries were written, for the start checks to name.
     public var locations = SettingLocations()
 
@@ -52,6 +60,9 @@ public struct PolicyConfig: Sendable, Hashable {
 
     /// Where the audit log goes unless `audit_log` says otherwise.
     public static let defaultAuditLog = "/var/log/portcullis/audit.jsonl"
+
+    /// Where the control socket is unless `control_socket` says otherwise.
+    public static let defaultControlSocket = "/run/portcullis/control.sock"
 
     /// `0.0.0.0:22` and `[::]:22`.
     public static let defaultListen = [ListenAddress(host: "0.0.0.0", port: 22), ListenAddress(host: "::", port: 22)]
