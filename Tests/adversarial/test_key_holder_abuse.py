@@ -1,6 +1,6 @@
 """What an authenticated key holder can do to the daemon and to other users (found by the red-team
-review of issue 11). Each test asserts the behaviour OpenSSH's sshd has. Those still marked
-xfail(strict) are known gaps left to issue 12's per-key limits: when a fix lands the test passes,
+review of issue 11). Each test asserts the behaviour OpenSSH's sshd has. One still marked
+xfail(strict) is a known gap left to issue 12's per-key limits: when a fix lands the test passes,
 strict xfail turns that into a failure, and the marker must be removed with the fix."""
 
 from __future__ import annotations
@@ -48,7 +48,6 @@ def test_session_channels_per_connection_are_capped(start_daemon):
         transport.close()
 
 
-@pytest.mark.xfail(strict=True, reason="data for a channel never opened is ignored (libssh), sshd disconnects")
 def test_data_for_a_channel_never_opened_ends_the_connection(start_daemon):
     daemon = start_daemon({"alex": ""})
     transport = daemon.paramiko_transport("alex")
@@ -62,11 +61,12 @@ def test_data_for_a_channel_never_opened_ends_the_connection(start_daemon):
         while transport.is_active() and time.monotonic() < deadline:
             time.sleep(0.05)
         assert not transport.is_active(), "the connection survived data for channel 4242, never opened"
+        closed = wait_for(lambda: daemon.events("session-end"), "the session-end record", timeout=10)
+        assert "channel 4242, which is not open" in closed[-1]["reason"], closed[-1]
     finally:
         transport.close()
 
 
-@pytest.mark.xfail(strict=True, reason="no-more-sessions@openssh.com is ignored")
 def test_a_session_open_after_no_more_sessions_is_refused(start_daemon):
     daemon = start_daemon({"alex": ""})
     transport = daemon.paramiko_transport("alex")
@@ -77,6 +77,8 @@ def test_a_session_open_after_no_more_sessions_is_refused(start_daemon):
         m.add_boolean(False)
         transport._send_user_message(m)
         assert open_channel(transport, "session", b"", timeout=5).outcome in ("refused", "closed")
+        closed = wait_for(lambda: daemon.events("session-end"), "the session-end record", timeout=10)
+        assert "after no-more-sessions@openssh.com" in closed[-1]["reason"], closed[-1]
     finally:
         transport.close()
 
