@@ -105,10 +105,13 @@ public enum ConfigLoader {
             }
         }
         if let node = value("host_keys") {
+            let configPath = reader.path
             config.hostKeys = reader.list(node, field: "host_keys") { text, location throws(PatternError) in
                 guard !text.isEmpty, !text.utf8.contains(0) else { throw PatternError("expected a file path") }
                 config.locations.hostKeys.append(location)
-                return text
+                // A relative path is read beside the config file (as audit_log), never from the
+                // directory the daemon happens to be started in.
+                return text.hasPrefix("/") ? text : resolve(text, besides: configPath)
             }
             if case .sequence(let items) = node, items.isEmpty { reader.report(node, "host_keys: expected at least one key file") }
         }

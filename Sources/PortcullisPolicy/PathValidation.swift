@@ -15,9 +15,11 @@ public enum PathValidation {
         structuralProblem(pattern, lengthLimit: nil, wholeDoubleStars: true)
     }
 
-    /// Why `root` is not acceptable as socket_root (absolute, normalised, no trailing `/` but "/").
+    /// Why `root` is not acceptable as socket_root (absolute, normalised, no trailing `/`, and not
+    /// "/" itself: the daemon sweeps socket_root at start and creates directories below it).
     public static func problem(inRoot root: String) -> String? {
-        root == "/" ? nil : structuralProblem(root, lengthLimit: nil, wholeDoubleStars: false)
+        if root == "/" { return "is the root directory; name the directory the sockets live in, like /srv/tunnels" }
+        return structuralProblem(root, lengthLimit: nil, wholeDoubleStars: false)
     }
 
     /// Whether the valid `path` lies strictly below the valid `root`.

@@ -42,7 +42,7 @@ import Testing
     }
 
     @Test func roots() {
-        #expect(PathValidation.problem(inRoot: "/") == nil)
+        #expect(PathValidation.problem(inRoot: "/")?.hasPrefix("is the root directory") == true)
         #expect(PathValidation.problem(inRoot: "/srv/portcullis") == nil)
         #expect(PathValidation.problem(inRoot: "/srv/portcullis/") == "ends with \"/\"")
         #expect(PathValidation.problem(inRoot: "srv") == "not absolute")
