@@ -70,6 +70,11 @@ public struct KeyField: Sendable {
     /// The row named `name`.
     public static func named(_ name: String) -> KeyField? { all.first { $0.name == name } }
 
+    /// The row option closest to a misspelt `--option`, if close enough to suggest.
+    public static func closest(toOption option: String) -> String? {
+        FieldSuggestion.closest(to: option, among: all.map(\.option))
+    }
+
     /// Every row's YAML name, in table order.
     public static var names: [String] { all.map(\.name) }
 }

@@ -32,9 +32,7 @@ struct AddKey: ParsableCommand {
 
     /// One line per `KeyField`: its option, placeholder and help.
     static var fieldHelp: String {
-        let rows = KeyField.all.map { ("\($0.option) \($0.valueName)", $0.help) }
-        let width = rows.map(\.0.count).max() ?? 0
-        return rows.map { "  " + $0.0.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + $0.1 }.joined(separator: "\n")
+        KeyField.all.map { "  \($0.option) \($0.valueName)\n      \($0.help)" }.joined(separator: "\n")
     }
 
     func validate() throws {
@@ -56,7 +54,8 @@ struct AddKey: ParsableCommand {
                 value = String(argument[argument.index(after: equals)...])
             }
             guard let field = KeyField.all.first(where: { $0.option == option }) else {
-                throw ValidationError(option.hasPrefix("-") ? "unknown option \(option)" : "unexpected argument \(argument)")
+                let hint = KeyField.closest(toOption: option).map { " (did you mean \($0)?)" } ?? ""
+                throw ValidationError(option.hasPrefix("-") ? "unknown option \(option)\(hint)" : "unexpected argument \(argument)")
             }
             if value == nil {
                 index += 1

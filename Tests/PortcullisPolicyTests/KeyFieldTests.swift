@@ -17,7 +17,7 @@ import Testing
             idle_timeout: 5m
           - name: b
             key: \(bobKey)
-            idle_timeout: "off"
+            idle_timeout: off
             max_sessions: unlimited
           - name: c
             key: \(carolKey)
