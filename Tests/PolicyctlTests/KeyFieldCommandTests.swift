@@ -77,6 +77,8 @@ import Testing
             let result = try site.policyctl(["add-key", "--name", "alex", "--key", line] + usage)
             #expect(result.status == 2, "\(usage): \(result.stderr)")
         }
+        let misspelt = try site.policyctl(["add-key", "--name", "alex", "--key", line, "--max-session", "2"])
+        #expect(misspelt.stderr.hasPrefix("Error: unknown option --max-session (did you mean --max-sessions?)"), "\(misspelt.stderr)")
         #expect(try FileManager.default.contentsOfDirectory(atPath: site.keysDir).filter { $0.hasSuffix(".yaml") }.isEmpty)
         let help = try execute(policyctlBinary, ["add-key", "--help"]).stdout
         for option in ["--max-sessions N", "--max-listens N", "--max-channels N", "--idle-timeout DURATION", "--permit-open SPEC", "--user NAME"] {
