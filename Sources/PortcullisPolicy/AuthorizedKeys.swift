@@ -116,7 +116,7 @@ public enum AuthorizedKeys {
             case "from":
                 guard !seenFrom else { throw PatternError("from= given twice") }
                 seenFrom = true
-                spec.from = try required().split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+                spec["from"] = try required().split(separator: ",", omittingEmptySubsequences: false).map(String.init)
             case "expiry-time":
                 guard !seenExpiry else { throw PatternError("expiry-time= given twice") }
                 seenExpiry = true
@@ -124,7 +124,7 @@ public enum AuthorizedKeys {
                 guard let date = Expiry.openSSH(text, timeZone: timeZone) else {
                     throw PatternError("expiry-time \"\(text)\": expected YYYYMMDD[HHMM[SS]][Z]")
                 }
-                spec.expires = Expiry.text(date)
+                spec["expires"] = [Expiry.text(date)]
             case "permitlisten":
                 listens = (listens ?? []) + [try required()]
             case "permitopen":
@@ -149,15 +149,23 @@ public enum AuthorizedKeys {
             }
         }
         if forwarding {
-            if let listens { spec.permitListen = listens } else {
-                spec.permitListen = ["*"]
+            if let listens {
+                if listens.contains("none"), listens.count > 1 {
+                    throw PatternError("permitlisten=\"none\" together with other permitlisten options")
+                }
+                spec["permit_listen"] = listens
+            } else {
+                spec["permit_listen"] = ["*"]
                 notes.append("no permitlisten: OpenSSH allows any TCP listen, imported as permit_listen \"*\"")
             }
             if let opens {
-                spec.permitOpen = opens
-                spec.permitStreamLocalOpen = socketOpens
+                if opens.contains("none"), opens.count + socketOpens.count > 1 {
+                    throw PatternError("permitopen=\"none\" together with other permitopen options")
+                }
+                spec["permit_open"] = opens
+                spec["permit_streamlocal_open"] = socketOpens
             } else {
-                spec.permitOpen = ["*:*"]
+                spec["permit_open"] = ["*:*"]
                 notes.append("no permitopen: OpenSSH allows any TCP open, imported as permit_open \"*:*\"")
             }
         } else {

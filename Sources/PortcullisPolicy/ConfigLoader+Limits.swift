@@ -6,6 +6,7 @@ extension ConfigLoader {
         "login_grace_time", "max_auth_tries", "resolve_timeout", "max_startups", "per_source_max_startups",
         "per_source_net_block_size", "per_source_penalties", "per_source_penalty_exempt_list",
         "client_alive_interval", "client_alive_count_max",
+        "max_sessions", "max_listens", "max_channels", "idle_timeout",
     ]
 
     /// Reads the `limits` mapping into `limits`, reporting every bad value with its line.
@@ -43,6 +44,19 @@ extension ConfigLoader {
         if let (text, entry) = scalar("client_alive_count_max") {
             if let count = ConfigScalars.positiveInteger(text) { limits.clientAliveCountMax = count } else {
                 reader.report(entry, "limits.client_alive_count_max \(NodeReader.quoted(text)): expected a positive whole number")
+            }
+        }
+        // The per-key defaults, in the forms a key entry takes (`unlimited` / `off`: nil, no limit).
+        let keyDefaults: [(String, WritableKeyPath<KeyLimits, Int?>, (String) throws(PatternError) -> Int?)] = [
+            ("max_sessions", \.maxSessions, { text throws(PatternError) in try KeyLimits.count(text, minimum: 1) }),
+            ("max_listens", \.maxListens, { text throws(PatternError) in try KeyLimits.count(text, minimum: 0) }),
+            ("max_channels", \.maxChannels, { text throws(PatternError) in try KeyLimits.count(text, minimum: 0) }),
+            ("idle_timeout", \.idleTimeout, { text throws(PatternError) in try KeyLimits.idle(text) }),
+        ]
+        for (name, path, parse) in keyDefaults {
+            guard let (text, entry) = scalar(name) else { continue }
+            do throws(PatternError) { limits.keyDefaults[keyPath: path] = try parse(text) } catch {
+                reader.report(entry, "limits.\(name) \(NodeReader.quoted(text)): \(error.message)")
             }
         }
         if let (text, entry) = scalar("max_startups") {

@@ -37,4 +37,10 @@ enum ConfigScalars {
               let value = Int(text), value > 0 else { return nil }
         return value
     }
+
+    /// A decimal integer of at least 0, at most 6 digits.
+    static func wholeNumber(_ text: String) -> Int? {
+        guard !text.isEmpty, text.count <= 6, text.allSatisfy({ $0.isASCII && $0.isNumber }) else { return nil }
+        return Int(text)
+    }
 }

@@ -17,8 +17,12 @@ public struct KeyEntry: Sendable, Hashable {
     public var permitOpen: [OpenRule]
     public var permitStreamLocalListen: [PathRule]
     public var permitStreamLocalOpen: [PathRule]
-    /// This key's own limits; unset values fall back to `limits:` (see `Policy.limits(for:)`).
+    /// This key's own limits; unset values fall back to `limits:` (see `Policy.limits(for:)`);
+    /// `KeyLimits.unlimited` where the entry says `unlimited` or `off`.
     public var limits = KeyLimits()
+    /// The permit lists written as the explicit `none` (by YAML field name), and where: they hold
+    /// no rules, like an omitted list, but show-key says where "nothing" was written.
+    public var explicitNone: [String: SourceLocation] = [:]
     /// Where the entry starts.
     public var location: SourceLocation
 

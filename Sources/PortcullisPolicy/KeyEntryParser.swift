@@ -1,12 +1,10 @@
 import Foundation
 import Yams
 
-/// Builds a `KeyEntry` from one mapping (a `keys` item or a keys_dir file).
+/// Builds a `KeyEntry` from one mapping (a `keys` item or a keys_dir file): `name` and `key`, then
+/// every other field through its `KeyField` row.
 enum KeyEntryParser {
-    static let fields = [
-        "name", "key", "user", "from", "expires", "permit_listen", "permit_open",
-        "permit_streamlocal_listen", "permit_streamlocal_open",
-    ]
+    static let fields = ["name", "key"] + KeyField.names
 
     /// The entry, or nil if its name or key is unusable; every problem goes to `reader`.
     /// `socketRoot`, when known, lets listen patterns that can never match be reported.
@@ -31,50 +29,35 @@ enum KeyEntryParser {
                 reader.report(value, "key: \(error.message)")
             }
         }
-        var user: String?
-        if let value = fields["user"]?.value, !NodeReader.isNull(value), let text = reader.string(value, field: "user") {
-            if text.isEmpty || text.utf8.contains(0) {
-                reader.report(value, "user \(NodeReader.quoted(text)): expected a user name")
-            } else {
-                user = text
+        var entry = KeyEntry.scratch
+        let context = KeyField.Context(socketRoot: socketRoot)
+        for field in KeyField.all {
+            guard let value = fields[field.name]?.value, !NodeReader.isNull(value),
+                  let items = items(of: value, field: field, reader: &reader) else { continue }
+            let located = items.map { KeyField.Item(text: $0.text, location: reader.document.location($0.node)) }
+            for problem in field.read(located, context, &entry) {
+                guard let index = problem.index else {
+                    reader.report(value, "\(field.name): \(problem.message)")
+                    continue
+                }
+                let item = items[index]
+                let subscripted = field.isList ? "\(field.name)[\(index)]" : field.name
+                reader.report(item.node, "\(subscripted) \(NodeReader.quoted(item.text)): \(problem.message)")
             }
-        }
-        var from: AddressMatch?
-        if let value = fields["from"]?.value, !NodeReader.isNull(value) {
-            let patterns = reader.list(value, field: "from") { text, _ throws(PatternError) in try AddressPattern(text) }
-            if case .sequence(let items) = value, items.isEmpty {
-                reader.report(value, "from: an empty list would refuse every client; omit it to allow any address")
-            }
-            from = AddressMatch(patterns)
-        }
-        var expires: Date?
-        if let value = fields["expires"]?.value, !NodeReader.isNull(value), let text = reader.string(value, field: "expires") {
-            expires = RFC3339.date(from: text)
-            if expires == nil {
-                reader.report(value, "expires \(NodeReader.quoted(text)): expected an RFC 3339 date-time like 2027-01-31T00:00:00Z")
-            }
-        }
-        func rules<T>(_ field: String, _ parse: (String, SourceLocation) throws(PatternError) -> T) -> [T] {
-            guard let value = fields[field]?.value else { return [] }
-            return reader.list(value, field: field, parse)
-        }
-        let permitListen = rules("permit_listen") { text, location throws(PatternError) in try ListenRule(text, location: location) }
-        let permitOpen = rules("permit_open") { text, location throws(PatternError) in try OpenRule(text, location: location) }
-        let permitStreamLocalListen = rules("permit_streamlocal_listen") { text, location throws(PatternError) in
-            let rule = try PathRule(text, location: location)
-            if let socketRoot, !rule.pattern.canMatch(under: socketRoot) {
-                throw PatternError("lies outside socket_root \(socketRoot), so it can never match")
-            }
-            return rule
-        }
-        let permitStreamLocalOpen = rules("permit_streamlocal_open") { text, location throws(PatternError) in
-            try PathRule(text, location: location)
         }
         guard let name, let parsedKey else { return nil }
-        return KeyEntry(
-            name: name, key: parsedKey.key, comment: parsedKey.comment, user: user, from: from, expires: expires,
-            permitListen: permitListen, permitOpen: permitOpen, permitStreamLocalListen: permitStreamLocalListen,
-            permitStreamLocalOpen: permitStreamLocalOpen, location: reader.document.location(node)
-        )
+        entry.name = name
+        entry.key = parsedKey.key
+        entry.comment = parsedKey.comment
+        entry.location = reader.document.location(node)
+        return entry
+    }
+
+    /// A field's values with their nodes: a scalar's one text, a list's items (a permit list may
+    /// also be the plain word `none`); nil after reporting a value of the wrong shape.
+    private static func items(of value: Node, field: KeyField, reader: inout NodeReader) -> [(text: String, node: Node)]? {
+        if !field.isList { return reader.string(value, field: field.name).map { [($0, value)] } }
+        if field.allowsNone, case .scalar(let scalar) = value, scalar.string == "none" { return [("none", value)] }
+        return reader.strings(value, field: field.name)
     }
 }

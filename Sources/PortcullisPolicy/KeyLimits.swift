@@ -22,9 +22,18 @@ public struct KeyLimits: Sendable, Hashable {
     /// that one key cannot take the daemon's descriptors from every other key.
     public static let standard = KeyLimits(maxSessions: 10, maxListens: 64, maxChannels: 256)
 
+    /// A key entry's explicit "no limit" (`max_channels: unlimited`, `idle_timeout: off`), which
+    /// overrides a default where nil would fall back to it. Only key entries hold it:
+    /// `merged(over:)` turns it into nil, so a merged value is a number or nil (no limit).
+    public static let unlimited = Int.max
+
     /// These values, with `defaults` wherever one is unset.
     public func merged(over defaults: KeyLimits) -> KeyLimits {
-        KeyLimits(maxSessions: maxSessions ?? defaults.maxSessions, maxListens: maxListens ?? defaults.maxListens,
-                  maxChannels: maxChannels ?? defaults.maxChannels, idleTimeout: idleTimeout ?? defaults.idleTimeout)
+        func pick(_ own: Int?, _ fallback: Int?) -> Int? {
+            let value = own ?? fallback
+            return value == Self.unlimited ? nil : value
+        }
+        return KeyLimits(maxSessions: pick(maxSessions, defaults.maxSessions), maxListens: pick(maxListens, defaults.maxListens),
+                         maxChannels: pick(maxChannels, defaults.maxChannels), idleTimeout: pick(idleTimeout, defaults.idleTimeout))
     }
 }

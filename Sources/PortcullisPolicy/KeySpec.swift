@@ -1,41 +1,47 @@
 import Foundation
 
-/// A key entry as text, the way a tool collects it before writing a keys_dir file: the fields of a
-/// `keys` entry, unparsed.
-public struct KeySpec: Sendable, Hashable, Codable {
+/// A key entry as text, the way a tool collects it before writing a keys_dir file: the name, the
+/// key line, and the other fields unparsed, by their `KeyField` name (a scalar holds one value).
+public struct KeySpec: Sendable, Hashable, Encodable {
     public var name: String
     /// One OpenSSH public key line, `algorithm base64 [comment]`.
     public var key: String
-    public var user: String?
-    public var from: [String]
-    /// RFC 3339.
-    public var expires: String?
-    public var permitListen: [String]
-    public var permitOpen: [String]
-    public var permitStreamLocalListen: [String]
-    public var permitStreamLocalOpen: [String]
+    /// The values of each `KeyField` given, by YAML name; an empty list is the same as none.
+    public var values: [String: [String]]
 
+    public init(name: String, key: String, values: [String: [String]] = [:]) {
+        self.name = name
+        self.key = key
+        self.values = values.filter { !$0.value.isEmpty }
+    }
+
+    /// The fields that came first, by label (tests and translators read better this way).
     public init(
         name: String, key: String, user: String? = nil, from: [String] = [], expires: String? = nil,
         permitListen: [String] = [], permitOpen: [String] = [], permitStreamLocalListen: [String] = [],
         permitStreamLocalOpen: [String] = []
     ) {
-        self.name = name
-        self.key = key
-        self.user = user
-        self.from = from
-        self.expires = expires
-        self.permitListen = permitListen
-        self.permitOpen = permitOpen
-        self.permitStreamLocalListen = permitStreamLocalListen
-        self.permitStreamLocalOpen = permitStreamLocalOpen
+        self.init(name: name, key: key, values: [
+            "user": user.map { [$0] } ?? [], "from": from, "expires": expires.map { [$0] } ?? [],
+            "permit_listen": permitListen, "permit_open": permitOpen,
+            "permit_streamlocal_listen": permitStreamLocalListen, "permit_streamlocal_open": permitStreamLocalOpen,
+        ])
+    }
+
+    /// The values of the field named `field` (a `KeyField` name); setting [] removes it.
+    public subscript(field: String) -> [String] {
+        get { values[field] ?? [] }
+        set {
+            precondition(KeyField.named(field) != nil, "no key field \(field)")
+            values[field] = newValue.isEmpty ? nil : newValue
+        }
     }
 
     /// The keys_dir file name, `NAME.yaml`.
     public var fileName: String { name + ".yaml" }
 
     /// Checks every field with the parsers the loader uses, naming the first bad one as an
-    /// administrator typed it (`--permit-open "x": expected host:port`), and returns the parsed key.
+    /// administrator typed it (`permit_open "x": expected host:port`), and returns the parsed key.
     /// `socketRoot`, when known, refuses listen patterns that could never match.
     @discardableResult
     public func validate(socketRoot: String?) throws(PatternError) -> PublicKey {
@@ -44,44 +50,58 @@ public struct KeySpec: Sendable, Hashable, Codable {
         }
         let parsed: PublicKey
         do { parsed = try PublicKey.parse(line: key).key } catch { throw PatternError("key: \(error.message)") }
-        if let user, user.isEmpty || user.utf8.contains(0) { throw PatternError("user \(Self.quoted(user)): expected a user name") }
-        if let expires, RFC3339.date(from: expires) == nil {
-            throw PatternError("expires \(Self.quoted(expires)): expected an RFC 3339 date-time")
+        if let unknown = values.keys.sorted().first(where: { KeyField.named($0) == nil }) {
+            throw PatternError("\(unknown): not a key entry field")
         }
+        var entry = KeyEntry.scratch
+        let context = KeyField.Context(socketRoot: socketRoot)
         let here = SourceLocation(file: "-", line: 1)
-        func each(_ field: String, _ texts: [String], _ check: (String) throws(PatternError) -> Void) throws(PatternError) {
-            for text in texts {
-                do { try check(text) } catch { throw PatternError("\(field) \(Self.quoted(text)): \(error.message)") }
+        for field in KeyField.all {
+            guard let texts = values[field.name], !texts.isEmpty else { continue }
+            if !field.isList, texts.count > 1 { throw PatternError("\(field.name): given \(texts.count) times; it takes one value") }
+            if let problem = field.read(texts.map { KeyField.Item(text: $0, location: here) }, context, &entry).first {
+                throw PatternError(problem.index.map { "\(field.name) \(Self.quoted(texts[$0])): \(problem.message)" }
+                                   ?? "\(field.name): \(problem.message)")
             }
         }
-        try each("from", from) { text throws(PatternError) in _ = try AddressPattern(text) }
-        try each("permit_listen", permitListen) { text throws(PatternError) in _ = try ListenRule(text, location: here) }
-        try each("permit_open", permitOpen) { text throws(PatternError) in _ = try OpenRule(text, location: here) }
-        try each("permit_streamlocal_listen", permitStreamLocalListen) { text throws(PatternError) in
-            let rule = try PathRule(text, location: here)
-            if let socketRoot, !rule.pattern.canMatch(under: socketRoot) {
-                throw PatternError("lies outside socket_root \(socketRoot), so it can never match")
-            }
-        }
-        try each("permit_streamlocal_open", permitStreamLocalOpen) { text throws(PatternError) in _ = try PathRule(text, location: here) }
         return parsed
     }
 
-    /// The keys_dir file: an optional comment header, then one field per line and one rule per
-    /// line, every string double-quoted.
+    /// The keys_dir file: an optional comment header, name and key, then the one-value fields one
+    /// per line, then the lists one rule per line (a list of just `none` as `field: none`); every
+    /// string double-quoted, a whole number plain.
     public func yaml(header: String? = nil) -> String {
         var lines = header.map { $0.split(separator: "\n", omittingEmptySubsequences: false).map { "# " + $0 } } ?? []
         lines.append("name: \(Self.quoted(name))")
         lines.append("key: \(Self.quoted(key))")
-        if let user { lines.append("user: \(Self.quoted(user))") }
-        if let expires { lines.append("expires: \(Self.quoted(expires))") }
-        for (field, values) in [("from", from), ("permit_listen", permitListen), ("permit_open", permitOpen),
-                                ("permit_streamlocal_listen", permitStreamLocalListen),
-                                ("permit_streamlocal_open", permitStreamLocalOpen)] where !values.isEmpty {
-            lines.append("\(field):")
-            lines += values.map { "  - \(Self.quoted($0))" }
+        for field in KeyField.all where !field.isList {
+            if let value = values[field.name]?.first { lines.append("\(field.name): \(Self.scalar(value))") }
+        }
+        for field in KeyField.all where field.isList {
+            guard let texts = values[field.name], !texts.isEmpty else { continue }
+            if field.allowsNone, texts == ["none"] {
+                lines.append("\(field.name): none")
+                continue
+            }
+            lines.append("\(field.name):")
+            lines += texts.map { "  - \(Self.quoted($0))" }
         }
         return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// name, key, then each field by its YAML name: a list as an array, a scalar as a string.
+    public func encode(to encoder: Encoder) throws {
+        var members: [OutputJSON.Member] = [.init("name", .string(name)), .init("key", .string(key))]
+        for field in KeyField.all {
+            guard let texts = values[field.name], !texts.isEmpty else { continue }
+            members.append(.init(field.name, field.isList ? .array(texts.map(OutputJSON.string)) : .string(texts[0])))
+        }
+        try OutputJSON.encode(members, to: encoder)
+    }
+
+    /// A whole number plain (`max_sessions: 3`), anything else double-quoted.
+    static func scalar(_ text: String) -> String {
+        !text.isEmpty && text.count <= 6 && text.allSatisfy({ $0.isASCII && $0.isNumber }) ? text : quoted(text)
     }
 
     /// A YAML double-quoted scalar.

@@ -11,9 +11,13 @@ struct AddKey: ParsableCommand {
             pattern (naming the reason), and any change the daemon would reject. The main config \
             is never edited.
 
+            Key fields (one option per field of a key entry, written as that field):
+            \(fieldHelp)
+
             Example:
               policyctl add-key --name alex --key-file alex.pub --user alex --expires 90d \\
-                --permit-streamlocal-listen '/srv/portcullis/%k/*.sock' --permit-open localhost:5900
+                --permit-streamlocal-listen '/srv/portcullis/%k/*.sock' --permit-open localhost:5900 \\
+                --max-sessions 2 --idle-timeout 30m
 
             Exit status: 0 added; 1 refused; 2 usage error or unusable config.
             """
@@ -23,16 +27,50 @@ struct AddKey: ParsableCommand {
     @Option(help: "The key's name: letters, digits, '.', '_' or '-'.") var name: String
     @Option(help: ArgumentHelp("The OpenSSH public key line.", valueName: "LINE")) var key: String?
     @Option(help: ArgumentHelp("A file holding the public key line (e.g. id_ed25519.pub).", valueName: "FILE")) var keyFile: String?
-    @Option(help: "The only user name the key may log in as.") var user: String?
-    @Option(help: ArgumentHelp("Client address pattern (address, CIDR, glob, !negation); repeatable.", valueName: "PATTERN")) var from: [String] = []
-    @Option(help: ArgumentHelp("Expiry: RFC 3339, a date (2027-01-31, UTC midnight), or a duration (30d, 12h, 2w).", valueName: "TIME")) var expires: String?
-    @Option(help: ArgumentHelp("ssh -R TCP rule: port, host:port, *, ranges; repeatable.", valueName: "SPEC")) var permitListen: [String] = []
-    @Option(help: ArgumentHelp("ssh -L TCP rule: host:port, *:port, CIDR hosts, ranges; repeatable.", valueName: "SPEC")) var permitOpen: [String] = []
-    @Option(help: ArgumentHelp("ssh -R socket path pattern (%k, %u, *, **); repeatable.", valueName: "PATTERN")) var permitStreamlocalListen: [String] = []
-    @Option(help: ArgumentHelp("ssh -L socket path pattern; repeatable.", valueName: "PATTERN")) var permitStreamlocalOpen: [String] = []
+    @Argument(parsing: .allUnrecognized, help: ArgumentHelp("Key field options (see below).", valueName: "--FIELD VALUE"))
+    var fieldOptions: [String] = []
+
+    /// One line per `KeyField`: its option, placeholder and help.
+    static var fieldHelp: String {
+        KeyField.all.map { "  \($0.option) \($0.valueName)\n      \($0.help)" }.joined(separator: "\n")
+    }
 
     func validate() throws {
         guard (key == nil) != (keyFile == nil) else { throw ValidationError("give exactly one of --key and --key-file") }
+        _ = try Self.fieldValues(fieldOptions, now: nil)
+    }
+
+    /// `--permit-open X --max-sessions 3` (or `--option=X`) as values by field name, each turned
+    /// into what is written (`KeyField.typed`, only with `now`). Unknown options and missing
+    /// values are usage errors; a bad value is refused naming the option as typed.
+    static func fieldValues(_ arguments: [String], now: Date?) throws -> [String: [String]] {
+        var values: [String: [String]] = [:]
+        var index = 0
+        while index < arguments.count {
+            let argument = arguments[index]
+            var option = argument, value: String?
+            if let equals = argument.firstIndex(of: "="), argument.hasPrefix("--") {
+                option = String(argument[..<equals])
+                value = String(argument[argument.index(after: equals)...])
+            }
+            guard let field = KeyField.all.first(where: { $0.option == option }) else {
+                let hint = KeyField.closest(toOption: option).map { " (did you mean \($0)?)" } ?? ""
+                throw ValidationError(option.hasPrefix("-") ? "unknown option \(option)\(hint)" : "unexpected argument \(argument)")
+            }
+            if value == nil {
+                index += 1
+                guard index < arguments.count else { throw ValidationError("missing value for \(option) \(field.valueName)") }
+                value = arguments[index]
+            }
+            index += 1
+            guard field.isList || values[field.name] == nil else { throw ValidationError("\(option) given twice; it takes one value") }
+            var text = value!
+            if let typed = field.typed, let now {
+                do throws(PatternError) { text = try typed(text, now) } catch { throw Failure.refused("\(option) \"\(text)\": \(error.message)") }
+            }
+            values[field.name, default: []].append(text)
+        }
+        return values
     }
 
     func run() throws {
@@ -45,14 +83,8 @@ struct AddKey: ParsableCommand {
             guard lines.count == 1 else { throw Failure.refused("--key-file \(keyFile): expected exactly one key line, found \(lines.count)") }
             line = lines[0]
         }
-        var expiry: String?
-        if let expires {
-            do { expiry = Expiry.text(try Expiry.parse(expires, now: Date())) } catch { throw Failure.refused("--expires \"\(expires)\": \(error.message)") }
-        }
-        let spec = KeySpec(
-            name: name, key: line.trimmingCharacters(in: .whitespacesAndNewlines), user: user, from: from, expires: expiry,
-            permitListen: permitListen, permitOpen: permitOpen, permitStreamLocalListen: permitStreamlocalListen,
-            permitStreamLocalOpen: permitStreamlocalOpen)
+        let spec = KeySpec(name: name, key: line.trimmingCharacters(in: .whitespacesAndNewlines),
+                           values: try Self.fieldValues(fieldOptions, now: Date()))
         let path = try KeysDirectory.locked(options) { (config, directory) throws(Failure) -> String in
             let publicKey: PublicKey
             do throws(PatternError) { publicKey = try spec.validate(socketRoot: config.socketRoot) } catch { throw Failure.refused(Self.optionName(error.message)) }
@@ -72,7 +104,7 @@ struct AddKey: ParsableCommand {
 
     /// `permit_open "x": ...` as the option an administrator typed: `--permit-open "x": ...`.
     static func optionName(_ message: String) -> String {
-        for field in ["permit_streamlocal_listen", "permit_streamlocal_open", "permit_listen", "permit_open", "from", "user", "name", "key"]
+        for field in (["name", "key"] + KeyField.names).sorted(by: { $0.count > $1.count })
         where message.hasPrefix(field + " ") || message.hasPrefix(field + ":") {
             return "--" + field.replacingOccurrences(of: "_", with: "-") + message.dropFirst(field.count)
         }

@@ -8,7 +8,8 @@ struct ImportAuthorizedKeys: ParsableCommand {
         abstract: "Turn an OpenSSH authorized_keys file into keys_dir files.",
         discussion: """
             Translated: restrict, no-port-forwarding, port-forwarding (in order), permitlisten, \
-            permitopen (OpenSSH's [/path]:* becomes a permit_streamlocal_open rule), from (addresses, \
+            permitopen (OpenSSH's [/path]:* becomes a permit_streamlocal_open rule; permitlisten="none" and \
+            permitopen="none", forbidding all, become none), from (addresses, \
             CIDR, globs, !negation), expiry-time (local time unless it ends in Z). With forwarding on \
             and no permitlisten (permitopen), OpenSSH allows any TCP listen (open): that becomes \
             "*" ("*:*") and is noted. Socket rules come only from [/path]:*. Skipped and reported: \

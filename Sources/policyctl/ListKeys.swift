@@ -18,7 +18,8 @@ struct ListKeys: ParsableCommand {
     @Flag(help: "Print JSON: every key with every rule.") var json = false
 
     func run() throws {
-        let keys = try options.load().keys.map { KeyInfo($0) }
+        let config = try options.load()
+        let keys = config.keys.map { KeyInfo($0, defaults: config.limits.keyDefaults) }
         if json { return printJSON(keys) }
         let rows = [["NAME", "FINGERPRINT", "EXPIRES", "DEFINED"]] + keys.map { [$0.name, $0.fingerprint, $0.expiryText, $0.defined] }
         let widths = (0..<3).map { column in rows.map { $0[column].count }.max() ?? 0 }

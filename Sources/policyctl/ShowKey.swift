@@ -20,8 +20,9 @@ struct ShowKey: ParsableCommand {
     @Flag(help: "Print JSON.") var json = false
 
     func run() throws {
-        let entry = try Check.entry(key, in: Policy(config: options.load()))
-        let info = KeyInfo(entry)
+        let config = try options.load()
+        let entry = try Check.entry(key, in: Policy(config: config))
+        let info = KeyInfo(entry, defaults: config.limits.keyDefaults)
         if json { printJSON(info) } else { print(info.details) }
     }
 }
