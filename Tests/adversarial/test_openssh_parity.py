@@ -58,6 +58,7 @@ DIFFERENT = {
     ("open", "localhost:{P}-{Q}"): "port ranges (sshd refuses the key)",
     ("open", "127.0.0.0/8:{P}"): "CIDR hosts (sshd refuses the key)",
     ("open", ":{P}"): "an empty permit_open host is refused (sshd grants only the empty host, which cannot connect)",
+    ("open", "local*:{P}"): "* and ? in a permit_open host are refused (sshd compares them literally)",
 }
 
 
@@ -119,6 +120,10 @@ class OpenSSHServer:
         return transport
 
 
+class _Stuck(Exception):
+    """A granted listen that could not be cancelled: the connection must go."""
+
+
 def _listen(transport, host: str, port: int) -> bool:
     answer = global_request(transport, "tcpip-forward", tcpip_forward(host, port))
     if answer is not True:
@@ -128,9 +133,14 @@ def _listen(transport, host: str, port: int) -> bool:
         reply = transport.global_response
         reply.rewind()
         bound = reply.get_int()
-    assert global_request(transport, "cancel-tcpip-forward", tcpip_forward(host, bound)) is True, \
-        f"cancel of {host!r}:{bound} refused"
-    return True
+    # A dynamic listen is cancelled by its allocated port (sshd) or by the 0 it was asked with.
+    for cancel_port in dict.fromkeys([bound, port]):
+        if global_request(transport, "cancel-tcpip-forward", tcpip_forward(host, cancel_port)) is True:
+            # portcullisd answers a cancel before its loop closes the listener: the next request
+            # for the port waits until it is free, not to count a bind failure as a refusal.
+            wait_for(lambda: _port_free(bound), f"port {bound} to be let go", timeout=10)
+            return True
+    raise _Stuck()
 
 
 def _open(transport, host: str, port: int) -> bool:
@@ -143,22 +153,43 @@ def _open(transport, host: str, port: int) -> bool:
 
 
 def _ask(connect, kind: str, requests) -> list[bool]:
-    """The answers to `requests` over one connection; a key the server refuses (or a connection it
-    drops) denies everything."""
+    """The answers to `requests`, over one connection (a new one after a listen that could not be
+    cancelled); a key the server refuses (or a connection it drops) denies everything."""
+    answers = []
+    transport = None
     try:
-        transport = connect()
-    except (paramiko.SSHException, OSError, EOFError):
-        return [False] * len(requests)
-    try:
-        answers = []
         for host, port in requests:
+            if transport is None:
+                try:
+                    transport = connect()
+                except (paramiko.SSHException, OSError, EOFError):
+                    return answers + [False] * (len(requests) - len(answers))
             if not transport.is_active():
                 answers.append(False)
                 continue
-            answers.append(_listen(transport, host, port) if kind == "listen" else _open(transport, host, port))
+            try:
+                answers.append(_listen(transport, host, port) if kind == "listen" else _open(transport, host, port))
+            except _Stuck:
+                answers.append(True)
+                transport.close()
+                transport = None
+                if port:
+                    wait_for(lambda: _port_free(port), f"port {port} to be let go", timeout=10)
         return answers
     finally:
-        transport.close()
+        if transport is not None:
+            transport.close()
+
+
+def _port_free(port: int) -> bool:
+    try:
+        for family, host in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
+            with socket.socket(family, socket.SOCK_STREAM) as s:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                s.bind((host, port))
+        return True
+    except OSError:
+        return False
 
 
 def _accepted_by_portcullis(rule_kind: str, rule: str, workdir: Path) -> bool:
@@ -262,6 +293,8 @@ def test_ssh_R_empty_host_is_granted_by_an_empty_host_rule(start_daemon, service
     assert other.returncode != 0 and "remote port forwarding failed" in other.stderr, other.stderr
     client = procs.start(daemon.ssh_args("alex", "-N", "-o", "ExitOnForwardFailure=yes",
                                          "-R", f"{spec.format(P=port)}:127.0.0.1:{echo.port}"))
+    wait_for(lambda: daemon.events("forward-bound") or not client.alive(), "the listen to be bound")
+    assert client.alive(), client.stderr()
     assert echo_round_trip(("127.0.0.1", port), b"through -R") == b"through -R"
     assert client.alive()
     granted = wait_for(lambda: daemon.events("forward-request", decision="allow"), "the grant's record")
@@ -287,6 +320,8 @@ def test_ssh_R_localhost_is_served_on_ipv4_when_ipv6_is_taken(start_daemon, serv
         daemon = start_daemon({"alex": f'permit_listen: ["localhost:{port}"]'})
         client = procs.start(daemon.ssh_args("alex", "-N", "-o", "ExitOnForwardFailure=yes",
                                              "-R", f"{port}:127.0.0.1:{echo.port}"))
+        wait_for(lambda: daemon.events("forward-bound") or not client.alive(), "the listen to be bound")
+        assert client.alive(), client.stderr()
         assert echo_round_trip(("127.0.0.1", port), b"v4 half") == b"v4 half"
         assert client.alive(), client.stderr()
         bound = wait_for(lambda: daemon.events("forward-bound"), "the forward-bound record")
@@ -308,6 +343,7 @@ def test_every_record_of_a_session_names_its_key(start_daemon, services, procs):
     assert denied.returncode != 0
     client = procs.start(daemon.ssh_args("alex", "-N", "-o", "ExitOnForwardFailure=yes",
                                          "-R", f"{port}:127.0.0.1:{echo.port}"))
+    wait_for(lambda: daemon.events("forward-bound") or not client.alive(), "the listen to be bound")
     assert echo_round_trip(("127.0.0.1", port), b"x") == b"x"
     client.process.terminate()
     sessions = {}
