@@ -35,7 +35,7 @@ public enum ForwardRequest: Sendable, Hashable, CustomStringConvertible {
 /// The answer to a request, with the reason a human reads in the log.
 public enum Decision: Sendable, Hashable {
     /// Granted by `rule` (where it is defined and the pattern that matched).
-    case allow(rule: String)
+    case allow(rule: Grant)
     /// Refused, for `reason`.
     case deny(reason: String)
 

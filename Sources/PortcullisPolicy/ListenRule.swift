@@ -1,6 +1,9 @@
 /// One `permit_listen` entry: `port` or `host:port`, OpenSSH permitlisten semantics.
-/// The host is a case-insensitive `*`/`?` glob against the host string the client sent; a bare
-/// port allows any host. The port is a number, `*`, or a range.
+/// The host is a `*`/`?` glob against the host string the client sent, with ASCII letters
+/// compared case-insensitively (as OpenSSH lowercases the request; a pattern with upper-case
+/// letters, which OpenSSH would never match, is refused). An empty host (`:8080`) matches only the
+/// empty host, which `ssh -R :8080` and `ssh -R '*:8080'` send; a bare port allows any host.
+/// The port is a number, `*`, or a range.
 public struct ListenRule: Sendable, Hashable, CustomStringConvertible {
     /// The entry as written.
     public let text: String
@@ -18,7 +21,12 @@ public struct ListenRule: Sendable, Hashable, CustomStringConvertible {
             }
             throw PatternError("expected port or host:port")
         }
-        if let host, host.isEmpty { throw PatternError("empty host (write *:port or a bare port for any host)") }
+        if host == nil, portText.utf8.contains(UInt8(ascii: "/")) {
+            throw PatternError("expected port or host:port (OpenSSH's host/port form is not accepted: write host:port)")
+        }
+        if let host, host.contains(where: { $0.isASCII && $0.isUppercase }) {
+            throw PatternError("upper-case letters in host \"\(host)\" (requests are compared in lower case, so this would never match: write \"\(host.lowercased())\")")
+        }
         self.port = try PortSpec(portText)
         self.text = text
         self.location = location
@@ -26,8 +34,11 @@ public struct ListenRule: Sendable, Hashable, CustomStringConvertible {
         self.hostGlob = try host.map { (host) throws(PatternError) in try Glob(host, caseInsensitive: true) }
     }
 
-    /// `FILE:LINE PATTERN`, the name a granted decision carries.
-    public var description: String { "\(location) \(text)" }
+    /// What a decision this rule grants carries.
+    public var grant: Grant { Grant(location: location, pattern: text) }
+
+    /// `FILE:LINE PATTERN`.
+    public var description: String { grant.description }
 
     func matchesHost(_ requested: String) -> Bool {
         hostGlob?.matches(requested) ?? true

@@ -1,10 +1,11 @@
 /// One `permit_open` entry: `host:port`, OpenSSH permitopen semantics. The host is `*` or compared
-/// exactly (case-insensitively, no DNS); beyond OpenSSH it may be a CIDR block matched against
-/// resolved addresses, and the port may be a range.
+/// exactly with the host the client sent (byte for byte, as OpenSSH does: `localhost` does not
+/// match `LOCALHOST`; no DNS); beyond OpenSSH it may be a CIDR block matched against resolved
+/// addresses, and the port may be a range.
 public struct OpenRule: Sendable, Hashable, CustomStringConvertible {
     public enum Host: Sendable, Hashable {
         case any
-        /// Lowercased.
+        /// As written.
         case exact(String)
         case network(IPNetwork)
     }
@@ -21,6 +22,9 @@ public struct OpenRule: Sendable, Hashable, CustomStringConvertible {
             if text.filter({ $0 == ":" }).count > 1, !text.hasPrefix("[") {
                 throw PatternError("expected host:port (write an IPv6 host in brackets: [::1]:port)")
             }
+            if !text.utf8.contains(UInt8(ascii: ":")), text.utf8.contains(UInt8(ascii: "/")) {
+                throw PatternError("expected host:port (OpenSSH's host/port form is not accepted: write host:port)")
+            }
             throw PatternError("expected host:port")
         }
         if hostText.isEmpty { throw PatternError("empty host (write *:port for any host)") }
@@ -34,22 +38,25 @@ public struct OpenRule: Sendable, Hashable, CustomStringConvertible {
         } else if hostText.utf8.contains(UInt8(ascii: "*")) || hostText.utf8.contains(UInt8(ascii: "?")) {
             throw PatternError("host globs are not supported in permit_open; use * for any host or a CIDR block")
         } else {
-            host = .exact(hostText.lowercased())
+            host = .exact(hostText)
         }
         self.port = try PortSpec(portText)
         self.text = text
         self.location = location
     }
 
-    /// `FILE:LINE PATTERN`, the name a granted decision carries.
-    public var description: String { "\(location) \(text)" }
+    /// What a decision this rule grants carries.
+    public var grant: Grant { Grant(location: location, pattern: text) }
+
+    /// `FILE:LINE PATTERN`.
+    public var description: String { grant.description }
 
     /// Whether the host string as requested matches without resolving it (a CIDR rule matches
     /// only a literal IP inside it).
     func matchesRequestedHost(_ requested: String) -> Bool {
         switch host {
         case .any: true
-        case .exact(let name): requested.lowercased() == name
+        case .exact(let name): requested.utf8.elementsEqual(name.utf8)
         case .network(let network): IPAddress(requested).map(network.contains) ?? false
         }
     }

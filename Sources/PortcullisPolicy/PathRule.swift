@@ -10,6 +10,9 @@ public struct PathRule: Sendable, Hashable, CustomStringConvertible {
         self.location = location
     }
 
-    /// `FILE:LINE PATTERN`, the name a granted decision carries.
-    public var description: String { "\(location) \(pattern.text)" }
+    /// What a decision this rule grants carries.
+    public var grant: Grant { Grant(location: location, pattern: pattern.text) }
+
+    /// `FILE:LINE PATTERN`.
+    public var description: String { grant.description }
 }

@@ -1,6 +1,6 @@
 extension Policy {
     /// Whether the session of `key`, logged in as `user`, may do `request`. Deny by default: an
-    /// absent or empty rule list refuses that kind. A grant names the rule (`FILE:LINE PATTERN`).
+    /// absent or empty rule list refuses that kind. A grant carries the rule's location and pattern (``Grant``).
     /// For `.tcpOpen` nothing is resolved: a CIDR rule grants only a literal IP inside it; the
     /// server should use `decideOpen(host:port:resolvedAddresses:key:user:)` once it has resolved.
     public func decide(_ request: ForwardRequest, key: KeyEntry, user: String) -> Decision {

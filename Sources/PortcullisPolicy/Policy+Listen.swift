@@ -10,10 +10,10 @@ extension Policy {
             guard let rule = dynamicRules(host: host, key: key).first else {
                 return .deny(reason: "no permit_listen rule of key \(key.name) matches \(target) (a dynamic port needs a * or range rule)")
             }
-            return .allow(rule: rule.rule.description)
+            return .allow(rule: rule.rule.grant)
         }
         for rule in key.permitListen where rule.port.matches(port) && rule.matchesHost(host) {
-            return .allow(rule: rule.description)
+            return .allow(rule: rule.grant)
         }
         return Self.noMatch("permit_listen", key, target)
     }

@@ -3,7 +3,7 @@ extension Policy {
         guard (1...65535).contains(port) else { return .deny(reason: "invalid port \(port)") }
         guard !key.permitOpen.isEmpty else { return Self.noRules("permit_open", key) }
         for rule in key.permitOpen where rule.port.matches(port) && rule.matchesRequestedHost(host) {
-            return .allow(rule: rule.description)
+            return .allow(rule: rule.grant)
         }
         return Self.noMatch("permit_open", key, ForwardRequest.tcpOpen(host: host, port: port).target)
     }
@@ -21,7 +21,7 @@ extension Policy {
             if case .network = rule.host { return false }
             return rule.matchesRequestedHost(host)
         }
-        if let byName { return (.allow(rule: byName.description), resolvedAddresses) }
+        if let byName { return (.allow(rule: byName.grant), resolvedAddresses) }
         var granting: OpenRule?
         var allowed: [String] = []
         let candidates = resolvedAddresses.isEmpty && IPAddress(host) != nil ? [host] : resolvedAddresses
@@ -36,7 +36,7 @@ extension Policy {
                 if granting == nil { granting = rule }
             }
         }
-        if let granting { return (.allow(rule: granting.description), allowed) }
+        if let granting { return (.allow(rule: granting.grant), allowed) }
         let target = ForwardRequest.tcpOpen(host: host, port: port).target
         let resolved = resolvedAddresses.isEmpty ? "" : " (resolved to \(resolvedAddresses.joined(separator: ", ")))"
         return (.deny(reason: "no permit_open rule of key \(key.name) matches \(target)\(resolved)"), [])

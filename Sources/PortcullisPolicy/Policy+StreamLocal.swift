@@ -9,7 +9,7 @@ extension Policy {
         guard !rules.isEmpty else { return Self.noRules(kind, key) }
         // By index: the rules are matched in place, not copied one by one.
         for index in rules.indices where rules[index].pattern.matches(path, keyName: key.name, userName: user) {
-            return .allow(rule: rules[index].description)
+            return .allow(rule: rules[index].grant)
         }
         return Self.noMatch(kind, key, path)
     }

@@ -8,8 +8,10 @@ struct Check: ParsableCommand {
         abstract: "Would this key be allowed to do that? Asks the daemon's own policy code.",
         discussion: """
             KIND is listen (ssh -R port), open (ssh -L/-W/-J host:port), streamlocal-listen \
-            (ssh -R /path) or streamlocal-open (ssh -L ...:/path). A listen TARGET is [HOST:]PORT (a \
-            bare port is what ssh sends: localhost:PORT); an open TARGET is HOST:PORT; otherwise an \
+            (ssh -R /path) or streamlocal-open (ssh -L ...:/path); the audit log's names tcp-listen \
+            and tcp-open are accepted too. A listen TARGET is [HOST:]PORT as the client sends it: a \
+            bare port is what ssh -R PORT sends (localhost:PORT), and :PORT, the empty host, is what \
+            ssh -R :PORT and ssh -R '*:PORT' send. An open TARGET is HOST:PORT; otherwise an \
             absolute socket path. The key must log in first: expiry, user and (with --from) the \
             from list are checked. Host names are not resolved, so a CIDR permit_open rule grants \
             only a literal IP address here.
@@ -26,6 +28,9 @@ struct Check: ParsableCommand {
 
     enum Kind: String, ExpressibleByArgument, CaseIterable {
         case listen, open
+        /// The audit log's names for listen and open.
+        case tcpListen = "tcp-listen"
+        case tcpOpen = "tcp-open"
         case streamlocalListen = "streamlocal-listen"
         case streamlocalOpen = "streamlocal-open"
     }
@@ -36,16 +41,32 @@ struct Check: ParsableCommand {
     @Option(help: ArgumentHelp("The client's IP address (default: the from list is not checked).", valueName: "ADDR")) var from: String?
     @Option(help: ArgumentHelp("When: RFC 3339, a date, or a duration from now such as 30d (default: now).", valueName: "TIME")) var at: String?
     @Flag(help: "Print JSON.") var json = false
-    @Argument(help: "listen, open, streamlocal-listen or streamlocal-open.") var kind: Kind
-    @Argument(help: "[HOST:]PORT, HOST:PORT or /socket/path.") var target: String
+    @Argument(help: "listen (or tcp-listen), open (or tcp-open), streamlocal-listen or streamlocal-open.") var kind: Kind
+    @Argument(help: "[HOST]:PORT, PORT, HOST:PORT or /socket/path.") var target: String
 
     struct Output: Encodable {
         let key: String
         let user: String
         let request: String
         let decision: String
+        /// `FILE:LINE PATTERN` of the granting rule.
         let rule: String?
+        /// The granting rule's `FILE:LINE` and its pattern, as the audit record names them.
+        let location: String?
+        let pattern: String?
         let reason: String?
+
+        init(key: String, user: String, request: String, decision: Decision) {
+            self.key = key
+            self.user = user
+            self.request = request
+            switch decision {
+            case .allow(let grant):
+                (self.decision, rule, location, pattern, reason) = ("allow", grant.description, grant.location.description, grant.pattern, nil)
+            case .deny(let reason):
+                (self.decision, rule, location, pattern, self.reason) = ("deny", nil, nil, nil, reason)
+            }
+        }
     }
 
     func run() throws {
@@ -57,7 +78,7 @@ struct Check: ParsableCommand {
         }
         let policy = Policy(config: try options.load())
         let entry: KeyEntry
-        do { entry = try Self.entry(key, in: policy) } catch { return try report(Output(key: key, user: user ?? "-", request: request.description, decision: "deny", rule: nil, reason: error.message)) }
+        do { entry = try Self.entry(key, in: policy) } catch { return try report(Output(key: key, user: user ?? "-", request: request.description, decision: .deny(reason: error.message))) }
         let user = self.user ?? entry.user ?? entry.name
         let decision: Decision
         switch policy.admit(key: entry.key, user: user, clientAddress: from, at: date) {
@@ -67,12 +88,7 @@ struct Check: ParsableCommand {
         if from == nil, entry.from != nil, !json {
             FileHandle.standardError.write(Data("policyctl: note: key \(entry.name) has a from list; give --from ADDR to check it\n".utf8))
         }
-        switch decision {
-        case .allow(let rule):
-            try report(Output(key: entry.name, user: user, request: request.description, decision: "allow", rule: rule, reason: nil))
-        case .deny(let reason):
-            try report(Output(key: entry.name, user: user, request: request.description, decision: "deny", rule: nil, reason: reason))
-        }
+        try report(Output(key: entry.name, user: user, request: request.description, decision: decision))
     }
 
     private func report(_ output: Output) throws {
@@ -82,13 +98,19 @@ struct Check: ParsableCommand {
 
     private func request() throws(Failure) -> ForwardRequest {
         switch kind {
-        case .listen, .open:
+        case .listen, .tcpListen, .open, .tcpOpen:
+            let listen = kind == .listen || kind == .tcpListen
+            func isPort(_ text: some StringProtocol) -> Bool { !text.isEmpty && text.allSatisfy { $0.isASCII && $0.isNumber } }
             var text = target
-            if kind == .listen, !text.isEmpty, text.allSatisfy({ $0.isASCII && $0.isNumber }) { text = "localhost:" + text }
-            guard let address = try? ListenAddress(text) else {
-                throw Failure.usage("\(kind.rawValue) target \"\(target)\": expected \(kind == .listen ? "[HOST:]PORT" : "HOST:PORT")")
+            if listen, isPort(text) { text = "localhost:" + text }
+            // The empty host of ssh -R :PORT (and -R '*:PORT'), which ListenAddress does not take.
+            if listen, text.hasPrefix(":"), isPort(text.dropFirst()), let port = Int(text.dropFirst()), port <= 65535 {
+                return .tcpListen(host: "", port: port)
             }
-            return kind == .listen ? .tcpListen(host: address.host, port: address.port) : .tcpOpen(host: address.host, port: address.port)
+            guard let address = try? ListenAddress(text) else {
+                throw Failure.usage("\(kind.rawValue) target \"\(target)\": expected \(listen ? "[HOST]:PORT or PORT" : "HOST:PORT")")
+            }
+            return listen ? .tcpListen(host: address.host, port: address.port) : .tcpOpen(host: address.host, port: address.port)
         case .streamlocalListen: return .streamLocalListen(path: target)
         case .streamlocalOpen: return .streamLocalOpen(path: target)
         }

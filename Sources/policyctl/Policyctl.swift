@@ -32,7 +32,7 @@ struct Policyctl: ParsableCommand {
     /// Runs the command; our failures print one line, usage errors exit 2.
     static func main() {
         do {
-            var command = try parseAsRoot()
+            var command = try parseAsRoot(try GlobalOptions.movedAfterSubcommand(Array(CommandLine.arguments.dropFirst())))
             try command.run()
         } catch let failure as Failure {
             FileHandle.standardError.write(Data("policyctl: \(failure.message)\n".utf8))
@@ -44,6 +44,50 @@ struct Policyctl: ParsableCommand {
             }
             exit(withError: error)
         }
+    }
+}
+
+/// Options that every command reading the configuration takes, accepted before the subcommand
+/// too (`policyctl --config F list-keys` as `policyctl list-keys --config F`).
+enum GlobalOptions {
+    /// The options taken before the subcommand; each takes a value.
+    static let names = ["--config"]
+
+    /// `arguments` with the global options that precede the subcommand moved to just after the
+    /// subcommand's name (its whole path: `audit verify`), where the subcommand parses them. Help
+    /// and version flags are left to the parser; any other option before the subcommand is refused
+    /// by name.
+    static func movedAfterSubcommand(_ arguments: [String]) throws(Failure) -> [String] {
+        var moved: [String] = []
+        var index = 0
+        while index < arguments.count, arguments[index].hasPrefix("-") {
+            let argument = arguments[index]
+            if ["-h", "--help", "-help", "--version", "--"].contains(argument) || argument.hasPrefix("--generate-completion") {
+                return arguments
+            }
+            if names.contains(where: { argument.hasPrefix($0 + "=") }) {
+                moved.append(argument)
+                index += 1
+            } else if names.contains(argument) {
+                guard index + 1 < arguments.count else { throw Failure.usage("missing value for \(argument) (\(argument) FILE)") }
+                moved += [argument, arguments[index + 1]]
+                index += 2
+            } else {
+                throw Failure.usage("unknown option \"\(argument)\" before the subcommand (only \(names.joined(separator: ", ")) may come first)")
+            }
+        }
+        if moved.isEmpty { return arguments }
+        var command: any ParsableCommand.Type = Policyctl.self
+        var end = index
+        while end < arguments.count,
+              let sub = command.configuration.subcommands.first(where: { $0._commandName == arguments[end] || $0.configuration.aliases.contains(arguments[end]) }) {
+            command = sub
+            end += 1
+        }
+        guard end > index else {
+            throw Failure.usage(index < arguments.count ? "unknown subcommand \"\(arguments[index])\"" : "a subcommand must follow \(moved[0])")
+        }
+        return Array(arguments[index..<end]) + moved + Array(arguments[end...])
     }
 }
 

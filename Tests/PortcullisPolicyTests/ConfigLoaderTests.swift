@@ -121,9 +121,9 @@ socket_root: /srv/portcullis
         let entry = try #require(policy.admit(key: alex.key, user: "alex", clientAddress: "203.0.113.9",
                                               at: Date(timeIntervalSince1970: 1_800_000_000)).entry)
         #expect(policy.decide(.tcpOpen(host: "127.0.0.1", port: 5900), key: entry, user: "alex") ==
-            .allow(rule: "\(fixture.main):19 127.0.0.1:5900"))
+            .allow(rule: .at(fixture.main, 19, "127.0.0.1:5900")))
         #expect(policy.decide(.streamLocalListen(path: "/srv/portcullis/alex-workstation/x.sock"), key: entry, user: "alex") ==
-            .allow(rule: "\(fixture.main):21 /srv/portcullis/%k/*.sock"))
+            .allow(rule: .at(fixture.main, 21, "/srv/portcullis/%k/*.sock")))
         #expect(policy.decideOpen(host: "web", port: 443, resolvedAddresses: ["10.1.1.1", "192.0.2.1"], key: entry, user: "alex").1 == ["10.1.1.1"])
         #expect(policy.entry(named: "carol")?.key == (try PublicKey(line: carolKey)))
     }

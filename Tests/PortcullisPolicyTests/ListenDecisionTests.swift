@@ -9,8 +9,8 @@ import Testing
     }
 
     @Test func grantNamesFileLineAndPattern() throws {
-        #expect(try decide(["localhost:8080"], "localhost", 8080) == .allow(rule: "rules.yaml:10 localhost:8080"))
-        #expect(try decide(["9090", "localhost:8080"], "localhost", 8080) == .allow(rule: "rules.yaml:11 localhost:8080"))
+        #expect(try decide(["localhost:8080"], "localhost", 8080) == .allow(rule: .at("rules.yaml", 10, "localhost:8080")))
+        #expect(try decide(["9090", "localhost:8080"], "localhost", 8080) == .allow(rule: .at("rules.yaml", 11, "localhost:8080")))
     }
 
     @Test("-R 8080 sends localhost: localhost:8080 permits it, 127.0.0.1:8080 does not")
@@ -30,20 +30,32 @@ import Testing
         #expect(try !decide(["localhost:8080"], "", 8080).isAllowed)
     }
 
-    @Test func hostGlobIsCaseInsensitive() throws {
-        #expect(try decide(["LocalHost:8080"], "LOCALHOST", 8080).isAllowed)
-        #expect(try decide(["*.Example.com:8080"], "a.example.COM", 8080).isAllowed)
+    @Test("the requested host is compared in lower case, as OpenSSH lowercases it")
+    func requestedHostIsLowercased() throws {
+        #expect(try decide(["localhost:8080"], "LOCALHOST", 8080).isAllowed)
+        #expect(try decide(["*.example.com:8080"], "a.example.COM", 8080).isAllowed)
+    }
+
+    @Test("an empty-host rule (:8080) grants only the empty host that ssh -R :8080 and -R '*:8080' send")
+    func emptyHostRule() throws {
+        #expect(try decide([":8080"], "", 8080) == .allow(rule: .at("rules.yaml", 10, ":8080")))
+        for host in ["localhost", "127.0.0.1", "0.0.0.0", "*", "::"] {
+            #expect(try !decide([":8080"], host, 8080).isAllowed)
+        }
+        #expect(try !decide([":8080"], "", 8081).isAllowed)
+        #expect(try !decide([":8080"], "", 0).isAllowed)
+        #expect(try decide([":*"], "", 0).isAllowed)
     }
 
     @Test func barePortMeansAnyHost() throws {
         for host in ["localhost", "127.0.0.1", "0.0.0.0", "::1", "", "example.com"] {
-            #expect(try decide(["8080"], host, 8080) == .allow(rule: "rules.yaml:10 8080"))
+            #expect(try decide(["8080"], host, 8080) == .allow(rule: .at("rules.yaml", 10, "8080")))
         }
         #expect(try !decide(["8080"], "localhost", 8081).isAllowed)
     }
 
     @Test func ipv6HostInBrackets() throws {
-        #expect(try decide(["[::1]:8080"], "::1", 8080) == .allow(rule: "rules.yaml:10 [::1]:8080"))
+        #expect(try decide(["[::1]:8080"], "::1", 8080) == .allow(rule: .at("rules.yaml", 10, "[::1]:8080")))
         #expect(try !decide(["[::1]:8080"], "127.0.0.1", 8080).isAllowed)
     }
 
@@ -58,7 +70,7 @@ import Testing
     func dynamicPort() throws {
         let refused = try decide(["localhost:8080"], "localhost", 0)
         #expect(refused == .deny(reason: "no permit_listen rule of key alex matches localhost:0 (a dynamic port needs a * or range rule)"))
-        #expect(try decide(["localhost:8000-8099"], "localhost", 0) == .allow(rule: "rules.yaml:10 localhost:8000-8099"))
+        #expect(try decide(["localhost:8000-8099"], "localhost", 0) == .allow(rule: .at("rules.yaml", 10, "localhost:8000-8099")))
         #expect(try !decide(["other:*"], "localhost", 0).isAllowed)
     }
 
@@ -128,7 +140,11 @@ import Testing
         ("localhost:+80", "bad port \"+80\" (expected 1-65535, *, or a range like 8000-8099)"),
         ("localhost:9000-8000", "empty port range 9000-8000"),
         ("localhost:80-", "bad port \"\" (expected 1-65535, *, or a range like 8000-8099)"),
-        (":8080", "empty host (write *:port or a bare port for any host)"),
+        (":8080", nil), (":*", nil), ("*:8080", nil),
+        ("LocalHost:8080", "upper-case letters in host \"LocalHost\" (requests are compared in lower case, so this would never match: write \"localhost\")"),
+        ("localhost/8080", "expected port or host:port (OpenSSH's host/port form is not accepted: write host:port)"),
+        ("+8080", "bad port \"+8080\" (expected 1-65535, *, or a range like 8000-8099)"),
+        ("http", "bad port \"http\" (expected 1-65535, *, or a range like 8000-8099)"),
         ("::1:8080", "expected port or host:port (write an IPv6 host in brackets: [::1]:port)"),
         ("[::1]8080", "expected port or host:port"),
         ("[::1", "expected port or host:port"),

@@ -15,16 +15,27 @@ import Testing
 
     @Test("localhost:5900 does not permit 127.0.0.1:5900: the host is compared as sent, no DNS")
     func exactHost() throws {
-        #expect(try decide(["localhost:5900"], "localhost", 5900) == .allow(rule: "rules.yaml:20 localhost:5900"))
+        #expect(try decide(["localhost:5900"], "localhost", 5900) == .allow(rule: .at("rules.yaml", 20, "localhost:5900")))
         #expect(try decide(["localhost:5900"], "127.0.0.1", 5900) ==
             .deny(reason: "no permit_open rule of key alex matches 127.0.0.1:5900"))
         #expect(try !decide(["127.0.0.1:5900"], "localhost", 5900).isAllowed)
         #expect(try decide(["127.0.0.1:5900"], "127.0.0.1", 5900).isAllowed)
         #expect(try !decide(["127.0.0.1:5900"], "127.0.0.1", 5901).isAllowed)
-        #expect(try decide(["Example.COM:443"], "example.com", 443).isAllowed)
+        #expect(try decide(["example.com:443"], "example.com", 443).isAllowed)
         #expect(try !decide(["example.com:443"], "www.example.com", 443).isAllowed)
-        #expect(try decide(["[::1]:22"], "::1", 22) == .allow(rule: "rules.yaml:20 [::1]:22"))
+        #expect(try decide(["[::1]:22"], "::1", 22) == .allow(rule: .at("rules.yaml", 20, "[::1]:22")))
         #expect(try !decide(["[::1]:22"], "0:0::1", 22).isAllowed)
+    }
+
+    @Test("the host is compared byte for byte, as OpenSSH does: localhost:P does not let -W LOCALHOST:P through")
+    func hostCaseMatters() throws {
+        #expect(try decide(["localhost:5900"], "LOCALHOST", 5900) ==
+            .deny(reason: "no permit_open rule of key alex matches LOCALHOST:5900"))
+        #expect(try !decide(["localhost:5900"], "LocalHost", 5900).isAllowed)
+        #expect(try !decide(["Example.COM:443"], "example.com", 443).isAllowed)
+        #expect(try decide(["Example.COM:443"], "Example.COM", 443).isAllowed)
+        #expect(try !decide(["[fe80::a]:22"], "fe80::A", 22).isAllowed)
+        #expect(try resolved(["localhost:5900"], "LOCALHOST", 5900, ["127.0.0.1"]).0.isAllowed == false)
     }
 
     @Test func wildcards() throws {
@@ -37,7 +48,7 @@ import Testing
     }
 
     @Test func cidrRuleWithoutResolutionMatchesOnlyLiteralAddressesInside() throws {
-        #expect(try decide(["10.0.0.0/8:443"], "10.1.2.3", 443) == .allow(rule: "rules.yaml:20 10.0.0.0/8:443"))
+        #expect(try decide(["10.0.0.0/8:443"], "10.1.2.3", 443) == .allow(rule: .at("rules.yaml", 20, "10.0.0.0/8:443")))
         #expect(try !decide(["10.0.0.0/8:443"], "11.1.2.3", 443).isAllowed)
         #expect(try !decide(["10.0.0.0/8:443"], "10.1.2.3", 80).isAllowed)
         #expect(try !decide(["10.0.0.0/8:443"], "internal.example", 443).isAllowed)
@@ -49,7 +60,7 @@ import Testing
 
     @Test func exactHostRuleGrantsEveryResolvedAddress() throws {
         let (decision, addresses) = try resolved(["db.internal:5432"], "db.internal", 5432, ["10.0.0.5", "192.0.2.9"])
-        #expect(decision == .allow(rule: "rules.yaml:20 db.internal:5432"))
+        #expect(decision == .allow(rule: .at("rules.yaml", 20, "db.internal:5432")))
         #expect(addresses == ["10.0.0.5", "192.0.2.9"])
         #expect(try resolved(["*:5432"], "db.internal", 5432, ["10.0.0.5", "::1"]).1 == ["10.0.0.5", "::1"])
     }
@@ -57,10 +68,10 @@ import Testing
     @Test func cidrRuleGrantsOnlyTheResolvedAddressesInside() throws {
         let rules = ["10.0.0.0/8:443", "[fd00::/8]:443", "192.168.0.0/16:80"]
         let (decision, addresses) = try resolved(rules, "app.internal", 443, ["10.2.3.4", "203.0.113.1", "fd00::7", "192.168.1.1", "::ffff:10.9.9.9"])
-        #expect(decision == .allow(rule: "rules.yaml:20 10.0.0.0/8:443"))
+        #expect(decision == .allow(rule: .at("rules.yaml", 20, "10.0.0.0/8:443")))
         #expect(addresses == ["10.2.3.4", "fd00::7", "::ffff:10.9.9.9"])
         let onlyV6 = try resolved(rules, "app.internal", 443, ["203.0.113.1", "fd00::7"])
-        #expect(onlyV6.0 == .allow(rule: "rules.yaml:21 [fd00::/8]:443"))
+        #expect(onlyV6.0 == .allow(rule: .at("rules.yaml", 21, "[fd00::/8]:443")))
         #expect(onlyV6.1 == ["fd00::7"])
     }
 
@@ -79,7 +90,7 @@ import Testing
 
     @Test func exactHostRuleWinsOverCidrForTheWholeSet() throws {
         let (decision, addresses) = try resolved(["10.0.0.0/8:443", "app:443"], "app", 443, ["10.0.0.1", "203.0.113.1"])
-        #expect(decision == .allow(rule: "rules.yaml:21 app:443"))
+        #expect(decision == .allow(rule: .at("rules.yaml", 21, "app:443")))
         #expect(addresses == ["10.0.0.1", "203.0.113.1"])
     }
 
@@ -103,6 +114,8 @@ import Testing
         ("*.example.com:443", "host globs are not supported in permit_open; use * for any host or a CIDR block"),
         ("10.0.0.?:443", "host globs are not supported in permit_open; use * for any host or a CIDR block"),
         ("fd00::/8:22", "expected host:port (write an IPv6 host in brackets: [::1]:port)"),
+        ("localhost/5900", "expected host:port (OpenSSH's host/port form is not accepted: write host:port)"),
+        ("localhost:+5900", "bad port \"+5900\" (expected 1-65535, *, or a range like 8000-8099)"),
         ("host:0", "bad port \"0\" (expected 1-65535, *, or a range like 8000-8099)"),
     ] as [(String, String?)])
     func ruleSyntax(text: String, error: String?) {

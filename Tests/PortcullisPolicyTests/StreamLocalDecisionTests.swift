@@ -16,9 +16,9 @@ import Testing
 
     @Test func grantNamesFileLineAndPattern() throws {
         #expect(try listen(["/srv/portcullis/%k/*.sock"], "/srv/portcullis/alex/vnc.sock") ==
-            .allow(rule: "rules.yaml:30 /srv/portcullis/%k/*.sock"))
+            .allow(rule: .at("rules.yaml", 30, "/srv/portcullis/%k/*.sock")))
         #expect(try open(["/srv/a.sock", "/srv/portcullis/alex/vnc.sock"], "/srv/portcullis/alex/vnc.sock") ==
-            .allow(rule: "rules.yaml:41 /srv/portcullis/alex/vnc.sock"))
+            .allow(rule: .at("rules.yaml", 41, "/srv/portcullis/alex/vnc.sock")))
     }
 
     @Test func keyAndUserSubstitution() throws {

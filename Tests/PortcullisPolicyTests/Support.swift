@@ -81,12 +81,20 @@ func run(_ executable: String, _ arguments: [String]) throws -> (output: String,
 }
 
 extension Decision {
+    /// The granting rule as `FILE:LINE PATTERN`.
     var rule: String? {
-        if case .allow(let rule) = self { return rule }
+        if case .allow(let grant) = self { return grant.description }
         return nil
     }
     var reason: String? {
         if case .deny(let reason) = self { return reason }
         return nil
+    }
+}
+
+extension Grant {
+    /// The grant of the rule `pattern` at `file`:`line`.
+    static func at(_ file: String, _ line: Int, _ pattern: String) -> Grant {
+        Grant(location: SourceLocation(file: file, line: line), pattern: pattern)
     }
 }

@@ -17,10 +17,10 @@ import Testing
             let keyName = "alex"
             func decide(_ request: ForwardRequest) -> Decision {
                 switch request {
-                case .tcpListen(_, 8080), .tcpListen(_, 0): .allow(rule: "test.yaml:1 localhost:8080")
-                case .streamLocalListen(let path) where path.hasPrefix("/srv/alex/"): .allow(rule: "test.yaml:2 /srv/alex/*")
-                case .tcpOpen("db.internal", 5432): .allow(rule: "test.yaml:3 db.internal:5432")
-                case .tcpOpen("127.0.0.1", _): .allow(rule: "test.yaml:4 127.0.0.1:*")
+                case .tcpListen(_, 8080), .tcpListen(_, 0): .allow(rule: .at("test.yaml", 1, "localhost:8080"))
+                case .streamLocalListen(let path) where path.hasPrefix("/srv/alex/"): .allow(rule: .at("test.yaml", 2, "/srv/alex/*"))
+                case .tcpOpen("db.internal", 5432): .allow(rule: .at("test.yaml", 3, "db.internal:5432"))
+                case .tcpOpen("127.0.0.1", _): .allow(rule: .at("test.yaml", 4, "127.0.0.1:*"))
                 default: .deny(reason: "no rule for \(request.target)")
                 }
             }
@@ -28,7 +28,7 @@ import Testing
                 let byName = decide(.tcpOpen(host: host, port: port))
                 if byName.isAllowed { return (byName, resolvedAddresses) }
                 let inside = port == 22 ? resolvedAddresses.filter { $0.hasPrefix("10.") } : []
-                return inside.isEmpty ? (byName, []) : (.allow(rule: "test.yaml:5 10.0.0.0/8:22"), inside)
+                return inside.isEmpty ? (byName, []) : (.allow(rule: .at("test.yaml", 5, "10.0.0.0/8:22")), inside)
             }
             func mayAllowOnceResolved(host: String, port: Int) -> Bool { port == 22 }
         }
@@ -200,15 +200,15 @@ import Testing
     @Test func aNameAllowedAsRequestedIsRecordedThenResolvedToConnect() {
         let core = authenticated()
         #expect(core.planTCPOpen(host: "db.internal", port: 5432, numericAddress: nil)
-                == .resolveToConnect(.allow(rule: "test.yaml:3 db.internal:5432")))
+                == .resolveToConnect(.allow(rule: .at("test.yaml", 3, "db.internal:5432"))))
     }
 
     @Test func aNumericHostIsDecidedAndConnectedWithoutAResolver() {
         let core = authenticated()
         #expect(core.planTCPOpen(host: "127.0.0.1", port: 9, numericAddress: "127.0.0.1")
-                == .connect(.allow(rule: "test.yaml:4 127.0.0.1:*"), addresses: ["127.0.0.1"]))
+                == .connect(.allow(rule: .at("test.yaml", 4, "127.0.0.1:*")), addresses: ["127.0.0.1"]))
         #expect(core.planTCPOpen(host: "10.1.2.3", port: 22, numericAddress: "10.1.2.3")
-                == .connect(.allow(rule: "test.yaml:5 10.0.0.0/8:22"), addresses: ["10.1.2.3"]))
+                == .connect(.allow(rule: .at("test.yaml", 5, "10.0.0.0/8:22")), addresses: ["10.1.2.3"]))
         guard case .refuse = core.planTCPOpen(host: "192.0.2.1", port: 22, numericAddress: "192.0.2.1") else {
             Issue.record("an address outside every rule must be refused")
             return
@@ -220,7 +220,7 @@ import Testing
         #expect(core.planTCPOpen(host: "bastion.example", port: 22, numericAddress: nil) == .resolveToDecide)
         let (allowed, addresses) = core.decideResolved(host: "bastion.example", port: 22,
                                                         addresses: .success(["192.0.2.7", "10.0.0.7"]))
-        #expect(allowed == .allow(rule: "test.yaml:5 10.0.0.0/8:22"))
+        #expect(allowed == .allow(rule: .at("test.yaml", 5, "10.0.0.0/8:22")))
         #expect(addresses == ["10.0.0.7"])
         let (outside, none) = core.decideResolved(host: "bastion.example", port: 22, addresses: .success(["192.0.2.7"]))
         #expect(!outside.isAllowed && none.isEmpty)

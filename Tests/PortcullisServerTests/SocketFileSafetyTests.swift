@@ -159,7 +159,7 @@ import Testing
             if case .streamLocalOpen(let path) = request, path.hasSuffix("/secret.sock") {
                 return .deny(reason: "no permit_streamlocal_open rule matches \(path)")
             }
-            return .allow(rule: "test")
+            return .allow(rule: .at("test.yaml", 1, "test"))
         })
         let secret = server.directory.file("secret.sock")
         let echo = try EchoServer.unix(secret)

@@ -94,7 +94,7 @@ import Testing
     @Test func refusedListenLeavesNoSocketAndTheClientSaysSo() throws {
         let server = try TestServer(decide: { request in
             if case .streamLocalListen = request { return .deny(reason: "no rule grants it") }
-            return .allow(rule: "test")
+            return .allow(rule: .at("test.yaml", 1, "test"))
         })
         let socketPath = server.directory.file("denied.sock")
 

@@ -41,7 +41,7 @@ import Testing
     @Test func refusedOpenTellsTheClientWhy() throws {
         let server = try TestServer(decide: { request in
             if case .tcpOpen(_, 5900) = request { return .deny(reason: "no permit_open rule matches 127.0.0.1:5900") }
-            return .allow(rule: "test")
+            return .allow(rule: .at("test.yaml", 1, "test"))
         })
         let localPort = try TestSocket.freePort()
         let ssh = try server.ssh(["-N", "-L", "127.0.0.1:\(localPort):127.0.0.1:5900"])

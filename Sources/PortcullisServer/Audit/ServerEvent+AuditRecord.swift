@@ -32,10 +32,9 @@ extension ServerEvent {
             if let channel { fields.append(JSONMember(F.channel, .int(Int64(channel)))) }
             if let originator { fields.append(JSONMember(F.originator, .string(originator))) }
             switch decision {
-            case .allow(let rule):
-                let (location, pattern) = Self.split(rule: rule)
-                fields += [JSONMember(F.decision, .string("allow")), JSONMember(F.rule, .string(location)),
-                           JSONMember(F.pattern, .string(pattern))]
+            case .allow(let grant):
+                fields += [JSONMember(F.decision, .string("allow")), JSONMember(F.rule, .string(grant.location.description)),
+                           JSONMember(F.pattern, .string(grant.pattern))]
             case .deny(let reason):
                 fields += [JSONMember(F.decision, .string("deny")), JSONMember(F.reason, .string(reason))]
             }
@@ -94,6 +93,18 @@ extension ServerEvent {
         }
     }
 
+    /// ``auditRecord`` with the key name of its session (`key`, as `sessionKeys` tracks it) first
+    /// among its fields, unless the record names a key already (auth): every record of an
+    /// authenticated session carries it, so a record read alone says whose it is.
+    public func auditRecord(sessionKeys: SessionKeyNames) -> (event: String, session: UInt64?, fields: [JSONMember]) {
+        var record = auditRecord
+        if let session = record.session, let key = sessionKeys.keyName(for: self, session: session),
+           !record.fields.contains(where: { $0.key == AuditField.key }) {
+            record.fields.insert(JSONMember(AuditField.key, .string(key)), at: 0)
+        }
+        return record
+    }
+
     /// The event with what a client chose cut to a bounded size (and marked as cut, see
     /// ``ClientText``): the user name of a login attempt; the hosts, paths and originators of
     /// forwards; and reasons (control characters escaped), which may quote the client (libssh's key
@@ -143,19 +154,6 @@ extension ServerEvent {
 
     private static func target(_ request: ForwardRequest) -> [JSONMember] {
         [JSONMember(AuditField.kind, .string(request.kind)), JSONMember(AuditField.target, .string(request.target))]
-    }
-
-    /// A granting rule as the policy names it, `FILE:LINE PATTERN`, split into its two parts.
-    static func split(rule: String) -> (location: String, pattern: String) {
-        var index = rule.startIndex
-        while let colon = rule[index...].firstIndex(of: ":") {
-            let digits = rule[rule.index(after: colon)...].prefix(while: \.isNumber)
-            if !digits.isEmpty, digits.endIndex < rule.endIndex, rule[digits.endIndex] == " " {
-                return (String(rule[..<digits.endIndex]), String(rule[rule.index(after: digits.endIndex)...]))
-            }
-            index = rule.index(after: colon)
-        }
-        return (rule, "")
     }
 
     private static func microseconds(_ seconds: Double) -> Double {

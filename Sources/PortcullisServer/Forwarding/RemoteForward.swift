@@ -32,7 +32,7 @@ final class RemoteForward {
         switch request {
         case .tcpListen(let host, let port):
             let hosts = ListenHosts.bind(requested: host, gatewayPorts: worker.configuration.gatewayPorts)
-            fds = try Socket.listenTCP(hosts: hosts, port: port, ranges: port == 0 ? dynamicRanges : nil)
+            fds = try ListenHosts.listen(hosts: hosts, port: port, dynamicRanges: dynamicRanges)
             boundPort = fds.first.flatMap(Endpoint.local(of:))?.port ?? port
             bound = fds.compactMap(Endpoint.local(of:)).map(\.description).joined(separator: ", ")
         case .streamLocalListen(let path):

@@ -54,7 +54,7 @@ final class TestServer {
 
     /// `workers`: event-loop threads (0: one per core).
     init(workers: Int = 0, loginGraceTime: Int = 10,
-         decide: @escaping @Sendable (ForwardRequest) -> Decision = { _ in .allow(rule: "test") }) throws {
+         decide: @escaping @Sendable (ForwardRequest) -> Decision = { _ in .allow(rule: .at("test.yaml", 1, "test")) }) throws {
         directory = try TemporaryDirectory()
         let hostKey = try KeyPair.generate(at: directory.file("host_key"))
         clientKey = try KeyPair.generate(at: directory.file("client_key"))
