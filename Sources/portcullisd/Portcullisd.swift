@@ -62,6 +62,7 @@ struct Portcullisd: ParsableCommand {
         }
         // What would stop the start (host keys, listen addresses) is found here, for --check too.
         let startProblems = StartupCheck.problems(policyConfig, listen: override)
+            + (check ? [] : StartupCheck.controlSocketProblems(policyConfig, configPath: config))
         guard startProblems.isEmpty else {
             let text = ConfigError(problems: startProblems).description
             FileHandle.standardError.write(Data("portcullisd: invalid configuration:\n\(text)\n".utf8))
