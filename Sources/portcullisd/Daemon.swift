@@ -199,7 +199,7 @@ final class Daemon: @unchecked Sendable {
             }
         case .reload:
             let status = reload()
-            return ControlResponse(ok: true, reload: ControlReload(ok: status.ok, message: status.message))
+            return ControlResponse(ok: true, reload: ControlReload(ok: status.ok, message: status.message, pid: getpid()))
         }
     }
 }

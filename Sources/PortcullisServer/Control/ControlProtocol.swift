@@ -203,11 +203,14 @@ public struct ControlReload: Codable, Sendable, Equatable {
     public var message: String
     /// When (RFC 3339); nil in a reload's own answer.
     public var at: String?
+    /// The daemon that reloaded.
+    public var pid: Int32?
 
-    public init(ok: Bool, message: String, at: String? = nil) {
+    public init(ok: Bool, message: String, at: String? = nil, pid: Int32? = nil) {
         self.ok = ok
         self.message = message
         self.at = at
+        self.pid = pid
     }
 }
 
