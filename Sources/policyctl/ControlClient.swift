@@ -124,3 +124,11 @@ func duration(_ seconds: Double) -> String {
     if m > 0 { return "\(m)m \(s)s" }
     return String(format: "%.1fs", seconds)
 }
+
+/// Prints the daemon's answer as JSON with its own (snake_case) field names, indented.
+func printControlJSON<T: Encodable>(_ value: T) {
+    let encoder = ControlProtocol.encoder
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+    let data = (try? encoder.encode(value)) ?? Data("null".utf8)
+    print(String(decoding: data, as: UTF8.self))
+}

@@ -34,7 +34,7 @@ struct Disconnect: ParsableCommand {
         let target: ControlProtocol.Target = session.map { .session($0) } ?? .key(key!)
         let ended = try control.call(.disconnect(target)).sessions ?? []
         if json {
-            printJSON(ended)
+            printControlJSON(ended)
             return
         }
         for session in ended {

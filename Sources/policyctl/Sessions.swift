@@ -24,7 +24,7 @@ struct Sessions: ParsableCommand {
     func run() throws {
         let sessions = try control.call(.sessions(key: key)).sessions ?? []
         if json {
-            printJSON(sessions)
+            printControlJSON(sessions)
             return
         }
         guard !sessions.isEmpty else {

@@ -24,7 +24,7 @@ struct Status: ParsableCommand {
         let response = try control.call(.status)
         guard let status = response.status else { throw Failure.refused("the daemon's answer has no status") }
         if json {
-            printJSON(status)
+            printControlJSON(status)
             return
         }
         let totals = status.totals

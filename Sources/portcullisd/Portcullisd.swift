@@ -62,10 +62,18 @@ struct Portcullisd: ParsableCommand {
         }
         // What would stop the start (host keys, listen addresses) is found here, for --check too.
         let startProblems = StartupCheck.problems(policyConfig, listen: override)
-            + (check ? [] : StartupCheck.controlSocketProblems(policyConfig, configPath: config))
         guard startProblems.isEmpty else {
             let text = ConfigError(problems: startProblems).description
             FileHandle.standardError.write(Data("portcullisd: invalid configuration:\n\(text)\n".utf8))
+            throw ExitCode(1)
+        }
+        // The control socket: another daemon answering on it stops this one (not --check: a
+        // running daemon is no reason to call its config invalid).
+        let controlProblems = check ? [] : StartupCheck.controlSocketProblems(policyConfig, configPath: config)
+        guard controlProblems.isEmpty else {
+            for problem in controlProblems {
+                FileHandle.standardError.write(Data("portcullisd: cannot start: \(problem)\n".utf8))
+            }
             throw ExitCode(1)
         }
         if check {

@@ -13,7 +13,7 @@ import Testing
         return nil
     }
 
-    @Test func theFourCommandsAreRead() {
+    @Test func theFourCommandsAreRead() throws {
         #expect(try parse(#"{"v":1,"cmd":"status"}"#).get() == .status)
         #expect(try parse(#"{"v":1,"cmd":"sessions"}"#).get() == .sessions(key: nil))
         #expect(try parse(#"{"cmd":"sessions","v":1,"key":"alex"}"#).get() == .sessions(key: "alex"))
@@ -22,7 +22,7 @@ import Testing
         #expect(try parse(#"{"v":1,"cmd":"reload"}"#).get() == .reload)
     }
 
-    @Test func whatTheClientSendsIsWhatTheServerReads() {
+    @Test func whatTheClientSendsIsWhatTheServerReads() throws {
         let commands: [ControlProtocol.Command] = [.status, .sessions(key: nil), .sessions(key: "a b"),
                                                    .disconnect(.session(UInt64(Int64.max))), .disconnect(.key("alex")), .reload]
         for command in commands {

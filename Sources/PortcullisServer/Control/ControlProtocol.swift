@@ -34,7 +34,7 @@ public enum ControlProtocol {
         guard line.count <= maxLineBytes else {
             return .failure(RequestError("request longer than \(maxLineBytes) bytes"))
         }
-        guard let object = try? JSONSerialization.jsonObject(with: line, options: []) as? [String: Any] else {
+        guard let object = try? JSONDecoder().decode([String: Scalar].self, from: line) else {
             return .failure(RequestError("request is not a JSON object on one line"))
         }
         let known: Set<String> = ["v", "cmd", "key", "session"]
@@ -47,10 +47,10 @@ public enum ControlProtocol {
         guard v == Int64(version) else {
             return .failure(RequestError("protocol version \(v) is not supported (this daemon speaks \(version))"))
         }
-        guard let cmd = object["cmd"] as? String else { return .failure(RequestError("missing \"cmd\"")) }
+        guard case .string(let cmd)? = object["cmd"] else { return .failure(RequestError("missing \"cmd\"")) }
         var key: String?
         if let value = object["key"] {
-            guard let text = value as? String, !text.isEmpty else {
+            guard case .string(let text) = value, !text.isEmpty else {
                 return .failure(RequestError("\"key\" must be a key name"))
             }
             key = text
@@ -89,12 +89,28 @@ public enum ControlProtocol {
     }
 
     /// A JSON integer (not a boolean, not a fraction, not a string).
-    private static func integer(_ value: Any?) -> Int64? {
-        guard let value, type(of: value) != Bool.self, let number = value as? NSNumber else { return nil }
-        // NSNumber bridges booleans too: only a number whose text is an integer counts.
-        let text = number.stringValue
-        guard text != "true", text != "false" else { return nil }
-        return Int64(text)
+    private static func integer(_ value: Scalar?) -> Int64? {
+        if case .integer(let number)? = value { return number }
+        return nil
+    }
+
+    /// A request field's value, as far as a request can use it.
+    private enum Scalar: Decodable {
+        case integer(Int64)
+        case string(String)
+        case other
+
+        init(from decoder: any Decoder) throws {
+            let container = try decoder.singleValueContainer()
+            // Decoding is strict: `true` is not an integer, `1.5` is not one either.
+            if let number = try? container.decode(Int64.self) {
+                self = .integer(number)
+            } else if let text = try? container.decode(String.self) {
+                self = .string(text)
+            } else {
+                self = .other
+            }
+        }
     }
 
     /// The line a client sends for `command`.
