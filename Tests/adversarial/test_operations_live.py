@@ -192,6 +192,7 @@ def test_control_socket_is_private_refuses_a_second_daemon_replaces_a_stale_one_
     assert os.path.exists(first.control_socket)
     third = start_daemon({"alex": ""}, control_socket=first.control_socket)
     assert json.loads(third.policyctl("status", "--json").stdout)["pid"] == third.pid
+    third.expect_exit = True
     assert third.stop() == 0
     assert not os.path.exists(first.control_socket)
     missing = third.policyctl("status")
