@@ -260,7 +260,7 @@ def test_max_sessions_refuses_a_login_past_it_with_a_disconnect_the_client_print
 
 def test_max_listens_under_limits_refuses_the_next_listen_with_its_reason(start_daemon, procs):
     daemon = start_daemon({"alex": 'permit_streamlocal_listen: ["%ROOT%/alex/*.sock"]'},
-                          extra_yaml="limits:\n  max_listens: 1")
+                          limits="max_listens: 1")
     one, two = f"{daemon.socket_root}/alex/one.sock", f"{daemon.socket_root}/alex/two.sock"
     ssh = procs.start(daemon.ssh_args("alex", "-N", "-R", f"{one}:127.0.0.1:9"))
     wait_for(lambda: os.path.exists(one), "the first listen")

@@ -195,7 +195,7 @@ class Daemon:
                  login_grace_time: str = "30s", nofile: int | None = None,
                  wrapper: list[str] | None = None, socket_root: Path | None = None,
                  audit_log: Path | None = None, control_socket: Path | str | None = None,
-                 wait_listening: bool = True):
+                 wait_listening: bool = True, limits: str = ""):
         self.dir = directory
         # `socket_root`: another daemon's, to start over what it left (a restart after a crash).
         self.socket_root = socket_root or directory / "sockets"
@@ -216,7 +216,8 @@ class Daemon:
             f'listen: ["127.0.0.1:{self.port}"]',
             f'host_keys: ["{host_key}"]',
             f'socket_root: "{self.socket_root}"',
-            f"limits: {{login_grace_time: {login_grace_time}, max_auth_tries: 6}}",
+            # `limits`: more fields of the limits mapping, e.g. "max_listens: 1".
+            f"limits: {{login_grace_time: {login_grace_time}, max_auth_tries: 6{', ' + limits if limits else ''}}}",
             f'audit_log: "{self.audit_log}"',
         ]
         if "control_socket:" not in extra_yaml:
