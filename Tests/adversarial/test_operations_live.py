@@ -7,16 +7,16 @@ config branch that parses those fields (issue 12, part "limits in the config")."
 
 from __future__ import annotations
 
+import grp
 import json
 import os
 import signal
 import socket
 import stat
+import subprocess
 import time
 
 from stresslib import Daemon, echo_handler, free_port, policyctl_binary, wait_for
-
-import subprocess
 
 
 def forward_ready(port: int):
@@ -324,3 +324,41 @@ def test_a_reload_that_lowers_a_limit_applies_to_new_requests_only(start_daemon,
     finally:
         for conn in held:
             conn.close()
+
+
+def test_control_group_makes_the_socket_0660_of_that_group_in_a_directory_made_0755(start_daemon, workdir):
+    group = grp.getgrnam("daemon")
+    path = workdir / "run" / "portcullis" / "control.sock"
+    daemon = start_daemon({"alex": ""}, control_socket=path, extra_yaml="control_group: daemon")
+    info = os.stat(path)
+    assert stat.S_IMODE(info.st_mode) == 0o660 and info.st_gid == group.gr_gid
+    assert stat.S_IMODE(os.stat(path.parent).st_mode) == 0o755
+    assert daemon.policyctl("status").returncode == 0
+
+
+def test_a_control_group_that_does_not_exist_stops_the_start(start_daemon):
+    daemon = start_daemon({"alex": ""}, extra_yaml="control_group: no-such-group-here", wait_listening=False)
+    daemon.expect_exit = True
+    assert daemon.process.wait(20) == 1
+    assert f"portcullisd: cannot start: {daemon.config_path}: control_group no-such-group-here: no such group" \
+        in daemon.stderr()
+
+
+def test_policyctl_says_permission_denied_when_it_may_not_reach_the_socket(start_daemon):
+    daemon = start_daemon({"alex": ""})
+    # The test's directory is 0700: nobody cannot reach the socket inside it.
+    result = subprocess.run([str(policyctl_binary()), "status", "--control-socket", str(daemon.control_socket)],
+                            capture_output=True, text=True, timeout=30, user=65534, group=65534)
+    assert result.returncode == 1
+    assert f"permission denied on {daemon.control_socket}" in result.stderr
+
+
+def test_a_reload_that_moves_the_control_socket_keeps_the_old_one_until_the_next_start(start_daemon, workdir):
+    daemon = start_daemon({"alex": ""})
+    moved = workdir / "elsewhere.sock"
+    text = daemon.config_path.read_text().replace(str(daemon.control_socket), str(moved))
+    daemon.config_path.write_text(text)
+    assert daemon.policyctl("reload").returncode == 0
+    assert "control_socket and control_group changes take effect at the next start" in daemon.stderr()
+    assert not moved.exists()
+    assert daemon.policyctl("status").returncode == 0
