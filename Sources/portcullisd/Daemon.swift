@@ -102,6 +102,7 @@ final class Daemon: @unchecked Sendable {
                 try AtomicFile.write(Data("\(getpid())\n".utf8), to: pidFile, mode: 0o644)
             } catch {
                 log.line("cannot write the pid file: \(error)")
+                control?.stop()
                 _ = server.shutdown(timeout: 10)
                 throw ExitCode(1)
             }
