@@ -362,3 +362,28 @@ def test_a_reload_that_moves_the_control_socket_keeps_the_old_one_until_the_next
     assert "control_socket and control_group changes take effect at the next start" in daemon.stderr()
     assert not moved.exists()
     assert daemon.policyctl("status").returncode == 0
+
+
+def test_past_16_control_clients_the_next_is_told_and_the_socket_recovers(start_daemon):
+    daemon = start_daemon({"alex": ""})
+    held = []
+    try:
+        for _ in range(16):
+            conn = socket.socket(socket.AF_UNIX)
+            conn.connect(str(daemon.control_socket))
+            held.append(conn)
+        # Each is served once its thread starts: one answered request proves it is counted.
+        for conn in held:
+            conn.sendall(b'{"v":1,"cmd":"status"}\n')
+            conn.settimeout(10)
+            assert json.loads(conn.recv(65536).splitlines()[0])["ok"] is True
+        extra = socket.socket(socket.AF_UNIX)
+        extra.connect(str(daemon.control_socket))
+        extra.settimeout(10)
+        assert json.loads(extra.recv(65536)) == {"v": 1, "ok": False,
+                                                 "error": "too many control clients at once (at most 16)"}
+        extra.close()
+    finally:
+        for conn in held:
+            conn.close()
+    wait_for(lambda: daemon.policyctl("status").returncode == 0, "the control socket to serve again")
