@@ -1,25 +1,30 @@
 import ArgumentParser
 import Foundation
 import PortcullisPolicy
+import PortcullisServer
 
 struct Reload: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "reload",
         abstract: "Make the running daemon re-read its config, and report whether it accepted it.",
         discussion: """
-            Reads the daemon's pid from the file it writes with `portcullisd --pid-file PATH`, sends \
-            it SIGHUP, and waits for the daemon to write its answer to PATH.reload. A rejected \
-            config leaves the old one in force; the daemon's message names file:line.
+            Asks the daemon over its control socket (control_socket in --config, or \
+            --control-socket PATH) and prints its answer. With --pid-file PATH instead (or when \
+            control_socket is off), reads the daemon's pid from the file it writes with \
+            `portcullisd --pid-file PATH`, sends it SIGHUP, and waits for the daemon to write its \
+            answer to PATH.reload. A rejected config leaves the old one in force; the daemon's \
+            message names file:line.
 
             Example:
+              policyctl reload
               policyctl reload --pid-file /run/portcullis/portcullisd.pid
 
             Exit status: 0 accepted; 1 rejected, or no answer within --timeout; 2 usage error.
             """
     )
 
-    @Option(help: ArgumentHelp("The daemon's pid file (portcullisd --pid-file).", valueName: "PATH")) var pidFile = "/run/portcullis/portcullisd.pid"
-    @Option(help: ArgumentHelp("How long to wait for the daemon's answer.", valueName: "SECONDS")) var timeout: Double = 10
+    @OptionGroup var control: ControlOptions
+    @Option(help: ArgumentHelp("Signal the daemon named by this pid file (portcullisd --pid-file) instead of using the control socket.", valueName: "PATH")) var pidFile: String?
     @Flag(help: "Print JSON: accepted, pid, message.") var json = false
 
     struct Output: Encodable {
@@ -28,7 +33,37 @@ struct Reload: ParsableCommand {
         let message: String
     }
 
+    /// Where the pid file is when control_socket is off and no --pid-file is given.
+    static let defaultPidFile = "/run/portcullis/portcullisd.pid"
+
     func run() throws {
+        if let pidFile {
+            try signal(pidFile: pidFile)
+            return
+        }
+        let path: String
+        do {
+            path = try control.socketPath()
+        } catch {
+            // control_socket is off: the pid file it is.
+            guard error.code == 1 else { throw error }
+            try signal(pidFile: Self.defaultPidFile)
+            return
+        }
+        let response = try ControlClient.call(.reload, socket: path, timeout: control.timeout)
+        guard response.ok, let outcome = response.reload else {
+            throw Failure.refused(response.error ?? "the daemon's answer has no reload outcome")
+        }
+        if json {
+            printJSON(Output(accepted: outcome.ok, pid: outcome.pid ?? 0, message: outcome.message))
+        } else {
+            print((outcome.ok ? "accepted: " : "rejected: ") + outcome.message)
+        }
+        if !outcome.ok { throw ExitCode(1) }
+    }
+
+    private func signal(pidFile: String) throws {
+        let timeout = control.timeout
         guard let text = try? String(contentsOfFile: pidFile, encoding: .utf8) else {
             throw Failure.refused("cannot read the pid file \(pidFile): is portcullisd running with --pid-file \(pidFile)?")
         }

@@ -6,7 +6,7 @@ import PortcullisPolicy
 import PortcullisServer
 
 /// The running daemon: the server, the policy in force, and the signals that reload or stop it.
-final class Daemon {
+final class Daemon: @unchecked Sendable {
     private let configPath: String
     private let store: PolicyStore
     private let server: SSHServer
@@ -19,6 +19,14 @@ final class Daemon {
     private var reloads = 0
     /// The addresses of --listen, which replace the config's: what a reload's start checks test.
     private let listenOverride: [ListenAddress]?
+    /// The control socket, while running (nil: control_socket off).
+    private var control: ControlServer?
+    /// When the daemon started and the configuration in force was loaded.
+    let startedAt = Date()
+    private var configLoadedAt = Date()
+    private var lastReload: ControlReload?
+    /// One reload at a time (SIGHUP and the control socket).
+    private let reloadLock = NSLock()
 
     /// Opens the audit log and writes daemon-start; throws if the log cannot be written.
     init(configPath: String, policyConfig: PolicyConfig, listen: [ListenAddress], listenOverride: [ListenAddress]? = nil,
@@ -61,7 +69,7 @@ final class Daemon {
                 case SIGHUP:
                     // logrotate may send either: the log is reopened on both.
                     audit.trail.reopen()
-                    reload()
+                    _ = reload()
                 case SIGUSR1:
                     audit.trail.reopen()
                 default:
@@ -73,12 +81,17 @@ final class Daemon {
             return source
         }
         do {
+            if let path = config.controlSocket {
+                control = try ControlServer(path: path, group: config.controlGroup.flatMap(StartupCheck.groupID))
+            }
             try server.start()
         } catch {
+            control?.stop()
             log.line("cannot start: \(error)")
             _ = audit.stopped(reason: "cannot start: \(error)", sessions: 0)
             throw ExitCode(1)
         }
+        control?.start { [self] in answer($0) }
         log.line("listening on \(server.endpoints.map(\.description).joined(separator: ", ")) "
                  + "with \(store.current.config.keys.count) keys; \(LibSSH.build); "
                  + (config.auditLog.map { "audit log \($0)" } ?? "audit log off"))
@@ -89,11 +102,13 @@ final class Daemon {
                 try AtomicFile.write(Data("\(getpid())\n".utf8), to: pidFile, mode: 0o644)
             } catch {
                 log.line("cannot write the pid file: \(error)")
+                control?.stop()
                 _ = server.shutdown(timeout: 10)
                 throw ExitCode(1)
             }
         }
         stop.wait()
+        control?.stop()
         let open = server.sessionCount
         log.line("stopping: closing \(open) sessions")
         let clean = server.shutdown(timeout: 10)
@@ -112,7 +127,9 @@ final class Daemon {
     /// Re-reads the configuration; an invalid one, or one that would stop the next start (a host
     /// key or listen address StartupCheck refuses), is rejected and the old one stays in force.
     /// With a pid file, the outcome is written next to it for `policyctl reload`.
-    private func reload() {
+    private func reload() -> (ok: Bool, message: String) {
+        reloadLock.lock()
+        defer { reloadLock.unlock() }
         let status: (ok: Bool, message: String)
         do {
             let new = try ConfigLoader.load(path: configPath)
@@ -130,7 +147,11 @@ final class Daemon {
             if new.algorithms != config.algorithms {
                 log.line("algorithms changes take effect at the next start")
             }
+            if new.controlSocket != config.controlSocket || new.controlGroup != config.controlGroup {
+                log.line("control_socket and control_group changes take effect at the next start")
+            }
             config = new
+            configLoadedAt = Date()
             status = (true, "reloaded \(configPath): \(new.keys.count) keys")
             log.line(status.message)
         } catch {
@@ -139,12 +160,47 @@ final class Daemon {
             // The reason on the log line itself (a line ending in ":" reads as a refusal without one).
             log.line("reload rejected, the previous configuration stays in force: \(error)")
         }
-        guard let pidFile else { return }
+        lastReload = ControlReload(ok: status.ok, message: status.message, at: ControlTime.text(Date()))
+        guard let pidFile else { return status }
         reloads += 1
         do {
             try ReloadStatus(pid: getpid(), sequence: reloads, ok: status.ok, message: status.message).write(pidFile: pidFile)
         } catch {
             log.line("cannot write the reload status: \(error)")
+        }
+        return status
+    }
+
+    /// One control-socket request (on the client's thread).
+    private func answer(_ command: ControlProtocol.Command) -> ControlResponse {
+        switch command {
+        case .status:
+            reloadLock.lock()
+            let (config, loaded, last) = (self.config, configLoadedAt, lastReload)
+            reloadLock.unlock()
+            return ControlResponse(ok: true, status: ControlStatus(
+                version: portcullisVersion, libssh: LibSSH.build, pid: getpid(), started: ControlTime.text(startedAt),
+                uptimeSeconds: (Date().timeIntervalSince(startedAt) * 10).rounded() / 10, config: configPath,
+                configDigest: config.digest, configLoaded: ControlTime.text(loaded), totals: server.live.totals(),
+                auditBacklog: audit.trail.backlog, lastReload: last))
+        case .sessions(let key):
+            return ControlResponse(ok: true, sessions: server.live.snapshot(key: key))
+        case .disconnect(let target):
+            let reason = "disconnected by administrator"
+            switch target {
+            case .session(let id):
+                guard let ended = server.live.disconnect(id: id, reason: reason) else {
+                    return .failure("no session \(id)")
+                }
+                return ControlResponse(ok: true, sessions: [ended])
+            case .key(let key):
+                let ended = server.live.disconnect(key: key, reason: reason)
+                guard !ended.isEmpty else { return .failure("no session of key \(key)") }
+                return ControlResponse(ok: true, sessions: ended)
+            }
+        case .reload:
+            let status = reload()
+            return ControlResponse(ok: true, reload: ControlReload(ok: status.ok, message: status.message, pid: getpid()))
         }
     }
 }

@@ -16,6 +16,10 @@ struct Portcullisd: ParsableCommand {
             log, for logrotate; SIGTERM or SIGINT stops it: no new connections, every session closed, \
             every socket file it created removed, exit 0.
 
+            `policyctl status`, `sessions`, `disconnect` and `reload` talk to the daemon over its \
+            control socket (control_socket, default /run/portcullis/control.sock, mode 0600); the \
+            daemon does not start if another one answers there.
+
             Every authentication, decision, forward and channel is recorded in the audit log \
             (audit_log, default /var/log/portcullis/audit.jsonl) before the client hears the answer.
 
@@ -65,6 +69,15 @@ struct Portcullisd: ParsableCommand {
         guard startProblems.isEmpty else {
             let text = ConfigError(problems: startProblems).description
             FileHandle.standardError.write(Data("portcullisd: invalid configuration:\n\(text)\n".utf8))
+            throw ExitCode(1)
+        }
+        // The control socket: another daemon answering on it stops this one (not --check: a
+        // running daemon is no reason to call its config invalid).
+        let controlProblems = check ? [] : StartupCheck.controlSocketProblems(policyConfig, configPath: config)
+        guard controlProblems.isEmpty else {
+            for problem in controlProblems {
+                FileHandle.standardError.write(Data("portcullisd: cannot start: \(problem)\n".utf8))
+            }
             throw ExitCode(1)
         }
         if check {

@@ -18,6 +18,11 @@ import Testing
         }
         let initialised = try policyctl(["init", "--config", config, "--socket-root", socketRoot, "--listen", "127.0.0.1:\(port)"])
         #expect(initialised.status == 0, "\(initialised.stderr)")
+        // Its own control socket, not /run/portcullis's.
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: config))
+        handle.seekToEndOfFile()
+        handle.write(Data("control_socket: \"\(directory.file("control.sock"))\"\n".utf8))
+        try handle.close()
         let hostLine = try String(contentsOfFile: directory.file("etc/ssh_host_ed25519_key.pub"), encoding: .utf8)
         try "[127.0.0.1]:\(port) \(hostLine)".write(toFile: directory.file("known_hosts"), atomically: true, encoding: .utf8)
         let pidFile = directory.file("portcullisd.pid")

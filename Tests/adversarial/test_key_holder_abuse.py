@@ -83,7 +83,6 @@ def test_a_session_open_after_no_more_sessions_is_refused(start_daemon):
         transport.close()
 
 
-@pytest.mark.xfail(strict=True, reason="one session's forwards can take every descriptor of the daemon")
 def test_one_key_holding_many_forwards_leaves_another_key_a_login(start_daemon, services):
     echo = services(echo_handler)
     rule = f"permit_open: ['127.0.0.1:{echo.port}']"

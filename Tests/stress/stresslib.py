@@ -31,6 +31,11 @@ def daemon_binary() -> Path:
     return Path(os.environ.get("PORTCULLISD") or REPO_ROOT / ".build/release/portcullisd").resolve()
 
 
+def policyctl_binary() -> Path:
+    """policyctl built next to the portcullisd the tests run."""
+    return Path(os.environ.get("POLICYCTL") or daemon_binary().parent / "policyctl").resolve()
+
+
 # ---------------------------------------------------------------------------------------------
 # Waiting, ports, keys
 
@@ -189,7 +194,8 @@ class Daemon:
     def __init__(self, directory: Path, keys: dict[str, str], extra_yaml: str = "",
                  login_grace_time: str = "30s", nofile: int | None = None,
                  wrapper: list[str] | None = None, socket_root: Path | None = None,
-                 audit_log: Path | None = None):
+                 audit_log: Path | None = None, control_socket: Path | str | None = None,
+                 wait_listening: bool = True, limits: str = ""):
         self.dir = directory
         # `socket_root`: another daemon's, to start over what it left (a restart after a crash).
         self.socket_root = socket_root or directory / "sockets"
@@ -198,6 +204,9 @@ class Daemon:
         self.audit_log = Path(audit_log) if audit_log is not None else directory / "audit.jsonl"
         self.log_path = directory / "portcullisd.log"
         self.config_path = directory / "portcullis.yaml"
+        # Every test daemon has its own control socket, never /run/portcullis (control_socket:
+        # in extra_yaml wins).
+        self.control_socket = Path(control_socket) if control_socket is not None else directory / "control.sock"
         self.known_hosts = directory / "known_hosts"
         self.port = free_port()
         self.keys: dict[str, Key] = {}
@@ -207,9 +216,12 @@ class Daemon:
             f'listen: ["127.0.0.1:{self.port}"]',
             f'host_keys: ["{host_key}"]',
             f'socket_root: "{self.socket_root}"',
-            f"limits: {{login_grace_time: {login_grace_time}, max_auth_tries: 6}}",
+            # `limits`: more fields of the limits mapping, e.g. "max_listens: 1".
+            f"limits: {{login_grace_time: {login_grace_time}, max_auth_tries: 6{', ' + limits if limits else ''}}}",
             f'audit_log: "{self.audit_log}"',
         ]
+        if "control_socket:" not in extra_yaml:
+            lines.append(f'control_socket: "{self.control_socket}"')
         if extra_yaml:
             lines.append(extra_yaml)
         lines.append("keys:")
@@ -239,6 +251,8 @@ class Daemon:
             # from this process), to see what else fails once the hang-up crash is out of the way.
             restore_signals=not os.environ.get("PORTCULLIS_STRESS_IGNORE_SIGPIPE"))
         self.pid = self.process.pid
+        if not wait_listening:
+            return
         try:
             wait_for(lambda: "listening on" in self.stderr() or self.process.poll() is not None,
                      "portcullisd to say 'listening on'", timeout=20)
@@ -319,6 +333,13 @@ class Daemon:
                 key = "log " + re.sub(r"\d+", "N", line)
                 groups.setdefault(key, [0, line])[0] += 1
         return [f"{count} x {key}\n      e.g. {example}" for key, (count, example) in groups.items()]
+
+    # -- policyctl
+
+    def policyctl(self, *args: str, timeout: float = 30.0) -> subprocess.CompletedProcess:
+        """policyctl ARGS against this daemon's control socket (output as text, never raises)."""
+        return subprocess.run([str(policyctl_binary()), *args, "--control-socket", str(self.control_socket)],
+                              capture_output=True, text=True, timeout=timeout)
 
     # -- stock ssh
 

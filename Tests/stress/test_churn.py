@@ -24,7 +24,8 @@ DURATION = float(os.environ.get("PORTCULLIS_STRESS_CHURN_SECONDS", "25"))
 def test_churn_while_checksummed_downloads_run(start_daemon, services, measure):
     source = services(stream_handler(SIZE))
     rule = f'permit_open: ["127.0.0.1:{source.port}"]'
-    daemon = start_daemon({"fetch": rule, "churn": rule})
+    # 30 sessions of one key: past its default max_sessions (issue 12, 10), lifted here.
+    daemon = start_daemon({"fetch": rule, "churn": rule}, limits=f"max_sessions: {2 * SESSIONS}")
     expected = sha256(pattern(SIZE))
     target = ("127.0.0.1", source.port)
 

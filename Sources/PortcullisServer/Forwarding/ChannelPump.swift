@@ -67,6 +67,10 @@ final class ChannelPump {
     private var bytesToClient: UInt64 = 0
     private var bytesFromClient: UInt64 = 0
     private var openedAt = ContinuousClock.now
+    /// The channel as the control socket shows it (its byte counts), if shown.
+    var live: LiveChannel?
+    /// Its place in its key's max_channels, given back at tear-down.
+    var slot: KeySlot?
 
     /// `channelID`: the number the channel's records use (a fresh one if nil).
     init(worker: SessionWorker, channel: OpaquePointer, fd: Int32, request: ForwardRequest, channelID: UInt64? = nil) {
@@ -174,6 +178,7 @@ final class ChannelPump {
             if channelComplete { ssh_channel_close(channel) } else { ssh_channel_abort(channel) }
         }
         ssh_channel_free(channel)
+        worker.untrack(self)
         let text = ([closeReason ?? "closed"] + detail).joined(separator: "; ")
         worker.report(.channelClosed(session: worker.id, channel: channelID, request: request,
                                      bytesToClient: bytesToClient, bytesFromClient: bytesFromClient,
@@ -207,6 +212,7 @@ final class ChannelPump {
             return 0
         }
         bytesFromClient += UInt64(written)
+        live?.deliveredFromClient(written)
         return written
     }
 
@@ -267,6 +273,7 @@ final class ChannelPump {
             return false
         }
         bytesToClient += UInt64(written)
+        live?.sentToClient(Int(written))
         unsentOffset += Int(written)
         unsentToChannel -= Int(written)
         return unsentToChannel == 0

@@ -24,6 +24,8 @@ public final class SSHServer: @unchecked Sendable {
     /// Set by `start()`: the record of the socket files this daemon creates under socket_root.
     private var socketFiles: SocketRegistry!
     private var loops: [EventLoop] = []
+    /// The sessions running and what each key holds: the control socket's view, the per-key limits.
+    public let live = LiveSessions()
     /// Admission before authentication, asked at every accept.
     private let admission: AdmissionControl
 
@@ -260,7 +262,7 @@ public final class SSHServer: @unchecked Sendable {
         lock.unlock()
         let worker = SessionWorker(id: id, session: session, client: client, server: server,
                                    configuration: configuration, authority: authority, registry: registry,
-                                   socketFiles: socketFiles, recorder: recorder)
+                                   socketFiles: socketFiles, recorder: recorder, live: live)
         worker.admissionSlot = slot
         registry.enter()
         guard loops.min(by: { $0.sessionCount < $1.sessionCount })?.adopt(worker) == true else {

@@ -25,17 +25,24 @@ extension SessionWorker {
                     Self.send(reply, to: message)
                 }
             case .bind(let request, let ranges):
+                if let reason = takeListen() {
+                    queue = core.listenFailed(request, reason: reason)[...] + queue
+                    continue
+                }
                 do {
                     let forward = try RemoteForward(worker: self, request: request, dynamicRanges: ranges)
                     remoteForwards.append(forward)
+                    listenBound(forward)
                     bound = forward
                     queue = core.listenBound(request, bound: forward.bound, port: forward.boundPort)[...] + queue
                 } catch {
+                    returnListen()
                     queue = core.listenFailed(request, reason: "\(error)")[...] + queue
                 }
             case .unbind(let request):
                 if let index = remoteForwards.firstIndex(where: { $0.request == request }) {
                     let forward = remoteForwards.remove(at: index)
+                    listenEnded(forward)
                     forward.cancel()
                     cancelledForwards.append(forward)
                 }

@@ -21,8 +21,10 @@ extension SessionWorker {
         case let other:
             method = .other(Self.methodName(other))
         }
-        return perform(core.authenticate(user: user, userProblem: userProblem, method: method, authority: authority),
-                       about: message)
+        let result = perform(core.authenticate(user: user, userProblem: userProblem, method: method, authority: authority),
+                             about: message)
+        if rules != nil { admitToKeyLimits() }
+        return result
     }
 
     /// A public-key attempt as libssh left it (patch 0018): refused already when its algorithm is

@@ -39,6 +39,11 @@ extension SessionWorker {
         }
         switch subtype {
         case SSH_GLOBAL_REQUEST_TCPIP_FORWARD.rawValue, SSH_GLOBAL_REQUEST_STREAMLOCAL_FORWARD.rawValue:
+            // max_listens: a listen the rules allow is refused, its record saying why.
+            if let reason = listenLimitRefusal(), let rules, rules.decide(forward(address)).isAllowed {
+                return perform([.record(.forwardRequested(session: id, request: forward(address), decision: .deny(reason: reason))),
+                                .answer(.requestFailure)], about: message)
+            }
             return perform(core.listen(forward(address)), about: message)
         default:
             return perform(core.cancel(forward(address)), about: message)

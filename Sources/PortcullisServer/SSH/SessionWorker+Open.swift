@@ -48,7 +48,15 @@ extension SessionWorker {
                                   port: Int(ssh_message_channel_request_open_originator_port(message))).description
         let request = forward(destination)
         let channel = makeChannelID()
-        let attempt = OpenAttempt(message: message, request: request, channel: channel, originator: originator)
+        var attempt = OpenAttempt(message: message, request: request, channel: channel, originator: originator)
+        // max_channels, counted from the request on: opens still connecting hold descriptors too.
+        switch takeChannel() {
+        case .success(let slot):
+            attempt.slot = slot
+        case .failure(let refusal):
+            _ = record(.deny(reason: refusal.reason), for: attempt)
+            return SSH_MESSAGE_CALLBACK_KEEP
+        }
         if case .tcpOpen(let host, let port) = request {
             openTCP(attempt, host: host, port: port)
             return SSH_MESSAGE_CALLBACK_KEEP
@@ -173,8 +181,10 @@ extension SessionWorker {
                                       reason: "channel could not be confirmed: \(lastError)"))
                 return
             }
-            pumps.append(ChannelPump(worker: self, channel: channel, fd: fd, request: attempt.request,
-                                     channelID: attempt.channel))
+            let pump = ChannelPump(worker: self, channel: channel, fd: fd, request: attempt.request,
+                                   channelID: attempt.channel)
+            track(pump, slot: attempt.slot)
+            pumps.append(pump)
         }, abandon: { [self] in
             close(fd)
             ssh_message_free(attempt.message)
@@ -238,12 +248,22 @@ extension SessionWorker {
 
     /// A connection arrived on one of this session's remote forwards: open a channel to the client.
     func accepted(_ fd: Int32, on forward: RemoteForward) {
+        let slot: KeySlot
+        switch takeChannel() {
+        case .success(let taken):
+            slot = taken
+        case .failure(let refusal):
+            close(fd)
+            report(.forwardFailed(session: id, request: forward.request, reason: refusal.reason))
+            return
+        }
         guard let channel = ssh_channel_new(session) else {
             close(fd)
             return
         }
         let originator = Endpoint.peer(of: fd)
         let pump = ChannelPump(worker: self, channel: channel, fd: fd, request: forward.request)
+        track(pump, slot: slot)
         pump.open { channel in
             switch forward.request {
             case .tcpListen(let host, _):
@@ -289,4 +309,6 @@ struct OpenAttempt: @unchecked Sendable {
     let request: ForwardRequest
     let channel: UInt64
     let originator: String
+    /// Its place in the key's max_channels, given back when the open ends without a channel.
+    var slot: KeySlot?
 }

@@ -22,6 +22,8 @@ final class SessionWorker: @unchecked Sendable {
     private let registry: WorkerRegistry
     /// Replies waiting for the events they describe to be recorded.
     let replies: DeferredReplies
+    /// What the control socket shows of the session, and what it counts against its key's limits.
+    let live: SessionLiveState
 
     /// How many more times a step lets libssh read a socket that stays readable (after the first).
     private static let extraReadsPerStep = 4
@@ -70,8 +72,9 @@ final class SessionWorker: @unchecked Sendable {
 
     init(id: UInt64, session: OpaquePointer, client: Endpoint, server: Endpoint,
          configuration: ServerConfiguration, authority: any SessionAuthority, registry: WorkerRegistry,
-         socketFiles: SocketRegistry, recorder: any EventRecorder) {
+         socketFiles: SocketRegistry, recorder: any EventRecorder, live: LiveSessions) {
         self.registry = registry
+        self.live = SessionLiveState(sessions: live)
         self.socketFiles = socketFiles
         self.id = id
         self.session = session
@@ -92,6 +95,7 @@ final class SessionWorker: @unchecked Sendable {
     /// The session's event loop: from now on it is driven by `step()` on that loop's thread.
     func start(in loop: EventLoop) {
         self.loop = loop
+        enterLive()
         report(.sessionOpened(session: id, client: client, server: server))
         loginDeadline = Monotonic.after(seconds: TimeInterval(configuration.loginGraceTime))
         installCallbacks()
@@ -232,6 +236,10 @@ final class SessionWorker: @unchecked Sendable {
         if registry.isStopping {
             return "server shutting down"
         }
+        if let reason = administratorDisconnect {
+            disconnectMessage = reason
+            return reason
+        }
         if authority.generation != checkedGeneration {
             checkedGeneration = authority.generation
             perform(core.rulesChanged(authority: authority), about: nil)
@@ -350,6 +358,7 @@ final class SessionWorker: @unchecked Sendable {
         if let disconnectMessage { ssh_session_set_disconnect_message(session, disconnectMessage) }
         ssh_disconnect(session)
         ssh_free(session)
+        leaveLive()
         let duration = startedAt.duration(to: .now)
         report(.sessionClosed(session: id, reason: reason, duration: duration.seconds, channels: totals.channels,
                               bytesToClient: totals.toClient, bytesFromClient: totals.fromClient))

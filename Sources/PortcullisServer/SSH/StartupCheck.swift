@@ -1,3 +1,4 @@
+import Foundation
 import PortcullisPolicy
 
 /// What stops the daemon at start although the configuration loads: host keys (file checks and
@@ -8,5 +9,29 @@ public enum StartupCheck {
     /// config's addresses (portcullisd --listen).
     public static func problems(_ config: PolicyConfig, listen: [ListenAddress]? = nil) -> [ConfigProblem] {
         StartChecks.problems(config, listen: listen, parse: { HostKeyCheck.problem(path: $0, bytes: $1) })
+    }
+}
+
+extension StartupCheck {
+    /// What stops the control socket from being bound at start: another daemon answering on it,
+    /// something else at its path, a control_group that does not exist. Not part of `problems`
+    /// (a reload or `validate` would find the running daemon's own socket).
+    public static func controlSocketProblems(_ config: PolicyConfig, configPath: String) -> [ConfigProblem] {
+        guard let path = config.controlSocket else { return [] }
+        var problems: [ConfigProblem] = []
+        if let problem = ControlServer.problem(path) {
+            problems.append(ConfigProblem(file: configPath, line: nil, message: "control_socket \(path): \(problem)"))
+        }
+        if let group = config.controlGroup, groupID(group) == nil {
+            problems.append(ConfigProblem(file: configPath, line: nil, message: "control_group \(group): no such group"))
+        }
+        return problems
+    }
+
+    /// The id of group `name` (or a number), nil if there is none.
+    public static func groupID(_ name: String) -> gid_t? {
+        if let number = gid_t(name) { return number }
+        guard let entry = getgrnam(name) else { return nil }
+        return entry.pointee.gr_gid
     }
 }

@@ -30,6 +30,7 @@ final class TestDaemon {
             socket_root: "\(socketRoot)"
             limits: {login_grace_time: 10s, max_auth_tries: 6}
             audit_log: "\(self.auditLog)"
+            control_socket: "\(directory.file("control.sock"))"
             \(extra)
             keys:
 

@@ -7,14 +7,17 @@ struct TestAuthority: SessionAuthority {
     struct Rules: SessionRules {
         let keyName = "test-key"
         let decide: @Sendable (ForwardRequest) -> Decision
+        var limits = KeyLimits()
         func decide(_ request: ForwardRequest) -> Decision { decide(request) }
     }
 
     let keys: Set<String>
     let decide: @Sendable (ForwardRequest) -> Decision
+    /// The key's per-key limits (none by default).
+    var limits = KeyLimits()
 
     func admit(user: String, key: PublicKey, client: Endpoint) -> Admission {
-        keys.contains(key.base64) ? .admitted(Rules(decide: decide)) : .refused(reason: "unknown key")
+        keys.contains(key.base64) ? .admitted(Rules(decide: decide, limits: limits)) : .refused(reason: "unknown key")
     }
 }
 
@@ -53,7 +56,8 @@ final class TestServer {
     let port: Int
 
     /// `workers`: event-loop threads (0: one per core).
-    init(workers: Int = 0, loginGraceTime: Int = 10,
+    /// `limits`: the test key's max_sessions, max_listens, max_channels.
+    init(workers: Int = 0, loginGraceTime: Int = 10, limits: KeyLimits = KeyLimits(),
          decide: @escaping @Sendable (ForwardRequest) -> Decision = { _ in .allow(rule: .at("test.yaml", 1, "test")) }) throws {
         directory = try TemporaryDirectory()
         let hostKey = try KeyPair.generate(at: directory.file("host_key"))
@@ -64,7 +68,7 @@ final class TestServer {
         configuration.workerThreads = workers
         let events = self.events
         server = SSHServer(configuration: configuration,
-                           authority: TestAuthority(keys: [clientKey.base64], decide: decide),
+                           authority: TestAuthority(keys: [clientKey.base64], decide: decide, limits: limits),
                            observer: { events.append($0) })
         try server.start()
         port = server.endpoints[0].port
