@@ -19,6 +19,9 @@ final class Daemon {
     private var reloads = 0
     /// The addresses of --listen, which replace the config's: what a reload's start checks test.
     private let listenOverride: [ListenAddress]?
+    /// What `/metrics` serves (metrics_listen); nil: metrics off.
+    private let metrics: ServerMetrics?
+    private var metricsEndpoint: MetricsEndpoint?
 
     /// Opens the audit log and writes daemon-start; throws if the log cannot be written.
     init(configPath: String, policyConfig: PolicyConfig, listen: [ListenAddress], listenOverride: [ListenAddress]? = nil,
@@ -43,8 +46,20 @@ final class Daemon {
         configuration.firstSessionID = audit.firstSessionID
         configuration.algorithms = policyConfig.algorithms
         configuration.log = OperationalLog { log.line($0) }
+        configuration.clientAliveInterval = policyConfig.limits.clientAliveInterval
+        configuration.clientAliveCountMax = policyConfig.limits.clientAliveCountMax
+        let recorder = AuditRecorder(trail: audit.trail, echo: { log.record($0.withClientTextCapped) })
+        metrics = policyConfig.metricsListen.map { _ in
+            ServerMetrics(perKey: policyConfig.metricsPerKey, version: portcullisVersion, libssh: LibSSH.version)
+        }
+        if let metrics {
+            let trail = audit.trail
+            metrics.sampleAuditBacklog { trail.backlog }
+            trail.observeWrites { metrics.auditWritten(seconds: $0) }
+        }
+        configuration.metrics = metrics
         server = SSHServer(configuration: configuration, authority: PolicyAuthority(store: store),
-                           recorder: AuditRecorder(trail: audit.trail, echo: { log.record($0.withClientTextCapped) }))
+                           recorder: metrics.map { MetricsRecorder(recorder, metrics: $0) } ?? recorder)
     }
 
     /// Serves until SIGTERM or SIGINT.
@@ -73,7 +88,11 @@ final class Daemon {
             return source
         }
         do {
+            if let metrics, let address = config.metricsListen {
+                metricsEndpoint = try MetricsEndpoint(host: address.host, port: address.port) { metrics.render() }
+            }
             try server.start()
+            metricsEndpoint?.start()
         } catch {
             log.line("cannot start: \(error)")
             _ = audit.stopped(reason: "cannot start: \(error)", sessions: 0)
@@ -82,6 +101,9 @@ final class Daemon {
         log.line("listening on \(server.endpoints.map(\.description).joined(separator: ", ")) "
                  + "with \(store.current.config.keys.count) keys; \(LibSSH.build); "
                  + (config.auditLog.map { "audit log \($0)" } ?? "audit log off"))
+        if let metricsEndpoint {
+            log.line("metrics on \(metricsEndpoint.endpoints.map { "http://\($0)/metrics" }.joined(separator: ", "))")
+        }
         if let pidFile {
             // Written only now that SIGHUP is handled: a reload sent as soon as it appears is safe.
             unlink(ReloadStatus.path(pidFile: pidFile))
@@ -97,6 +119,7 @@ final class Daemon {
         let open = server.sessionCount
         log.line("stopping: closing \(open) sessions")
         let clean = server.shutdown(timeout: 10)
+        metricsEndpoint?.stop()
         signals.forEach { $0.cancel() }
         let reason = stopSignal.withLock { $0 } == SIGINT ? "SIGINT" : "SIGTERM"
         if !audit.stopped(reason: reason, sessions: open) {
@@ -130,11 +153,18 @@ final class Daemon {
             if new.algorithms != config.algorithms {
                 log.line("algorithms changes take effect at the next start")
             }
+            if new.metricsListen != config.metricsListen || new.metricsPerKey != config.metricsPerKey
+                || new.limits.clientAliveInterval != config.limits.clientAliveInterval
+                || new.limits.clientAliveCountMax != config.limits.clientAliveCountMax {
+                log.line("metrics_listen, metrics_per_key and client_alive_* changes take effect at the next start")
+            }
             config = new
+            metrics?.reloaded(ok: true)
             status = (true, "reloaded \(configPath): \(new.keys.count) keys")
             log.line(status.message)
         } catch {
             audit.reloadRejected("\(error)")
+            metrics?.reloaded(ok: false)
             status = (false, "reload rejected, the previous configuration stays in force:\n\(error)")
             // The reason on the log line itself (a line ending in ":" reads as a refusal without one).
             log.line("reload rejected, the previous configuration stays in force: \(error)")
