@@ -34,8 +34,11 @@ extension SessionWorker {
             aliveWatch = watch
         }
         let now = Monotonic.now
-        watch.liveness.observe(received: watch.counter.pointee.in_bytes, activity: forwardingActivity, now: now)
-        switch watch.liveness.due(now: now, idleTimeout: rules.limits.idleTimeout) {
+        let idleTimeout = rules.limits.idleTimeout
+        // The channels are summed only when an idle timeout is in force.
+        let activity = idleTimeout == nil ? 0 : forwardingActivity
+        watch.liveness.observe(received: watch.counter.pointee.in_bytes, activity: activity, now: now)
+        switch watch.liveness.due(now: now, idleTimeout: idleTimeout) {
         case .none:
             return nil
         case .askClient:
