@@ -82,4 +82,10 @@ import Testing
         #expect(watch.due(now: 2 * Self.s, idleTimeout: nil) == .askClient)
         #expect(watch.due(now: 4 * Self.s, idleTimeout: nil) == .end(reason: "client did not answer 1 keepalive (2 s apart)"))
     }
+
+    @Test func hugeSettingsDoNotOverflow() {
+        var watch = SessionLiveness(interval: Int.max, countMax: 3, now: 5 * Self.s)
+        #expect(watch.due(now: 10 * Self.s, idleTimeout: Int.max) == .none)
+        #expect(watch.deadline(idleTimeout: Int.max)! > 1_000_000 * Self.s)
+    }
 }

@@ -55,7 +55,7 @@ struct SessionLiveness: Equatable {
 
     /// What is due at `now`, with the key's idle timeout in force (nil or 0: none).
     mutating func due(now: UInt64, idleTimeout: Int?) -> Action {
-        if let idle = idleTimeout, idle > 0, now >= lastActive + UInt64(idle) * Self.second {
+        if let idle = idleTimeout, idle > 0, now >= lastActive &+ Self.nanoseconds(idle) {
             return .end(reason: "idle for \(idle) s (idle_timeout)")
         }
         guard interval > 0, now >= nextAsk else { return .none }
@@ -73,7 +73,7 @@ struct SessionLiveness: Equatable {
         var earliest: UInt64?
         if interval > 0 { earliest = nextAsk }
         if let idle = idleTimeout, idle > 0 {
-            let idleAt = lastActive + UInt64(idle) * Self.second
+            let idleAt = lastActive &+ Self.nanoseconds(idle)
             earliest = min(earliest ?? idleAt, idleAt)
         }
         return earliest
@@ -81,6 +81,11 @@ struct SessionLiveness: Equatable {
 
     /// The next ask (or the end): `interval` after the later of the last byte received and the last ask.
     private var nextAsk: UInt64 {
-        max(lastReceived, lastAsked) + UInt64(interval) * Self.second
+        max(lastReceived, lastAsked) &+ Self.nanoseconds(interval)
+    }
+
+    /// `seconds` in nanoseconds, at most about a century (no overflow for any configured value).
+    private static func nanoseconds(_ seconds: Int) -> UInt64 {
+        UInt64(min(max(0, seconds), 3_155_760_000)) * second
     }
 }
