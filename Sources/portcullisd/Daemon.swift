@@ -153,9 +153,7 @@ final class Daemon {
             if new.algorithms != config.algorithms {
                 log.line("algorithms changes take effect at the next start")
             }
-            if new.metricsListen != config.metricsListen || new.metricsPerKey != config.metricsPerKey
-                || new.limits.clientAliveInterval != config.limits.clientAliveInterval
-                || new.limits.clientAliveCountMax != config.limits.clientAliveCountMax {
+            if Self.startOnlyChanged(from: config, to: new) {
                 log.line("metrics_listen, metrics_per_key and client_alive_* changes take effect at the next start")
             }
             config = new
@@ -176,5 +174,12 @@ final class Daemon {
         } catch {
             log.line("cannot write the reload status: \(error)")
         }
+    }
+
+    /// Whether `new` changes what only a start applies: the metrics endpoint and client_alive_*.
+    private static func startOnlyChanged(from old: PolicyConfig, to new: PolicyConfig) -> Bool {
+        old.metricsListen?.description != new.metricsListen?.description || old.metricsPerKey != new.metricsPerKey
+            || old.limits.clientAliveInterval != new.limits.clientAliveInterval
+            || old.limits.clientAliveCountMax != new.limits.clientAliveCountMax
     }
 }
