@@ -7,6 +7,9 @@ final class SessionAliveWatch {
     /// libssh adds every byte read from and written to the session's socket here.
     let counter = UnsafeMutablePointer<ssh_counter_struct>.allocate(capacity: 1)
     var liveness: SessionLiveness
+    /// The key's idle_timeout, read again when the rules change (a reload), not at every step.
+    var idleTimeout: Int?
+    var rulesGeneration: UInt64 = .max
 
     init(session: OpaquePointer, interval: Int, countMax: Int) {
         counter.initialize(to: ssh_counter_struct())
@@ -33,8 +36,12 @@ extension SessionWorker {
                                       countMax: configuration.clientAliveCountMax)
             aliveWatch = watch
         }
+        if watch.rulesGeneration != authority.generation {
+            watch.rulesGeneration = authority.generation
+            watch.idleTimeout = rules.limits.idleTimeout
+        }
         let now = Monotonic.now
-        let idleTimeout = rules.limits.idleTimeout
+        let idleTimeout = watch.idleTimeout
         // The channels are summed only when an idle timeout is in force.
         let activity = idleTimeout == nil ? 0 : forwardingActivity
         watch.liveness.observe(received: watch.counter.pointee.in_bytes, activity: activity, now: now)
@@ -52,8 +59,8 @@ extension SessionWorker {
 
     /// When the alive or idle watch next falls due, if ever.
     var aliveDeadline: UInt64? {
-        guard let rules, let aliveWatch else { return nil }
-        return aliveWatch.liveness.deadline(idleTimeout: rules.limits.idleTimeout)
+        guard let aliveWatch else { return nil }
+        return aliveWatch.liveness.deadline(idleTimeout: aliveWatch.idleTimeout)
     }
 
     /// Grows with every forwarded byte and every channel opened: what idle_timeout watches.
