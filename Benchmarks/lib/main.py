@@ -80,10 +80,13 @@ def arguments():
                         "MemAvailable is under this, and the row reports how far it got (default 4096)")
     p.add_argument("--ssh-option", action="append", default=[], metavar="OPTION",
                    help="extra client option for every ssh, e.g. RekeyLimit=64M (repeatable)")
+    p.add_argument("--metrics", action="store_true",
+                   help="every portcullisd serves /metrics (metrics_listen), scraped once a second: compare with a run without")
     p.add_argument("--out", default=os.path.join(ROOT, "Benchmarks", "out"), help="output directory")
     p.add_argument("--name", help="output file name without extension (default: latest, or quick)")
     p.add_argument("--keep", action="store_true", help="keep the run directory (configs, keys, logs)")
     a = p.parse_args()
+    servers.Portcullis.metrics = a.metrics
     a.mib = a.mib or (32 if a.quick else 1024)
     a.repetitions = a.repetitions or (1 if a.quick else 3)
     a.ciphers = a.ciphers.split(",") if a.ciphers else (["aes128-gcm@openssh.com"] if a.quick else CIPHERS)

@@ -1,8 +1,10 @@
 """The two servers under test, each on 127.0.0.1 on a free port with its own throwaway host key, both
 granting every forward to one throwaway client key; and the stock ssh client's command line."""
 
+import http.client
 import os
 import subprocess
+import threading
 
 import procs
 
@@ -134,6 +136,10 @@ class OpenSSH(Server):
 
 class Portcullis(Server):
     label = "Portcullis"
+    # --metrics: every portcullisd serves /metrics (metrics_listen), scraped every `scrape_interval` s
+    # while it runs, to compare with metrics off.
+    metrics = False
+    scrape_interval = 1.0
 
     def __init__(self, run_dir, client, far_dir, binary, name="portcullis", audit_log=None, limits=None):
         super().__init__(name, run_dir, client)
@@ -141,13 +147,16 @@ class Portcullis(Server):
         self.audit_log = audit_log  # None: audit_log: off
         self.limits = dict(limits or {})  # e.g. {"login_grace_time": "600s"}
         self.config = os.path.join(self.dir, "portcullis.yaml")
+        self.metrics_port = procs.free_port() if Portcullis.metrics else None
+        self.scrapes = 0
+        self._scraper = None
         with open(self.config, "w") as f:
             f.write("\n".join([
                 'listen: ["127.0.0.1:%d"]' % self.port,
                 'host_keys: ["%s"]' % self.host_key,
                 'socket_root: "%s"' % self.socket_dir,
                 "audit_log: " + ('"%s"' % audit_log if audit_log else "off"),
-            ] + (["limits:"] + ["  %s: %s" % item for item in sorted(self.limits.items())] if self.limits else []) + [
+            ] + (['metrics_listen: "127.0.0.1:%d"' % self.metrics_port] if self.metrics_port else []) + (["limits:"] + ["  %s: %s" % item for item in sorted(self.limits.items())] if self.limits else []) + [
                 "keys:",
                 "  - name: bench",
                 '    key: "%s"' % client.public_key,
@@ -163,6 +172,34 @@ class Portcullis(Server):
 
     def command(self):
         return [self.binary, "--config", self.config]
+
+    def start(self):
+        super().start()
+        if self.metrics_port:
+            self._scraping = threading.Event()
+            self._scraper = threading.Thread(target=self._scrape_loop, daemon=True)
+            self._scraper.start()
+
+    def stop(self):
+        if self._scraper:
+            self._scraping.set()
+            self._scraper.join(10)
+            self._scraper = None
+        super().stop()
+
+    def _scrape_loop(self):
+        """What Prometheus would do: GET /metrics every scrape_interval seconds."""
+        while not self._scraping.wait(Portcullis.scrape_interval):
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", self.metrics_port, timeout=5)
+                conn.request("GET", "/metrics")
+                response = conn.getresponse()
+                response.read()
+                conn.close()
+                if response.status == 200:
+                    self.scrapes += 1
+            except OSError:
+                pass
 
     @staticmethod
     def version(binary):

@@ -30,6 +30,7 @@ public final class AuditTrail: @unchecked Sendable {
     private var closing = false
     private var stopped = false
     private var progressHandlers: [@Sendable () -> Void] = []
+    private var writeObservers: [@Sendable (Double) -> Void] = []
     private let writtenThrough = Atomic<UInt64>(0)
     /// `submitted`, readable without the lock.
     private let handedOver = Atomic<UInt64>(0)
@@ -95,6 +96,13 @@ public final class AuditTrail: @unchecked Sendable {
         condition.unlock()
     }
 
+    /// `observer` runs on the writer thread with the seconds each record took to write (metrics).
+    public func observeWrites(_ observer: @escaping @Sendable (Double) -> Void) {
+        condition.lock()
+        writeObservers.append(observer)
+        condition.unlock()
+    }
+
     /// Has the writer close the file and open its path afresh before the next record (after
     /// logrotate moved it). The chain goes on across the two files.
     public func reopen() {
@@ -135,12 +143,18 @@ public final class AuditTrail: @unchecked Sendable {
             let reopen = reopenRequested
             reopenRequested = false
             let handlers = progressHandlers
+            let observers = writeObservers
             let finished = closing && batch.isEmpty
             condition.unlock()
             if reopen { reopenFile() }
             if finished { return }
             for entry in batch {
+                let started = observers.isEmpty ? 0 : DispatchTime.now().uptimeNanoseconds
                 guard let record = write(entry) else { return }
+                if !observers.isEmpty, writer != nil {
+                    let seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
+                    observers.forEach { $0(seconds) }
+                }
                 entry.written?(record.record)
                 if !record.line.isEmpty { syslog?.send(record.line) }
                 writtenThrough.add(1, ordering: .releasing)

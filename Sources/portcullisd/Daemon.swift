@@ -27,6 +27,9 @@ final class Daemon: @unchecked Sendable {
     private var lastReload: ControlReload?
     /// One reload at a time (SIGHUP and the control socket).
     private let reloadLock = NSLock()
+    /// What `/metrics` serves (metrics_listen); nil: metrics off.
+    private let metrics: ServerMetrics?
+    private var metricsEndpoint: MetricsEndpoint?
 
     /// Opens the audit log and writes daemon-start; throws if the log cannot be written.
     init(configPath: String, policyConfig: PolicyConfig, listen: [ListenAddress], listenOverride: [ListenAddress]? = nil,
@@ -51,8 +54,20 @@ final class Daemon: @unchecked Sendable {
         configuration.firstSessionID = audit.firstSessionID
         configuration.algorithms = policyConfig.algorithms
         configuration.log = OperationalLog { log.line($0) }
+        configuration.clientAliveInterval = policyConfig.limits.clientAliveInterval
+        configuration.clientAliveCountMax = policyConfig.limits.clientAliveCountMax
+        let recorder = AuditRecorder(trail: audit.trail, echo: { log.record($0.withClientTextCapped) })
+        metrics = policyConfig.metricsListen.map { _ in
+            ServerMetrics(perKey: policyConfig.metricsPerKey, version: portcullisVersion, libssh: LibSSH.version)
+        }
+        if let metrics {
+            let trail = audit.trail
+            metrics.sampleAuditBacklog { trail.backlog }
+            trail.observeWrites { metrics.auditWritten(seconds: $0) }
+        }
+        configuration.metrics = metrics
         server = SSHServer(configuration: configuration, authority: PolicyAuthority(store: store),
-                           recorder: AuditRecorder(trail: audit.trail, echo: { log.record($0.withClientTextCapped) }))
+                           recorder: metrics.map { MetricsRecorder(recorder, metrics: $0) } ?? recorder)
     }
 
     /// Serves until SIGTERM or SIGINT.
@@ -84,7 +99,11 @@ final class Daemon: @unchecked Sendable {
             if let path = config.controlSocket {
                 control = try ControlServer(path: path, group: config.controlGroup.flatMap(StartupCheck.groupID))
             }
+            if let metrics, let address = config.metricsListen {
+                metricsEndpoint = try MetricsEndpoint(host: address.host, port: address.port) { metrics.render() }
+            }
             try server.start()
+            metricsEndpoint?.start()
         } catch {
             control?.stop()
             log.line("cannot start: \(error)")
@@ -95,6 +114,9 @@ final class Daemon: @unchecked Sendable {
         log.line("listening on \(server.endpoints.map(\.description).joined(separator: ", ")) "
                  + "with \(store.current.config.keys.count) keys; \(LibSSH.build); "
                  + (config.auditLog.map { "audit log \($0)" } ?? "audit log off"))
+        if let metricsEndpoint {
+            log.line("metrics on \(metricsEndpoint.endpoints.map { "http://\($0)/metrics" }.joined(separator: ", "))")
+        }
         if let pidFile {
             // Written only now that SIGHUP is handled: a reload sent as soon as it appears is safe.
             unlink(ReloadStatus.path(pidFile: pidFile))
@@ -112,6 +134,7 @@ final class Daemon: @unchecked Sendable {
         let open = server.sessionCount
         log.line("stopping: closing \(open) sessions")
         let clean = server.shutdown(timeout: 10)
+        metricsEndpoint?.stop()
         signals.forEach { $0.cancel() }
         let reason = stopSignal.withLock { $0 } == SIGINT ? "SIGINT" : "SIGTERM"
         if !audit.stopped(reason: reason, sessions: open) {
@@ -150,12 +173,17 @@ final class Daemon: @unchecked Sendable {
             if new.controlSocket != config.controlSocket || new.controlGroup != config.controlGroup {
                 log.line("control_socket and control_group changes take effect at the next start")
             }
+            if Self.startOnlyChanged(from: config, to: new) {
+                log.line("metrics_listen, metrics_per_key and client_alive_* changes take effect at the next start")
+            }
             config = new
             configLoadedAt = Date()
+            metrics?.reloaded(ok: true)
             status = (true, "reloaded \(configPath): \(new.keys.count) keys")
             log.line(status.message)
         } catch {
             audit.reloadRejected("\(error)")
+            metrics?.reloaded(ok: false)
             status = (false, "reload rejected, the previous configuration stays in force:\n\(error)")
             // The reason on the log line itself (a line ending in ":" reads as a refusal without one).
             log.line("reload rejected, the previous configuration stays in force: \(error)")
@@ -202,5 +230,12 @@ final class Daemon: @unchecked Sendable {
             let status = reload()
             return ControlResponse(ok: true, reload: ControlReload(ok: status.ok, message: status.message, pid: getpid()))
         }
+    }
+
+    /// Whether `new` changes what only a start applies: the metrics endpoint and client_alive_*.
+    private static func startOnlyChanged(from old: PolicyConfig, to new: PolicyConfig) -> Bool {
+        old.metricsListen?.description != new.metricsListen?.description || old.metricsPerKey != new.metricsPerKey
+            || old.limits.clientAliveInterval != new.limits.clientAliveInterval
+            || old.limits.clientAliveCountMax != new.limits.clientAliveCountMax
     }
 }

@@ -17,10 +17,21 @@ final class AdmissionControl: @unchecked Sendable {
     private var reporter = RefusalReporter()
     private let recorder: any EventRecorder
     private let origin = Monotonic.now
+    private let metrics: ServerMetrics?
 
-    init(settings: StartupAdmission.Settings, recorder: any EventRecorder) {
+    init(settings: StartupAdmission.Settings, recorder: any EventRecorder, metrics: ServerMetrics? = nil) {
         state = StartupAdmission(settings: settings)
         self.recorder = recorder
+        self.metrics = metrics
+        metrics?.sampleAdmission { [weak self] in self?.counts ?? (0, 0) }
+    }
+
+    /// Connections not yet authenticated, and sources with a penalty outstanding.
+    var counts: (unauthenticated: Int, penalised: Int) {
+        lock.lock()
+        defer { lock.unlock() }
+        let penalised = state.penalisedSources
+        return (state.unauthenticated, penalised.ipv4 + penalised.ipv6)
     }
 
     /// Seconds since the control was made, on the monotonic clock.
@@ -45,6 +56,7 @@ final class AdmissionControl: @unchecked Sendable {
         case .admit(let startup):
             return .admitted(Slot(control: self, startup: startup))
         case .refuse(let refusal):
+            metrics?.connectionRefused(kind: refusal.kind)
             if let also {
                 _ = recorder.record(.connectionRefused(client: client, reason: refusal.reason, alsoRefused: also))
             }

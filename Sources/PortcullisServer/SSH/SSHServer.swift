@@ -37,7 +37,7 @@ public final class SSHServer: @unchecked Sendable {
         self.configuration = configuration
         self.authority = authority
         self.recorder = recorder
-        admission = AdmissionControl(settings: configuration.admission, recorder: recorder)
+        admission = AdmissionControl(settings: configuration.admission, recorder: recorder, metrics: configuration.metrics)
         nextSessionID = configuration.firstSessionID - 1
     }
 

@@ -30,6 +30,11 @@ public struct ServerConfiguration: Sendable {
     public var log: OperationalLog = .silent
     /// Admission before authentication: max_startups, the per-source limit, penalties.
     public var admission = StartupAdmission.Settings()
+    /// OpenSSH's ClientAliveInterval (seconds; 0: off) and ClientAliveCountMax.
+    public var clientAliveInterval = 15
+    public var clientAliveCountMax = 3
+    /// Where the server counts what it does for `/metrics`; nil: nowhere.
+    public var metrics: ServerMetrics?
 
     public init(listen: [Endpoint], hostKeys: [String], socketRoot: String) {
         self.listen = listen

@@ -68,7 +68,9 @@ final class SessionWorker: @unchecked Sendable {
     var admissionSlot: AdmissionControl.Slot?
     /// The login grace time ran out (a penalty of its own).
     private var graceExpired = false
-    private var totals = (channels: UInt64(0), toClient: UInt64(0), fromClient: UInt64(0))
+    /// Dead-peer and idle watch (SessionWorker+Alive), from authentication on.
+    var aliveWatch: SessionAliveWatch?
+    private(set) var totals = (channels: UInt64(0), toClient: UInt64(0), fromClient: UInt64(0))
 
     init(id: UInt64, session: OpaquePointer, client: Endpoint, server: Endpoint,
          configuration: ServerConfiguration, authority: any SessionAuthority, registry: WorkerRegistry,
@@ -148,6 +150,7 @@ final class SessionWorker: @unchecked Sendable {
             hangups = 0
         }
         if closeReason == nil { closeReason = reasonToClose() }
+        if closeReason == nil { closeReason = checkAlive() }
         guard closeReason == nil else { return false }
         // A session can get through the key exchange and authenticate within one poll: libssh's
         // ssh_handle_key_exchange then never returns SSH_OK (it waits for the state right after
@@ -196,6 +199,7 @@ final class SessionWorker: @unchecked Sendable {
     /// When the session has something due without any descriptor becoming ready.
     var nextDeadline: UInt64? {
         var earliest = rules == nil ? loginDeadline : UInt64.max
+        if let alive = aliveDeadline { earliest = min(earliest, alive) }
         for connection in outbound {
             if let deadline = connection.deadline { earliest = min(earliest, deadline) }
         }
