@@ -62,11 +62,11 @@ import Testing
         metrics.observe(.authRefused(session: 3, user: "u", key: nil, keyName: nil, reason: "no"))
         let open = ForwardRequest.tcpOpen(host: "127.0.0.1", port: 80)
         let listen = ForwardRequest.streamLocalListen(path: "/srv/a.sock")
-        metrics.observe(.forwardRequested(session: 1, request: open, decision: .allow(rule: "r"), channel: 1))
+        metrics.observe(.forwardRequested(session: 1, request: open, decision: .allow(rule: .at("t.yaml", 1, "r")), channel: 1))
         metrics.observe(.forwardRequested(session: 1, request: .tcpOpen(host: "10.0.0.1", port: 1), decision: .deny(reason: "no")))
         metrics.observe(.channelOpened(session: 1, channel: 1, request: open, originator: "x"))
         metrics.observe(.channelOpened(session: 2, channel: 1, request: open, originator: "x"))
-        metrics.observe(.forwardRequested(session: 2, request: listen, decision: .allow(rule: "r")))
+        metrics.observe(.forwardRequested(session: 2, request: listen, decision: .allow(rule: .at("t.yaml", 1, "r"))))
         metrics.observe(.forwardBound(session: 2, request: listen, bound: "/srv/a.sock"))
         metrics.observe(.channelClosed(session: 1, channel: 1, request: open, bytesToClient: 1000, bytesFromClient: 24,
                                        duration: 1, reason: "closed"))
