@@ -137,6 +137,27 @@ def test_disconnect_by_id_ends_the_client_removes_its_socket_and_is_audited(star
     assert f"no session {session['id']}" in again.stderr
 
 
+def test_disconnect_of_a_session_with_open_channels_still_tells_the_client_why(start_daemon, services, procs):
+    """The channels' close messages go out first; the disconnect with its reason must follow them,
+    not be lost when the connection closes."""
+    echo = services(echo_handler)
+    daemon = start_daemon({"alex": f'permit_open: ["127.0.0.1:{echo.port}"]'})
+    local = free_port()
+    ssh = procs.start(daemon.ssh_args("alex", "-N", "-o", "ExitOnForwardFailure=yes",
+                                      "-L", f"127.0.0.1:{local}:127.0.0.1:{echo.port}"))
+    wait_for(forward_ready(local), "the -L port")
+    conns = [echo_through(local, b"y" * 100_000) for _ in range(3)]
+    try:
+        wait_for(lambda: len(authenticated(daemon)[0]["channels"]) >= 3, "three open channels")
+        session = authenticated(daemon)[0]
+        assert daemon.policyctl("disconnect", str(session["id"])).returncode == 0
+        wait_for(lambda: not ssh.alive(), "ssh to exit")
+        assert "disconnected by administrator" in ssh.stderr(), ssh.stderr()
+    finally:
+        for conn in conns:
+            conn.close()
+
+
 def test_disconnect_by_key_ends_every_session_of_that_key_and_no_other(start_daemon, procs):
     daemon = start_daemon({"alex": "", "bob": ""})
     alex = [procs.start(daemon.ssh_args("alex", "-N")) for _ in range(2)]
