@@ -7,7 +7,7 @@
  * it is tcpip-forward, cancel-tcpip-forward, streamlocal-forward@openssh.com or its cancel with
  * all its fields, and then with exactly the wire's want-reply, port (modulo 2^16 unless strict)
  * and address (a prefix of the wire's, the whole of it when strict); anything else the library
- * answers itself (REQUEST_FAILURE, or SUCCESS for keepalive) exactly when a reply was asked for;
+ * answers itself (REQUEST_FAILURE, or SUCCESS for keepalive and no-more-sessions) exactly when a reply was asked for;
  * the application's answer (success with a port, or the default refusal) is one well-formed reply.
  * Strict (harness.h): a NUL byte in the address or a port over 65535 is refused, not delivered
  * as it stands. A library with ssh_message_malformed_reason() (patch 0017) may instead deliver a
@@ -21,7 +21,7 @@
 #include <string.h>
 
 enum kind { K_MALFORMED_HEADER, K_TCPIP, K_CANCEL_TCPIP, K_STREAMLOCAL, K_CANCEL_STREAMLOCAL,
-            K_KEEPALIVE, K_UNKNOWN };
+            K_KEEPALIVE, K_NO_MORE_SESSIONS, K_UNKNOWN };
 
 struct request {
     enum kind kind;
@@ -56,6 +56,8 @@ static struct request decode(const uint8_t *data, size_t size)
         r.kind = K_CANCEL_STREAMLOCAL;
     } else if (wire_name_is(&name, "keepalive@openssh.com")) {
         r.kind = K_KEEPALIVE;
+    } else if (wire_name_is(&name, "no-more-sessions@openssh.com")) {
+        r.kind = K_NO_MORE_SESSIONS;
     } else {
         r.kind = K_UNKNOWN;
     }
@@ -174,8 +176,8 @@ static struct outcome run(const uint8_t *data, size_t size)
         FUZZ_CHECK(!(forward && r.complete) || malformed,
                    "a complete request of kind %d was not delivered", r.kind);
         if (r.kind != K_MALFORMED_HEADER) {
-            uint8_t expected = r.kind == K_KEEPALIVE ? SSH2_MSG_REQUEST_SUCCESS
-                                                     : SSH2_MSG_REQUEST_FAILURE;
+            uint8_t expected = r.kind == K_KEEPALIVE || r.kind == K_NO_MORE_SESSIONS
+                                   ? SSH2_MSG_REQUEST_SUCCESS : SSH2_MSG_REQUEST_FAILURE;
 
             FUZZ_CHECK(out.replies == (r.want_reply ? 1 : 0), "%d replies, want-reply %u",
                        out.replies, r.want_reply);

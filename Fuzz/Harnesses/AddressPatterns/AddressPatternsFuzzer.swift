@@ -90,12 +90,15 @@ private func checkRules(_ text: String) {
     }
     let here = SourceLocation(file: "fuzz.yaml", line: 1)
     if let rule = try? ListenRule(text, location: here) {
-        require(rule.text == text && rule.host.map { !$0.isEmpty } ?? true, "listen rule \(rule)")
+        // An empty host only as OpenSSH's ":PORT" (what ssh -R :PORT and -R '*:PORT' send).
+        require(rule.text == text && rule.host.map { !$0.isEmpty || text.hasPrefix(":") } ?? true, "listen rule \(rule)")
     }
     if let rule = try? OpenRule(text, location: here) {
         require(rule.text == text, "open rule \(rule)")
         if case .exact(let host) = rule.host {
-            require(host == host.lowercased() && !host.isEmpty && !host.contains(where: { "*?/".contains($0) }), "open host \(shown(host))")
+            // Compared exactly, as OpenSSH compares: the host as written, never case-folded.
+            require(!host.isEmpty && !host.contains(where: { "*?/".contains($0) })
+                    && (text.hasPrefix(host + ":") || text.hasPrefix("[" + host + "]:")), "open host \(shown(host))")
         }
     }
 }
