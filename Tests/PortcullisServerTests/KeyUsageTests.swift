@@ -109,4 +109,18 @@ final class WakeCount: @unchecked Sendable {
     private var count = 0
     func bump() { lock.lock(); count += 1; lock.unlock() }
     var value: Int { lock.lock(); defer { lock.unlock() }; return count }
+
+    @Test func connectionsToListensAreCountedApartFromTheKeysOwnChannels() {
+        let usage = KeyUsage()
+        #expect(usage.take(.arrival, key: "alex", limit: 1) == nil)
+        #expect(usage.take(.arrival, key: "alex", limit: 1) == "key alex already has 1 connection to its listens (max_channels 1)")
+        #expect(usage.take(.channel, key: "alex", limit: 1) == nil)
+        #expect(usage.counts(for: "alex") == KeyUsage.Counts(channels: 1, arrivals: 1))
+    }
+
+    @Test func theReasonNamesTheKeyWhateverItIsCountedUnder() {
+        let usage = KeyUsage()
+        #expect(usage.take(.session, key: "SHA256:abc", name: "alex", limit: 1) == nil)
+        #expect(usage.take(.session, key: "SHA256:abc", name: "alexis", limit: 1) == "key alexis already has 1 session (max_sessions 1)")
+    }
 }

@@ -162,6 +162,22 @@ import Testing
         #expect(words(core.listen(request)) == ["record requested allow", "bind \(request)"])
     }
 
+    @Test func aDynamicPortListenIsCancelledByItsAllocatedPortAsOpenSSHsClientSendsIt() {
+        var core = authenticated()
+        let request = ForwardRequest.tcpListen(host: "127.0.0.1", port: 0)
+        _ = core.listen(request)
+        _ = core.listenBound(request, bound: "127.0.0.1:40123", port: 40123)
+        #expect(words(core.cancel(.tcpListen(host: "127.0.0.1", port: 40124))) == ["answer requestFailure"])
+        #expect(words(core.cancel(.tcpListen(host: "::1", port: 40123))) == ["answer requestFailure"])
+        #expect(words(core.cancel(.tcpListen(host: "127.0.0.1", port: 40123)))
+                == ["unbind \(request)", "record cancelled", "answer requestSuccess(port: 0)"])
+        #expect(core.listens.isEmpty)
+        // By the port requested, as before.
+        _ = core.listen(request)
+        _ = core.listenBound(request, bound: "127.0.0.1:40200", port: 40200)
+        #expect(words(core.cancel(request)) == ["unbind \(request)", "record cancelled", "answer requestSuccess(port: 0)"])
+    }
+
     @Test func aDynamicPortListenCarriesTheRangesTheRulesAllow() {
         var core = authenticated()
         let actions = core.listen(.tcpListen(host: "localhost", port: 0))

@@ -8,6 +8,7 @@ Requests are sent with paramiko (tcpip-forward, direct-tcpip) because ssh cannot
 (upper case, the empty host on -W); an open counts as granted unless it is refused as
 administratively prohibited (a granted open to a closed port fails with "connect failed")."""
 
+import json
 import os
 import random
 import socket
@@ -19,7 +20,7 @@ import paramiko
 import pytest
 
 from rawssh import direct_tcpip, global_request, open_channel, tcpip_forward
-from stresslib import daemon_binary, echo_handler, echo_round_trip, make_key, wait_for
+from stresslib import daemon_binary, echo_handler, echo_round_trip, free_port, make_key, wait_for
 
 SSHD = "/usr/sbin/sshd"
 ADMINISTRATIVELY_PROHIBITED = 1
@@ -365,3 +366,52 @@ def test_every_record_of_a_session_names_its_key(start_daemon, services, procs):
         assert {"session-start", "auth", "session-end"} <= kinds
     seen = {r["event"] for records in sessions.values() for r in records if r.get("key") == "alex"}
     assert {"forward-request", "channel-open", "channel-close", "forward-bound", "session-end"} <= seen, seen
+
+
+# -- cancelling a -R 0 listen as OpenSSH's client does (found by the issue 12 review) ------------
+
+def _listens(daemon, key):
+    sessions = json.loads(daemon.policyctl("sessions", "--json", "--key", key).stdout or "[]")
+    return [listen for session in sessions for listen in session.get("listens", [])]
+
+
+def test_cancel_of_a_dynamic_port_listen_by_its_allocated_port_frees_it(start_daemon):
+    """OpenSSH's client cancels an `-R 0:...` forward with the port the server allocated
+    (channel_request_rforward_cancel: listen_port ? listen_port : allocated_port), and sshd matches
+    it that way. Portcullis keeps the request as `127.0.0.1:0` and refuses the cancel, so the
+    listener stays bound, stays in `policyctl sessions`, and keeps its place in max_listens for the
+    rest of the session; a new `-R 0` is then refused as "already forwarded in this session"."""
+    daemon = start_daemon({"alex": """
+        permit_listen: ["127.0.0.1:*"]
+        max_listens: 2
+    """})
+    transport = daemon.paramiko_transport("alex")
+    try:
+        port = transport.request_port_forward("127.0.0.1", 0)
+        assert port > 0
+        # paramiko's cancel does not wait for the answer: send it as a global request that does.
+        answer = transport.global_request("cancel-tcpip-forward", ("127.0.0.1", port), wait=True)
+        # Expected: the cancel succeeds and the listener goes.
+        assert answer is not None, "cancel-tcpip-forward with the allocated port was refused"
+        wait_for(lambda: not _listens(daemon, "alex"), "the cancelled listen to leave policyctl sessions")
+        with pytest.raises(OSError):
+            socket.create_connection(("127.0.0.1", port), timeout=2).close()
+        # ... and the key may hold max_listens (2) listens again.
+        transport.request_port_forward("127.0.0.1", free_port())
+        transport.request_port_forward("127.0.0.1", free_port())
+    finally:
+        transport.close()
+
+
+def test_stock_ssh_cancel_of_a_dynamic_remote_forward_closes_the_listener(start_daemon, procs, workdir):
+    """The same with the stock client: `ssh -O cancel -R 127.0.0.1:0:...` on a master connection
+    exits 0, but the daemon refused the cancel (the client sends the allocated port), so the
+    listener is still bound and listed."""
+    daemon = start_daemon({"alex": 'permit_listen: ["127.0.0.1:*"]'})
+    control = workdir / "mux"
+    procs.start(daemon.ssh_args("alex", "-M", "-S", str(control), "-N", "-R", "127.0.0.1:0:127.0.0.1:9"))
+    wait_for(lambda: _listens(daemon, "alex"), "the dynamic listen", timeout=15)
+    result = subprocess.run(daemon.ssh_args("alex", "-S", str(control), "-O", "cancel", "-R", "127.0.0.1:0:127.0.0.1:9"),
+                            capture_output=True, text=True, timeout=20)
+    assert result.returncode == 0, result.stderr
+    wait_for(lambda: not _listens(daemon, "alex"), "the cancelled listen to go", timeout=5)

@@ -10,11 +10,15 @@ from __future__ import annotations
 import grp
 import json
 import os
+import pwd
 import signal
 import socket
 import stat
 import subprocess
 import time
+
+import paramiko
+import pytest
 
 from stresslib import Daemon, echo_handler, free_port, policyctl_binary, wait_for
 
@@ -408,3 +412,90 @@ def test_past_16_control_clients_the_next_is_told_and_the_socket_recovers(start_
         for conn in held:
             conn.close()
     wait_for(lambda: daemon.policyctl("status").returncode == 0, "the control socket to serve again")
+
+
+# -- found by the issue 12 review ---------------------------------------------------------------
+
+def test_connections_to_a_remote_listen_do_not_lock_the_key_out_of_its_own_opens(start_daemon, services, procs):
+    """max_channels counts the key's -L/-W opens and the connections *to* its -R listens in one
+    pool. A -R listen is typically reachable by others (that is its point), so a peer with no key
+    at all that holds max_channels idle connections to it makes every -L open of the key, in every
+    session, fail with "key alex already has N channels". Expected: outsiders cannot deny the
+    key's own opens (separate pools, or connections to listens limited per listen)."""
+    echo = services(echo_handler)
+    rport = free_port()
+    daemon = start_daemon({"alex": f"""
+        permit_open: ["127.0.0.1:{echo.port}"]
+        permit_listen: ["127.0.0.1:{rport}"]
+        max_channels: 3
+    """})
+    procs.start(daemon.ssh_args("alex", "-N", "-o", "ExitOnForwardFailure=yes",
+                                "-R", f"127.0.0.1:{rport}:127.0.0.1:{echo.port}"))
+
+    def listening():
+        try:
+            socket.create_connection(("127.0.0.1", rport), timeout=1).close()
+            return True
+        except OSError:
+            return False
+    wait_for(listening, "the -R listen")
+    # An outsider: plain TCP connections to the published port, held open and silent.
+    held = []
+    for _ in range(3):
+        conn = socket.create_connection(("127.0.0.1", rport), timeout=5)
+        conn.sendall(b"x")
+        assert conn.recv(1) == b"x"
+        held.append(conn)
+    try:
+        transport = daemon.paramiko_transport("alex")
+        try:
+            channel = transport.open_channel("direct-tcpip", ("127.0.0.1", echo.port), ("127.0.0.1", 1), timeout=10)
+            channel.close()
+        except paramiko.ChannelException as refused:
+            pytest.fail(f"the key's own -L open was refused because of outsiders' connections: {refused}")
+        finally:
+            transport.close()
+    finally:
+        for conn in held:
+            conn.close()
+
+
+@pytest.mark.parametrize("mode, who", [(0o777, "others"), (0o1777, "others"), (0o775, "its group"), (0o755, "nobody")])
+def test_a_control_socket_in_a_directory_others_can_write_is_refused(start_daemon, workdir, mode, who):
+    """As sshd's StrictModes: in a directory an unprivileged user can write, that user could rename
+    the daemon's socket away and answer policyctl in its place (the review did: `policyctl reload`
+    printed "accepted" for a reload that never happened), or swap the path between bind and chown.
+    The daemon refuses to start there, naming the directory and its mode (or its owner)."""
+    os.chmod(workdir, 0o755)
+    shared = workdir / "shared"
+    shared.mkdir()
+    os.chmod(shared, mode)
+    if who == "nobody":
+        nobody = pwd.getpwnam("nobody")
+        os.chown(shared, nobody.pw_uid, nobody.pw_gid)
+        expected = f"belongs to uid {nobody.pw_uid}"
+    else:
+        expected = f"may be written by {who} \\(mode {mode:o}\\)"
+    with pytest.raises(AssertionError, match=expected):
+        start_daemon({"alex": ""}, control_socket=shared / "control.sock")
+
+
+def test_a_key_renamed_by_a_reload_still_holds_at_most_max_sessions(start_daemon):
+    """Use is counted by public key, not by name: an entry renamed by a reload (same public key)
+    does not get a second max_sessions while its first session is still open."""
+    daemon = start_daemon({"alex": 'permit_listen: ["127.0.0.1:*"]\nmax_sessions: 1'})
+    first = daemon.paramiko_transport("alex")
+    try:
+        daemon.config_path.write_text(daemon.config_path.read_text().replace("name: alex", "name: alexis"))
+        assert daemon.policyctl("reload").returncode == 0
+        try:
+            second = daemon.paramiko_transport("alex")
+            wait_for(lambda: not second.is_active(), "the second session to be ended")
+            second.close()
+        except paramiko.SSHException:
+            pass  # ended before paramiko saw the authentication succeed
+        wait_for(lambda: daemon.events("session-end", reason="key alexis already has 1 session (max_sessions 1)"),
+                 "the refusal's session-end record")
+        assert first.is_active()
+    finally:
+        first.close()

@@ -289,3 +289,100 @@ def test_a_metrics_address_in_use_stops_the_start_with_a_clear_message(start_dae
         assert f"cannot start: metrics_listen 127.0.0.1:{port}: cannot listen" in str(failed.value)
     finally:
         taken.close()
+
+
+# -- found by the issue 12 review ---------------------------------------------------------------
+
+def test_silent_connections_do_not_delay_a_scrape_past_a_scrape_timeout(start_daemon):
+    """16 connection slots, each held up to 5 s, and the rest queued in the listen backlog: a
+    local user (or anyone who reaches metrics_listen) keeping ~80 silent connections open delays
+    every scrape by ~20 s, past Prometheus' default scrape_timeout (10 s), so the daemon looks down
+    to monitoring. Expected: a scrape answered within 10 s."""
+    mport = free_port()
+    daemon = start_daemon({"alex": 'permit_listen: ["127.0.0.1:*"]'}, extra_yaml=f"metrics_listen: 127.0.0.1:{mport}")
+    stop = threading.Event()
+    held: list[socket.socket] = []
+
+    def flood():
+        while not stop.is_set():
+            for s in list(held):
+                try:
+                    if s.recv(1, socket.MSG_DONTWAIT) == b"":
+                        s.close()
+                        held.remove(s)
+                except BlockingIOError:
+                    pass
+                except OSError:
+                    s.close()
+                    held.remove(s)
+            while len(held) < 80:
+                s = socket.socket()
+                s.setblocking(False)
+                try:
+                    s.connect(("127.0.0.1", mport))
+                except BlockingIOError:
+                    pass
+                held.append(s)
+            time.sleep(0.2)
+
+    thread = threading.Thread(target=flood, daemon=True)
+    thread.start()
+    try:
+        time.sleep(1)
+        started = time.monotonic()
+        conn = http.client.HTTPConnection("127.0.0.1", mport, timeout=60)
+        conn.request("GET", "/metrics")
+        response = conn.getresponse()
+        response.read()
+        took = time.monotonic() - started
+        assert response.status == 200
+        assert took < 10, f"the scrape took {took:.1f} s while silent connections were held"
+    finally:
+        stop.set()
+        thread.join()
+        for s in held:
+            s.close()
+
+
+def test_a_request_with_bare_lf_line_ends_is_answered(start_daemon):
+    """`printf 'GET /metrics HTTP/1.0\\n\\n' | nc` (bare LF, which RFC 9112 lets a server accept)
+    gets nothing at all: the head is never seen as complete and the connection is dropped after
+    5 s without a status (not even the 400 the code means for what is not a request)."""
+    mport = free_port()
+    start_daemon({"alex": 'permit_listen: ["127.0.0.1:*"]'}, extra_yaml=f"metrics_listen: 127.0.0.1:{mport}")
+    conn = socket.create_connection(("127.0.0.1", mport), timeout=10)
+    conn.sendall(b"GET /metrics HTTP/1.0\n\n")
+    assert conn.recv(64).startswith(b"HTTP/1.1 "), "no answer to a bare-LF request"
+
+
+@pytest.mark.parametrize("target", ["metrics", "control"])
+def test_out_of_descriptors_a_pending_metrics_or_control_connection_does_not_spin_a_core(start_daemon, target):
+    """The SSH listener pauses 0.25 s when accept() fails with EMFILE; the metrics endpoint's and
+    the control socket's loops do not: poll() reports the listener readable again at once, accept()
+    fails again, and the thread burns a whole core for as long as the daemon is out of descriptors
+    and a connection waits (anyone who reaches metrics_listen can provide one). Measured: ~1.0 CPU
+    second per second for each of the two."""
+    mport = free_port()
+    daemon = start_daemon({"alex": 'permit_listen: ["127.0.0.1:*"]'}, nofile=64,
+                          extra_yaml=f"metrics_listen: 127.0.0.1:{mport}",
+                          limits="max_startups: 500, per_source_max_startups: 500")
+    held = []
+    try:
+        for _ in range(80):
+            conn = socket.create_connection(("127.0.0.1", daemon.port))
+            conn.sendall(b"SSH-2.0-review\r\n")
+            held.append(conn)
+        wait_for(lambda: daemon.fd_count() >= 64, "the daemon to run out of descriptors")
+        if target == "metrics":
+            pending = socket.create_connection(("127.0.0.1", mport))
+        else:
+            pending = socket.socket(socket.AF_UNIX)
+            pending.connect(str(daemon.control_socket))
+        before = daemon.cpu_seconds()
+        time.sleep(3)
+        used = daemon.cpu_seconds() - before
+        pending.close()
+        assert used < 0.5, f"portcullisd used {used:.2f} CPU seconds in 3 s with one {target} connection waiting"
+    finally:
+        for conn in held:
+            conn.close()

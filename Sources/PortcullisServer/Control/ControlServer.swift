@@ -64,17 +64,30 @@ public final class ControlServer: @unchecked Sendable {
         return true
     }
 
-    /// Why `path` cannot be the control socket now (another daemon answers on it, something else
-    /// is there, its directory cannot be made), or nil.
+    /// Why `path` cannot be the control socket now (its directory is one others may write,
+    /// another daemon answers on it, something else is there, its directory cannot be made), or nil.
     public static func problem(_ path: String) -> String? {
+        let parent = (path as NSString).deletingLastPathComponent
+        var directory = stat()
+        // As sshd's StrictModes: whoever may write the directory could rename the socket away and
+        // answer policyctl in the daemon's place, or swap the path between bind and chown.
+        if stat(parent, &directory) == 0, directory.st_mode & S_IFMT == S_IFDIR {
+            if directory.st_uid != 0 && directory.st_uid != geteuid() {
+                return "\(parent) belongs to uid \(directory.st_uid), not to root or the daemon's user: "
+                    + "its owner could answer policyctl in the daemon's place"
+            }
+            if directory.st_mode & 0o022 != 0 {
+                return "\(parent) may be written by \(directory.st_mode & 0o002 != 0 ? "others" : "its group") "
+                    + "(mode \(String(directory.st_mode & 0o7777, radix: 8))): whoever can write it could answer "
+                    + "policyctl in the daemon's place; use a directory only root writes, like /run/portcullis"
+            }
+        }
         var info = stat()
         if lstat(path, &info) == 0 {
             if info.st_mode & S_IFMT != S_IFSOCK { return "\(path) exists and is not a socket" }
             if answers(path) { return "another portcullisd answers on \(path)" }
             return nil
         }
-        let parent = (path as NSString).deletingLastPathComponent
-        var directory = stat()
         if stat(parent, &directory) == 0 {
             return directory.st_mode & S_IFMT == S_IFDIR ? nil : "\(parent) is not a directory"
         }
@@ -124,7 +137,20 @@ public final class ControlServer: @unchecked Sendable {
             if ready < 0 && errno == EINTR { continue }
             if ready < 0 || polls[1].revents != 0 { break }
             guard polls[0].revents != 0 else { continue }
-            while case .connection(let fd) = Socket.accept(listener) {
+            accepting: while true {
+                let fd: Int32
+                switch Socket.accept(listener) {
+                case .connection(let accepted):
+                    fd = accepted
+                case .none:
+                    break accepting
+                case .exhausted:
+                    // Out of descriptors: the listener stays readable; pause (a stop still wakes
+                    // it) instead of spinning on it.
+                    var wakeOnly = [pollfd(fd: wake.read, events: Int16(POLLIN), revents: 0)]
+                    _ = poll(&wakeOnly, 1, 250)
+                    break accepting
+                }
                 lock.lock()
                 let admitted = clients < Self.maxClients && !stopped
                 if admitted { clients += 1 }

@@ -74,6 +74,8 @@ struct SessionCore {
     private var authAttempts = 0
     /// Listens allowed and bound (or being bound), in the order they were asked for.
     private(set) var listens: [ForwardRequest] = []
+    /// The port the server chose for each bound `-R 0` listen (what the client cancels it by).
+    private var allocatedPorts: [ForwardRequest: Int] = [:]
     private(set) var closeReason: String?
 
     init(session: UInt64, client: Endpoint, maxAuthTries: Int) {
@@ -173,21 +175,33 @@ struct SessionCore {
 
     /// The listener of an allowed listen is in place: recorded, then the client is told.
     mutating func listenBound(_ request: ForwardRequest, bound: String, port: Int) -> [Action] {
-        [.record(.forwardBound(session: session, request: request, bound: bound)), .answer(.requestSuccess(port: port))]
+        if case .tcpListen(_, 0) = request { allocatedPorts[request] = port }
+        return [.record(.forwardBound(session: session, request: request, bound: bound)), .answer(.requestSuccess(port: port))]
     }
 
     /// The listener could not be set up: recorded with why, then refused.
     mutating func listenFailed(_ request: ForwardRequest, reason: String) -> [Action] {
         listens.removeAll { $0 == request }
+        allocatedPorts[request] = nil
         return [.record(.forwardFailed(session: session, request: request, reason: reason)), .answer(.requestFailure)]
     }
 
-    /// A cancel: only of a listen this session holds (anything else is refused, unrecorded).
+    /// A cancel: only of a listen this session holds (anything else is refused, unrecorded). A
+    /// `-R 0` listen is cancelled by the port requested (0) or, as OpenSSH's client sends it, by
+    /// the port the server allocated; it is recorded and unbound as it was requested.
     mutating func cancel(_ request: ForwardRequest) -> [Action] {
-        guard closeReason == nil, let index = listens.firstIndex(of: request) else { return [.answer(.requestFailure)] }
-        listens.remove(at: index)
-        return [.unbind(request), .record(.forwardCancelled(session: session, request: request)),
+        guard closeReason == nil, let index = listens.firstIndex(where: { $0 == request || isAllocated($0, as: request) })
+        else { return [.answer(.requestFailure)] }
+        let held = listens.remove(at: index)
+        allocatedPorts[held] = nil
+        return [.unbind(held), .record(.forwardCancelled(session: session, request: held)),
                 .answer(.requestSuccess(port: 0))]
+    }
+
+    /// Whether `held` is a `-R 0` listen whose allocated port is the one `request` names.
+    private func isAllocated(_ held: ForwardRequest, as request: ForwardRequest) -> Bool {
+        guard case .tcpListen(let host, 0) = held, case .tcpListen(host, let port) = request, port != 0 else { return false }
+        return allocatedPorts[held] == port
     }
 
     // MARK: - Channel opens

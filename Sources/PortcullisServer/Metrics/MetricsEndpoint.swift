@@ -77,35 +77,32 @@ public final class MetricsEndpoint: @unchecked Sendable {
 
     private func serve() {
         var connections: [Connection] = []
+        /// Until when accepting pauses after the process ran out of descriptors.
+        var pausedUntil: UInt64 = 0
         loop: while true {
-            var polls: [pollfd] = [pollfd(fd: wake.read, events: Int16(POLLIN), revents: 0)]
-            let accepting = connections.count < Self.maxConnections
-            if accepting {
-                polls += listeners.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
-            }
+            var polls = [pollfd(fd: wake.read, events: Int16(POLLIN), revents: 0)]
             polls += connections.map {
                 pollfd(fd: $0.fd, events: Int16($0.response.isEmpty ? POLLIN : POLLOUT), revents: 0)
             }
+            // A connection that has not sent its request yet gives way to a new one when all the
+            // slots are taken: silent connections cannot keep a scraper out.
             let now = Monotonic.now
-            let nearest = connections.map(\.deadline).min()
+            let accepting = now >= pausedUntil
+                && (connections.count < Self.maxConnections || connections.contains { $0.response.isEmpty })
+            let listenerBase = polls.count
+            if accepting {
+                polls += listeners.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
+            }
+            var nearest = connections.map(\.deadline).min()
+            if now < pausedUntil { nearest = min(nearest ?? pausedUntil, pausedUntil) }
             let wait = nearest.map { $0 > now ? Int32(min(1000, ($0 - now) / 1_000_000 + 1)) : 0 } ?? 1000
             let count = poll(&polls, nfds_t(polls.count), wait)
             if count < 0 && errno != EINTR { usleep(10_000) }
             if polls[0].revents != 0 { break loop }
-            var index = 1
-            if accepting {
-                for listener in listeners {
-                    if polls[index].revents != 0, connections.count < Self.maxConnections,
-                       case .connection(let fd) = Socket.accept(listener) {
-                        connections.append(Connection(fd: fd, deadline: Monotonic.after(seconds: timeout)))
-                    }
-                    index += 1
-                }
-            }
-            let polled = polls.count - index
+            // Those already connected first: a scraper whose request is in is answered, never evicted.
             var keep: [Connection] = []
             for (offset, var connection) in connections.enumerated() {
-                let ready = offset < polled && polls[index + offset].revents != 0
+                let ready = polls[1 + offset].revents != 0
                 if ready && !advance(&connection) {
                     close(connection.fd)
                 } else if Monotonic.now > connection.deadline {
@@ -115,6 +112,21 @@ public final class MetricsEndpoint: @unchecked Sendable {
                 }
             }
             connections = keep
+            guard accepting else { continue }
+            for (offset, listener) in listeners.enumerated() where polls[listenerBase + offset].revents != 0 {
+                if connections.count >= Self.maxConnections {
+                    guard let oldest = connections.firstIndex(where: { $0.response.isEmpty }) else { break }
+                    close(connections.remove(at: oldest).fd)
+                }
+                switch Socket.accept(listener) {
+                case .connection(let fd):
+                    connections.append(Connection(fd: fd, deadline: Monotonic.after(seconds: timeout)))
+                case .none:
+                    break
+                case .exhausted:
+                    pausedUntil = Monotonic.after(seconds: 0.25)
+                }
+            }
         }
         connections.forEach { close($0.fd) }
         stopped.lock()
@@ -153,7 +165,7 @@ public final class MetricsEndpoint: @unchecked Sendable {
             return request.count > Self.maxRequest ? Self.response(431, "Request Header Fields Too Large") : nil
         }
         guard end <= Self.maxRequest else { return Self.response(431, "Request Header Fields Too Large") }
-        let lineEnd = request.firstIndex(of: UInt8(ascii: "\r")) ?? end
+        let lineEnd = request.firstIndex(where: { $0 == 13 || $0 == 10 }) ?? end
         let line = String(decoding: request[0..<lineEnd], as: UTF8.self)
         let parts = line.split(separator: " ", omittingEmptySubsequences: false)
         guard parts.count == 3, parts[2].hasPrefix("HTTP/1."), !parts[0].isEmpty else {
@@ -165,12 +177,14 @@ public final class MetricsEndpoint: @unchecked Sendable {
         return Self.response(200, "OK", body: render(), type: PrometheusText.contentType)
     }
 
-    /// Where the request head ends (after its blank line), if it does.
+    /// Where the request head ends (after its blank line, CRLF or a bare LF as RFC 9112 allows
+    /// a server to accept), if it does.
     private static func headEnd(_ bytes: [UInt8]) -> Int? {
-        guard bytes.count >= 4 else { return nil }
-        for index in 3..<bytes.count where bytes[index] == 10 && bytes[index - 1] == 13
-            && bytes[index - 2] == 10 && bytes[index - 3] == 13 {
-            return index + 1
+        guard bytes.count >= 2 else { return nil }
+        for index in 1..<bytes.count where bytes[index] == 10 {
+            if bytes[index - 1] == 10 || (index >= 2 && bytes[index - 1] == 13 && bytes[index - 2] == 10) {
+                return index + 1
+            }
         }
         return nil
     }

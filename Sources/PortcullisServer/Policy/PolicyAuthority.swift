@@ -52,6 +52,8 @@ public struct PolicyAuthority: SessionAuthority {
             return policy.openMayMatchResolved(host: host, port: port, key: entry)
         }
 
+        var usageKey: String { key.fingerprint }
+
         var limits: KeyLimits {
             let policy = store.current
             guard let entry = policy.entry(for: key) else { return policy.config.limits.keyDefaults }

@@ -42,6 +42,10 @@ public protocol SessionRules: Sendable {
 
     /// The key's limits in force now (its own values over the configured defaults).
     var limits: KeyLimits { get }
+
+    /// What the key's use is counted under for its limits: one value for every session of one
+    /// public key, so that renaming the entry in a reload does not give it a second allowance.
+    var usageKey: String { get }
 }
 
 extension SessionRules {
@@ -55,4 +59,6 @@ extension SessionRules {
     public func mayAllowOnceResolved(host: String, port: Int) -> Bool { false }
 
     public var limits: KeyLimits { KeyLimits() }
+
+    public var usageKey: String { keyName }
 }

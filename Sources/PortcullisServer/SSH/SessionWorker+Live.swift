@@ -58,12 +58,12 @@ extension SessionWorker {
     /// the reason as its SSH_MSG_DISCONNECT (and its session-close record).
     func admitToKeyLimits() {
         guard live.countedKey == nil, closeReason == nil, let rules, let user = core.login?.user else { return }
-        if let reason = live.sessions.usage.take(.session, key: rules.keyName, limit: rules.limits.maxSessions) {
+        if let reason = live.sessions.usage.take(.session, key: rules.usageKey, name: rules.keyName, limit: rules.limits.maxSessions) {
             closeReason = reason
             disconnectMessage = reason
             return
         }
-        live.countedKey = rules.keyName
+        live.countedKey = rules.usageKey
         live.entry?.authenticated(keyName: rules.keyName, user: user)
     }
 
@@ -75,26 +75,26 @@ extension SessionWorker {
     /// Why one more listen of this key would be refused by max_listens now, or nil.
     func listenLimitRefusal() -> String? {
         guard let rules else { return nil }
-        return live.sessions.usage.wouldRefuse(.listen, key: rules.keyName, limit: rules.limits.maxListens)
+        return live.sessions.usage.wouldRefuse(.listen, key: rules.usageKey, name: rules.keyName, limit: rules.limits.maxListens)
     }
 
     /// Takes a listen from the key's max_listens; the reason if none is left.
     func takeListen() -> String? {
         guard let rules else { return "not authenticated" }
-        return live.sessions.usage.take(.listen, key: rules.keyName, limit: rules.limits.maxListens)
+        return live.sessions.usage.take(.listen, key: rules.usageKey, name: rules.keyName, limit: rules.limits.maxListens)
     }
 
     /// Gives back a listen taken by `takeListen` that did not come to be bound.
     func returnListen() {
         guard let rules else { return }
-        live.sessions.usage.release(.listen, key: rules.keyName)
+        live.sessions.usage.release(.listen, key: rules.usageKey)
     }
 
     /// `forward` is bound: shown on the control socket.
     func listenBound(_ forward: RemoteForward) {
         guard let rules, let entry = live.entry else { return }
         let handle = entry.addListen(kind: forward.request.kind, target: forward.bound)
-        live.listens[ObjectIdentifier(forward)] = (rules.keyName, handle)
+        live.listens[ObjectIdentifier(forward)] = (rules.usageKey, handle)
     }
 
     /// `forward` is cancelled or its session ends: its listen goes back to the key.
@@ -104,14 +104,15 @@ extension SessionWorker {
         live.sessions.usage.release(.listen, key: key)
     }
 
-    /// Takes a channel from the key's max_channels: the slot, or the refusal's reason.
-    func takeChannel() -> Result<KeySlot, ChannelLimitRefusal> {
+    /// Takes a channel from the key's max_channels (`.channel` for an open of the key's own,
+    /// `.arrival` for a connection to one of its listens): the slot, or the refusal's reason.
+    func takeChannel(_ resource: KeyUsage.Resource = .channel) -> Result<KeySlot, ChannelLimitRefusal> {
         guard let rules else { return .failure(ChannelLimitRefusal(reason: "not authenticated")) }
         let usage = live.sessions.usage
-        if let reason = usage.take(.channel, key: rules.keyName, limit: rules.limits.maxChannels) {
+        if let reason = usage.take(resource, key: rules.usageKey, name: rules.keyName, limit: rules.limits.maxChannels) {
             return .failure(ChannelLimitRefusal(reason: reason))
         }
-        return .success(KeySlot(usage: usage, key: rules.keyName, resource: .channel))
+        return .success(KeySlot(usage: usage, key: rules.usageKey, resource: resource))
     }
 
     /// `pump` moves bytes: shown on the control socket with its byte counts.

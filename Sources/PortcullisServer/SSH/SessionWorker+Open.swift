@@ -249,7 +249,7 @@ extension SessionWorker {
     /// A connection arrived on one of this session's remote forwards: open a channel to the client.
     func accepted(_ fd: Int32, on forward: RemoteForward) {
         let slot: KeySlot
-        switch takeChannel() {
+        switch takeChannel(.arrival) {
         case .success(let taken):
             slot = taken
         case .failure(let refusal):
