@@ -257,6 +257,8 @@ def test_a_silent_or_malformed_control_client_does_not_block_others(start_daemon
         assert lines[0] == {"v": 1, "ok": False, "error": "protocol version 2 is not supported (this daemon speaks 1)"}
         assert lines[1]["ok"] is False and 'unknown command "shutdown"' in lines[1]["error"]
         assert lines[2]["ok"] is False and "longer than" in lines[2]["error"]
+        # ... and the connection ends there, as docs/control-protocol.md says.
+        assert raw.recv(1) == b""
         raw.close()
     finally:
         silent.close()

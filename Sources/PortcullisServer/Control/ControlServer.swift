@@ -181,9 +181,16 @@ public final class ControlServer: @unchecked Sendable {
     private func serve(_ fd: Int32, _ handler: Handler) {
         var buffer = Data()
         var chunk = [UInt8](repeating: 0, count: 4096)
+        // The whole of a request must arrive within idleTimeout: a byte now and then does not
+        // hold a client slot for ever.
+        var deadline = Date().addingTimeInterval(Self.idleTimeout)
         while true {
             if let newline = buffer.firstIndex(of: 0x0A) {
                 let line = buffer[buffer.startIndex..<newline]
+                if line.count > ControlProtocol.maxLineBytes {
+                    _ = Self.send(fd, ControlProtocol.line(.failure("request longer than \(ControlProtocol.maxLineBytes) bytes")))
+                    return
+                }
                 buffer = Data(buffer[(newline + 1)...])
                 let response: ControlResponse
                 switch ControlProtocol.parse(Data(line)) {
@@ -191,6 +198,7 @@ public final class ControlServer: @unchecked Sendable {
                 case .failure(let error): response = .failure(error.description)
                 }
                 guard Self.send(fd, ControlProtocol.line(response)) else { return }
+                deadline = Date().addingTimeInterval(Self.idleTimeout)
                 continue
             }
             if buffer.count > ControlProtocol.maxLineBytes {
@@ -198,7 +206,9 @@ public final class ControlServer: @unchecked Sendable {
                 return
             }
             var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-            let ready = poll(&poller, 1, Int32(Self.idleTimeout * 1000))
+            let left = deadline.timeIntervalSinceNow
+            guard left > 0 else { return }
+            let ready = poll(&poller, 1, Int32(left * 1000) + 1)
             if ready < 0 && errno == EINTR { continue }
             guard ready > 0 else { return }
             let count = read(fd, &chunk, chunk.count)
