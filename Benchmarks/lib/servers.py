@@ -156,6 +156,7 @@ class Portcullis(Server):
                 'host_keys: ["%s"]' % self.host_key,
                 'socket_root: "%s"' % self.socket_dir,
                 "audit_log: " + ('"%s"' % audit_log if audit_log else "off"),
+                'control_socket: "%s"' % os.path.join(self.dir, "control.sock"),
             ] + (['metrics_listen: "127.0.0.1:%d"' % self.metrics_port] if self.metrics_port else []) + (["limits:"] + ["  %s: %s" % item for item in sorted(self.limits.items())] if self.limits else []) + [
                 "keys:",
                 "  - name: bench",
@@ -164,6 +165,10 @@ class Portcullis(Server):
                 '    permit_open: ["*:*"]',
                 '    permit_streamlocal_listen: ["%s/**"]' % self.socket_dir,
                 '    permit_streamlocal_open: ["%s/**"]' % far_dir,
+                # As sshd, which has no per-key limits: thousands of sessions of this one key.
+                "    max_sessions: unlimited",
+                "    max_listens: unlimited",
+                "    max_channels: unlimited",
                 "",
             ]))
         check = subprocess.run([binary, "--check", "--config", self.config], capture_output=True, text=True)
