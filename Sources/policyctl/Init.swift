@@ -89,20 +89,12 @@ struct Init: ParsableCommand {
         socket_mode: "0600"          # mode of created sockets
         gateway_ports: "no"          # as OpenSSH: "no" | "yes" | "clientspecified"
         keys_dir: \(KeySpec.quoted(keysDir))
-        limits:
-          login_grace_time: 30s
-          max_auth_tries: 6
-          # What each key may hold at once, across its sessions (a key entry may set its own):
-          max_sessions: 10
-          max_listens: 64
-          max_channels: 256
-          # A client silent this long is asked whether it is alive; 3 unanswered asks end it.
-          client_alive_interval: 15s
-          client_alive_count_max: 3
-        # policyctl status / sessions / disconnect / reload talk to the daemon here.
-        control_socket: "/run/portcullis/control.sock"
-        # Prometheus metrics on GET /metrics (off unless set; keep it on loopback):
-        # metrics_listen: "127.0.0.1:9810"
+        limits: {login_grace_time: 30s, max_auth_tries: 6}
+        # limits may also set, for every key (a key entry may set its own): max_sessions (10),
+        # max_listens (64), max_channels (256), idle_timeout (off); and client_alive_interval (15s),
+        # client_alive_count_max (3): a client silent that long is asked, 3 unanswered asks end it.
+        # control_socket: "/run/portcullis/control.sock"   # policyctl status/sessions/reload (the default)
+        # metrics_listen: "127.0.0.1:9810"                 # Prometheus /metrics (off unless set)
 
         # Keys may also be written here by hand (policyctl reads them, never edits them), e.g.:
         # keys:
