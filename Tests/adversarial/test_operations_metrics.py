@@ -235,8 +235,12 @@ def test_metrics_follow_sessions_channels_bytes_and_refusals(start_daemon, procs
     assert failures >= 1 and _value(busy, "portcullis_auth_failures_total") == failures
     assert _value(busy, "portcullis_connection_setup_seconds_count") == 3
     assert _value(busy, "portcullis_preauth_connections") == 0
+    # Bytes count as they move: every byte echoed is in while the channels are still open.
+    total = sum(sizes) + len(w_payload)
+    assert _value(busy, 'portcullis_forwarded_bytes_total{direction="to_client"}') == total
+    assert _value(busy, 'portcullis_forwarded_bytes_total{direction="from_client"}') == total
 
-    # The channels close: their bytes are counted.
+    # The channels close: the totals stay, and match the close records.
     for conn in conns:
         conn.close()
     stdio.stdin.close()
@@ -244,7 +248,6 @@ def test_metrics_follow_sessions_channels_bytes_and_refusals(start_daemon, procs
     wait_for(lambda: len(daemon.events("channel-close")) >= 4, "the channels' close records")
     done = _scrape(metrics_port)[2]
     _promtool_check(done)
-    total = sum(sizes) + len(w_payload)
     closes = daemon.events("channel-close")
     assert sum(r["bytes_to_client"] for r in closes) == total
     assert _value(done, 'portcullis_forwarded_bytes_total{direction="to_client"}') == total

@@ -15,12 +15,15 @@ public final class LiveChannel: Sendable {
     /// Bytes from the client delivered to the socket.
     let fromClient = Atomic<UInt64>(0)
     private let activity: LiveActivity
+    /// The daemon's totals, added to with this channel's counts.
+    private let forwarded: ForwardedBytes?
 
-    init(id: UInt64, kind: String, target: String, activity: LiveActivity) {
+    init(id: UInt64, kind: String, target: String, activity: LiveActivity, forwarded: ForwardedBytes? = nil) {
         self.id = id
         self.kind = kind
         self.target = target
         self.activity = activity
+        self.forwarded = forwarded
         opened = Date()
     }
 
@@ -28,6 +31,7 @@ public final class LiveChannel: Sendable {
     @inline(__always)
     func sentToClient(_ count: Int) {
         toClient.add(UInt64(count), ordering: .relaxed)
+        forwarded?.toClient.add(UInt64(count), ordering: .relaxed)
         activity.touch()
     }
 
@@ -35,6 +39,7 @@ public final class LiveChannel: Sendable {
     @inline(__always)
     func deliveredFromClient(_ count: Int) {
         fromClient.add(UInt64(count), ordering: .relaxed)
+        forwarded?.fromClient.add(UInt64(count), ordering: .relaxed)
         activity.touch()
     }
 

@@ -7,6 +7,8 @@ public final class LiveSession: @unchecked Sendable {
     public let client: String
     public let started = Date()
     let activity = LiveActivity()
+    /// The daemon's totals its channels add to (set when the session is added to LiveSessions).
+    var forwarded: ForwardedBytes?
     private let lock = NSLock()
     private var keyName: String?
     private var user: String?
@@ -54,7 +56,7 @@ public final class LiveSession: @unchecked Sendable {
 
     /// A channel is open and moving bytes.
     func addChannel(id: UInt64, kind: String, target: String) -> LiveChannel {
-        let channel = LiveChannel(id: id, kind: kind, target: target, activity: activity)
+        let channel = LiveChannel(id: id, kind: kind, target: target, activity: activity, forwarded: forwarded)
         activity.touch()
         lock.lock()
         channels[id] = channel

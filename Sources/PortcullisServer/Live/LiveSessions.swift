@@ -5,6 +5,8 @@ import Foundation
 public final class LiveSessions: @unchecked Sendable {
     /// What every key holds, for the per-key limits.
     public let usage = KeyUsage()
+    /// Every byte forwarded since start, counted as it moves.
+    public let forwarded = ForwardedBytes()
     private let lock = NSLock()
     private var sessions: [UInt64: LiveSession] = [:]
     /// Bytes of the channels that closed, to the client and from it.
@@ -13,6 +15,7 @@ public final class LiveSessions: @unchecked Sendable {
     public init() {}
 
     func add(_ session: LiveSession) {
+        session.forwarded = forwarded
         lock.lock()
         sessions[session.id] = session
         lock.unlock()

@@ -37,6 +37,7 @@ public final class ServerMetrics: @unchecked Sendable {
     private var reloads: [String: Double] = ["ok": 0, "rejected": 0]
     private var auditBacklog: (@Sendable () -> Int)?
     private var admission: (@Sendable () -> (unauthenticated: Int, penalised: Int))?
+    private var forwarded: (@Sendable () -> (toClient: UInt64, fromClient: UInt64))?
 
     private static let openKinds = ["tcp-open", "streamlocal-open", "tcp-listen", "streamlocal-listen"]
     private static let listenKinds = ["tcp-listen", "streamlocal-listen"]
@@ -146,6 +147,14 @@ public final class ServerMetrics: @unchecked Sendable {
         lock.unlock()
     }
 
+    /// Where the bytes forwarded so far are read when scraped: then the series without a key
+    /// label count bytes as they move, not when their channel closes.
+    func sampleForwardedBytes(_ read: @escaping @Sendable () -> (toClient: UInt64, fromClient: UInt64)) {
+        lock.lock()
+        forwarded = read
+        lock.unlock()
+    }
+
     // MARK: - Reading
 
     /// Every family, in a fixed order.
@@ -153,6 +162,11 @@ public final class ServerMetrics: @unchecked Sendable {
         lock.lock()
         let backlogRead = auditBacklog
         let admissionRead = admission
+        var bytes = self.bytes
+        if !perKey, let forwarded {
+            let (toClient, fromClient) = forwarded()
+            bytes = [["to_client"]: Double(toClient), ["from_client"]: Double(fromClient)]
+        }
         var out: [MetricFamily] = []
         let keyName = perKey ? ["key"] : []
         out.append(gauge("portcullis_sessions", "Authenticated SSH sessions open.", sessionGauge, labels: keyName))
@@ -167,7 +181,8 @@ public final class ServerMetrics: @unchecked Sendable {
         out.append(counter("portcullis_decisions_total", "Listen and open requests decided, by kind and outcome.",
                            decisions, labels: ["kind", "outcome"]))
         out.append(counter("portcullis_forwarded_bytes_total",
-                           "Bytes forwarded on channels, by direction; counted when a channel closes.",
+                           perKey ? "Bytes forwarded on channels, by direction; counted when a channel closes."
+                                  : "Bytes forwarded on channels, by direction, as they move.",
                            bytes, labels: ["direction"] + keyName))
         out.append(MetricFamily(name: "portcullis_connection_setup_seconds",
                                 help: "Time from accept to authenticated.", kind: .histogram,

@@ -38,6 +38,7 @@ public final class SSHServer: @unchecked Sendable {
         self.authority = authority
         self.recorder = recorder
         admission = AdmissionControl(settings: configuration.admission, recorder: recorder, metrics: configuration.metrics)
+        configuration.metrics?.sampleForwardedBytes { [live] in live.forwarded.read() }
         nextSessionID = configuration.firstSessionID - 1
     }
 
