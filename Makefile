@@ -68,7 +68,7 @@ test-bench-quick: libssh
 # Starts the daemon on 127.0.0.1:2222 with a generated host key and the demo config, and prints
 # the ssh commands to try (scripts/run-demo).
 run: build
-	@scripts/run-demo
+	@scripts/run-demo $(if $(RESET),--reset)
 
 clean:
 	rm -rf .build .build-libssh
