@@ -40,7 +40,7 @@ struct SessionLiveness: Equatable {
     }
 
     /// Takes in the counters: `received`, the bytes read from the client so far; `activity`,
-    /// anything that grows with use (forwarded bytes plus channels opened).
+    /// anything that changes with use (the time the session last forwarded data or opened a channel).
     mutating func observe(received: UInt64, activity: UInt64, now: UInt64) {
         if received != receivedCount {
             receivedCount = received

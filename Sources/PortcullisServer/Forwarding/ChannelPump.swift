@@ -66,8 +66,6 @@ final class ChannelPump {
     private var closeReason: String?
     private var bytesToClient: UInt64 = 0
     private var bytesFromClient: UInt64 = 0
-    /// Bytes moved so far, both ways (what idle_timeout watches).
-    var bytesMoved: UInt64 { bytesToClient + bytesFromClient }
     private var openedAt = ContinuousClock.now
     /// The channel as the control socket shows it (its byte counts), if shown.
     var live: LiveChannel?

@@ -59,6 +59,9 @@ final class LiveActivity: Sendable {
         last.store(Monotonic.now, ordering: .relaxed)
     }
 
+    /// When the session last forwarded data or opened a channel (monotonic nanoseconds).
+    var lastActive: UInt64 { last.load(ordering: .relaxed) }
+
     /// Seconds since the last activity.
     var idleSeconds: Double {
         let now = Monotonic.now

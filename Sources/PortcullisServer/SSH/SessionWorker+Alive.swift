@@ -42,8 +42,9 @@ extension SessionWorker {
         }
         let now = Monotonic.now
         let idleTimeout = watch.idleTimeout
-        // The channels are summed only when an idle timeout is in force.
-        let activity = idleTimeout == nil ? 0 : forwardingActivity
+        // When the session last forwarded data or opened a channel: what `policyctl sessions`
+        // shows as IDLE, the same clock.
+        let activity = live.entry?.activity.lastActive ?? 0
         watch.liveness.observe(received: watch.counter.pointee.in_bytes, activity: activity, now: now)
         switch watch.liveness.due(now: now, idleTimeout: idleTimeout) {
         case .none:
@@ -61,13 +62,6 @@ extension SessionWorker {
     var aliveDeadline: UInt64? {
         guard let aliveWatch else { return nil }
         return aliveWatch.liveness.deadline(idleTimeout: aliveWatch.idleTimeout)
-    }
-
-    /// Grows with every forwarded byte and every channel opened: what idle_timeout watches.
-    private var forwardingActivity: UInt64 {
-        var total = totals.channels + totals.toClient + totals.fromClient
-        for pump in pumps { total += pump.bytesMoved }
-        return total
     }
 
     /// Sends keepalive@openssh.com with want-reply. libssh keeps one such request outstanding: a

@@ -70,7 +70,7 @@ final class SessionWorker: @unchecked Sendable {
     private var graceExpired = false
     /// Dead-peer and idle watch (SessionWorker+Alive), from authentication on.
     var aliveWatch: SessionAliveWatch?
-    private(set) var totals = (channels: UInt64(0), toClient: UInt64(0), fromClient: UInt64(0))
+    private var totals = (channels: UInt64(0), toClient: UInt64(0), fromClient: UInt64(0))
 
     init(id: UInt64, session: OpaquePointer, client: Endpoint, server: Endpoint,
          configuration: ServerConfiguration, authority: any SessionAuthority, registry: WorkerRegistry,
