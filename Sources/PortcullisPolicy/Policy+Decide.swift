@@ -19,8 +19,13 @@ extension Policy {
         return decide(request, key: config.keys[index], user: user)
     }
 
+    /// The denial when `key` has no rules of `kind` (a YAML field name): omitted, or written as
+    /// the explicit `none`, which the reason names with its place.
     static func noRules(_ kind: String, _ key: KeyEntry) -> Decision {
-        .deny(reason: "key \(key.name) has no \(kind) rules")
+        if let at = key.explicitNone[kind] {
+            return .deny(reason: "key \(key.name) has \(kind): none (\(at))")
+        }
+        return .deny(reason: "key \(key.name) has no \(kind) rules")
     }
 
     static func noMatch(_ kind: String, _ key: KeyEntry, _ target: String) -> Decision {

@@ -103,6 +103,10 @@ import Testing
         let listenOnly = try makeEntry(listen: ["*"], streamOpen: ["/**"])
         #expect(makePolicy([listenOnly]).decide(.tcpOpen(host: "h", port: 1), key: listenOnly, user: "alex") ==
             .deny(reason: "key alex has no permit_open rules"))
+        var explicitlyNone = listenOnly
+        explicitlyNone.explicitNone["permit_open"] = SourceLocation(file: "keys.d/alex.yaml", line: 4)
+        #expect(makePolicy([explicitlyNone]).decide(.tcpOpen(host: "h", port: 1), key: explicitlyNone, user: "alex") ==
+            .deny(reason: "key alex has permit_open: none (keys.d/alex.yaml:4)"))
     }
 
     @Test("rule syntax", arguments: [

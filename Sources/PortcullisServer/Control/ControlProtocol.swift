@@ -1,4 +1,5 @@
 import Foundation
+import PortcullisAudit
 
 /// The control socket's protocol (docs/control-protocol.md): one JSON object per line each way,
 /// `{"v":1,"cmd":"status"}` in, `{"v":1,"ok":true,...}` or `{"v":1,"ok":false,"error":"..."}` out.
@@ -34,8 +35,17 @@ public enum ControlProtocol {
         guard line.count <= maxLineBytes else {
             return .failure(RequestError("request longer than \(maxLineBytes) bytes"))
         }
-        guard let object = try? JSONDecoder().decode([String: Scalar].self, from: line) else {
+        // The project's strict parser: `1.0` is not the integer 1, and a field given twice is refused
+        // rather than one of its values silently chosen.
+        guard case .object(let members)? = try? JSONValue.parse(line) else {
             return .failure(RequestError("request is not a JSON object on one line"))
+        }
+        var object: [String: Scalar] = [:]
+        for member in members {
+            guard object[member.key] == nil else {
+                return .failure(RequestError("field \"\(member.key)\" given twice"))
+            }
+            object[member.key] = Scalar(member.value)
         }
         let known: Set<String> = ["v", "cmd", "key", "session"]
         if let unknown = object.keys.sorted().first(where: { !known.contains($0) }) {
@@ -95,20 +105,17 @@ public enum ControlProtocol {
     }
 
     /// A request field's value, as far as a request can use it.
-    private enum Scalar: Decodable {
+    private enum Scalar {
         case integer(Int64)
         case string(String)
         case other
 
-        init(from decoder: any Decoder) throws {
-            let container = try decoder.singleValueContainer()
-            // Decoding is strict: `true` is not an integer, `1.5` is not one either.
-            if let number = try? container.decode(Int64.self) {
-                self = .integer(number)
-            } else if let text = try? container.decode(String.self) {
-                self = .string(text)
-            } else {
-                self = .other
+        /// Strict: `true` is not an integer, nor are `1.5` and `1.0`.
+        init(_ value: JSONValue) {
+            switch value {
+            case .int(let number): self = .integer(number)
+            case .string(let text): self = .string(text)
+            default: self = .other
             }
         }
     }
