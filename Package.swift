@@ -60,13 +60,15 @@ let package = Package(
         // Benchmarks/run's measure of AuditWriter on its own (records per second).
         .executableTarget(name: "audit-bench", dependencies: ["PortcullisAudit", "PortcullisPolicy"],
                           path: "Benchmarks/audit-bench"),
-        .testTarget(name: "PortcullisPolicyTests", dependencies: ["PortcullisPolicy"]),
+        // What every test target shares: temporary directories, a process runner, waiting with a deadline.
+        .target(name: "PortcullisTestSupport", dependencies: ["PortcullisPolicy"], path: "Tests/PortcullisTestSupport"),
+        .testTarget(name: "PortcullisPolicyTests", dependencies: ["PortcullisPolicy", "PortcullisTestSupport"]),
         // policyctl's pure pieces, and the built binary run against temporary configs.
-        .testTarget(name: "PolicyctlTests", dependencies: ["PortcullisPolicy", "PortcullisAudit"]),
-        .testTarget(name: "PortcullisAuditTests", dependencies: ["PortcullisAudit"]),
+        .testTarget(name: "PolicyctlTests", dependencies: ["PortcullisPolicy", "PortcullisAudit", "PortcullisTestSupport"]),
+        .testTarget(name: "PortcullisAuditTests", dependencies: ["PortcullisAudit", "PortcullisTestSupport"]),
         .testTarget(
             name: "PortcullisServerTests",
-            dependencies: ["PortcullisServer", "PortcullisAudit", "PortcullisPolicy", "CLibSSH"],
+            dependencies: ["PortcullisServer", "PortcullisAudit", "PortcullisPolicy", "CLibSSH", "PortcullisTestSupport"],
             swiftSettings: libsshHeaders
         ),
     ]

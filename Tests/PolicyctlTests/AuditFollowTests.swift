@@ -1,15 +1,16 @@
 import Foundation
 import PortcullisAudit
 import Testing
+import PortcullisTestSupport
 
 /// A running `policyctl audit follow`, its output in files.
 final class Follower {
-    let scratch: Scratch
+    let scratch: TemporaryDirectory
     let pid: pid_t
     private var exited: Int32?
 
     init(_ arguments: [String]) throws {
-        scratch = try Scratch()
+        scratch = try TemporaryDirectory()
         pid = try spawn(policyctlBinary, ["audit", "follow"] + arguments, stdout: scratch.file("out"), stderr: scratch.file("err"))
     }
 
@@ -37,12 +38,12 @@ final class Follower {
 
 /// `policyctl audit follow`: new records within a second, through rotation and truncation.
 @Suite struct AuditFollowTests {
-    let scratch: Scratch
+    let scratch: TemporaryDirectory
     let log: String
     let writer: AuditWriter
 
     init() throws {
-        scratch = try Scratch()
+        scratch = try TemporaryDirectory()
         log = scratch.file("audit.jsonl")
         writer = try AuditWriter(path: log, hash: chainHash)
     }

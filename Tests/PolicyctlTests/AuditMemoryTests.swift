@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import PortcullisTestSupport
 
 /// Runs policyctl to completion, its output into a file; its exit status and peak resident set
 /// size in KiB. The peak is the VmHWM of /proc/PID/status, sampled every 5 ms until the exit (it
@@ -28,7 +29,7 @@ func runMeasuringMemory(_ arguments: [String], stdout: String) throws -> (status
 /// The log is streamed: reading a much larger log takes no more memory.
 @Suite struct AuditMemoryTests {
     @Test func peakMemoryDoesNotGrowWithTheLog() throws {
-        let scratch = try Scratch()
+        let scratch = try TemporaryDirectory()
         let small = try AuditScenario(log: scratch.file("small.jsonl")).log
         // Repeated scenario days (the chain is not checked by show or summary): ~8 MB, ~35000
         // records, every one shown in the table. The debug build reads ~2 MB/s, so no bigger.

@@ -1,18 +1,19 @@
 import Foundation
 import PortcullisAudit
 import Testing
+import PortcullisTestSupport
 
 /// `policyctl audit verify` on a log the daemon recovered after a crash (issue 11, item 5): the
 /// recovery is reported with exit status 0; any other change is still named with status 1.
 @Suite struct AuditRecoveryTests {
-    let scratch: Scratch
+    let scratch: TemporaryDirectory
     let day: AuditScenario
     /// The scenario's records, the torn one moved aside, audit-recovered, and one record after it.
     let recovered: (recovery: AuditRecovery, record: AuditRecord)
     let torn = Array(#"{"ts":"2026-11-25T10:20:00.000000Z","seq":33,"event":"session-start","sess"#.utf8)
 
     init() throws {
-        scratch = try Scratch()
+        scratch = try TemporaryDirectory()
         day = try AuditScenario(log: scratch.file("audit.jsonl"))
         let handle = try #require(FileHandle(forWritingAtPath: day.log))
         try handle.seekToEnd()

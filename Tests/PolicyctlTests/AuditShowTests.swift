@@ -1,15 +1,16 @@
 import Foundation
 import PortcullisAudit
 import Testing
+import PortcullisTestSupport
 
 /// `policyctl audit [show]` on a scenario log written by the real AuditWriter: each filter, the
 /// table, `--json`, rotated and compressed siblings, and usage errors.
 @Suite struct AuditShowTests {
-    let scratch: Scratch
+    let scratch: TemporaryDirectory
     let day: AuditScenario
 
     init() throws {
-        scratch = try Scratch()
+        scratch = try TemporaryDirectory()
         day = try AuditScenario(log: scratch.file("audit.jsonl"))
     }
 
@@ -153,7 +154,7 @@ import Testing
         try session(1)
         try FileManager.default.moveItem(atPath: log, toPath: log + ".2")
         try writer.reopen()
-        #expect(try execute("/bin/gzip", [log + ".2"]).status == 0)
+        #expect(try run("/bin/gzip", [log + ".2"]).status == 0)
         try session(2)
         try FileManager.default.moveItem(atPath: log, toPath: log + ".1")
         try writer.reopen()

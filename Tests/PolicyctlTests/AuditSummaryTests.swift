@@ -1,14 +1,15 @@
 import Foundation
 import PortcullisAudit
 import Testing
+import PortcullisTestSupport
 
 /// `policyctl audit summary` on the scenario log: exact figures per key, unknown keys, open sessions.
 @Suite struct AuditSummaryTests {
-    let scratch: Scratch
+    let scratch: TemporaryDirectory
     let day: AuditScenario
 
     init() throws {
-        scratch = try Scratch()
+        scratch = try TemporaryDirectory()
         day = try AuditScenario(log: scratch.file("audit.jsonl"))
     }
 

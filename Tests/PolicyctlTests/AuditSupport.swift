@@ -3,6 +3,7 @@ import PortcullisAudit
 import PortcullisPolicy
 import Synchronization
 import Testing
+import PortcullisTestSupport
 
 /// The chain hash policyctl checks with.
 let chainHash: AuditChain.Hash = { SHA256.hex($0) }
@@ -142,10 +143,10 @@ final class AuditScenario {
 
 extension Installation {
     /// Runs `policyctl audit SUBCOMMAND... --config CONFIG ARGS` (the config option after the subcommand).
-    func audit(_ arguments: [String]) throws -> Outcome {
+    func audit(_ arguments: [String]) throws -> ProcessResult {
         let subcommands = ["show", "summary", "follow", "verify"]
         let split = arguments.first.map(subcommands.contains) == true ? 1 : 0
-        return try execute(policyctlBinary, ["audit"] + arguments[..<split] + ["--config", config] + arguments[split...])
+        return try run(policyctlBinary, ["audit"] + arguments[..<split] + ["--config", config] + arguments[split...])
     }
 
     /// Points the config's audit_log at `path`.
@@ -155,7 +156,7 @@ extension Installation {
 }
 
 /// Runs `policyctl audit ARGS`.
-func audit(_ arguments: [String]) throws -> Outcome { try execute(policyctlBinary, ["audit"] + arguments) }
+func audit(_ arguments: [String]) throws -> ProcessResult { try run(policyctlBinary, ["audit"] + arguments) }
 
 /// The seqs of the records in `--json` output, which must be all records.
 func seqs(_ output: String) throws -> [UInt64] {

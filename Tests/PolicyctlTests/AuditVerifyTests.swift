@@ -1,14 +1,15 @@
 import Foundation
 import PortcullisAudit
 import Testing
+import PortcullisTestSupport
 
 /// `policyctl audit verify`: an intact chain, and each way of breaking it named at FILE:LINE.
 @Suite struct AuditVerifyTests {
-    let scratch: Scratch
+    let scratch: TemporaryDirectory
     let day: AuditScenario
 
     init() throws {
-        scratch = try Scratch()
+        scratch = try TemporaryDirectory()
         day = try AuditScenario(log: scratch.file("audit.jsonl"))
     }
 

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import PortcullisTestSupport
 
 /// The key-entry table through the built policyctl: add-key's field options, the file it writes,
 /// show-key / list-keys showing each key's limits, `none`, and the import of OpenSSH's "none".
@@ -80,7 +81,7 @@ import Testing
         let misspelt = try site.policyctl(["add-key", "--name", "alex", "--key", line, "--max-session", "2"])
         #expect(misspelt.stderr.hasPrefix("Error: unknown option --max-session (did you mean --max-sessions?)"), "\(misspelt.stderr)")
         #expect(try FileManager.default.contentsOfDirectory(atPath: site.keysDir).filter { $0.hasSuffix(".yaml") }.isEmpty)
-        let help = try execute(policyctlBinary, ["add-key", "--help"]).stdout
+        let help = try run(policyctlBinary, ["add-key", "--help"]).stdout
         for option in ["--max-sessions N", "--max-listens N", "--max-channels N", "--idle-timeout DURATION", "--permit-open SPEC", "--user NAME"] {
             #expect(help.contains(option), "\(option)")
         }

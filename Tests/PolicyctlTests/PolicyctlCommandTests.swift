@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import PortcullisTestSupport
 
 /// The built `policyctl` against temporary configs: each command's success and failure paths.
 @Suite struct PolicyctlCommandTests {
@@ -43,7 +44,7 @@ import Testing
     @Test func checkAdmissionUserFromAndTime() throws {
         let site = try Installation()
         let line = try site.newKey("blake")
-        let fingerprint = try execute("/usr/bin/ssh-keygen", ["-lf", site.scratch.file("key-blake.pub")]).stdout
+        let fingerprint = try run("/usr/bin/ssh-keygen", ["-lf", site.scratch.file("key-blake.pub")]).stdout
             .split(separator: " ")[1]
         #expect(try site.policyctl(["add-key", "--name", "blake", "--key", line, "--user", "bob", "--from", "10.0.0.0/8",
                                     "--from", "!10.0.0.13", "--expires", "2030-01-01", "--permit-open", "localhost:5900"]).status == 0)
@@ -143,7 +144,7 @@ import Testing
             script += "'\(policyctlBinary)' add-key --config '\(site.config)' --name k\(index) --key '\(line)' --permit-listen \(8000 + index) >'\(site.scratch.file("out\(index)"))' 2>&1 &\n"
         }
         script += "wait\n"
-        let result = try execute("/bin/sh", ["-c", script])
+        let result = try run("/bin/sh", ["-c", script])
         #expect(result.status == 0)
         let validate = try site.policyctl(["validate"])
         #expect(validate.status == 0)
@@ -174,7 +175,7 @@ import Testing
     @Test func everySubcommandHelpHasAnExampleAndExitStatuses() throws {
         for command in ["init", "add-key", "remove-key", "list-keys", "show-key", "check", "validate",
                         "import-authorized-keys", "reload"] {
-            let help = try execute(policyctlBinary, [command, "--help"])
+            let help = try run(policyctlBinary, [command, "--help"])
             #expect(help.status == 0)
             #expect(help.stdout.contains("Example:"), "\(command)")
             #expect(help.stdout.contains("Exit status:"), "\(command)")
@@ -182,15 +183,15 @@ import Testing
     }
 
     @Test func reloadWithoutADaemonFailsInOneLine() throws {
-        let scratch = try Scratch()
-        let missing = try execute(policyctlBinary, ["reload", "--pid-file", scratch.file("none.pid")])
+        let scratch = try TemporaryDirectory()
+        let missing = try run(policyctlBinary, ["reload", "--pid-file", scratch.file("none.pid")])
         #expect(missing.status == 1)
         #expect(missing.stderr.hasPrefix("policyctl: cannot read the pid file"))
         // A live process that never answers: no answer within the deadline.
         let sleeper = try spawn("/bin/sh", ["-c", "trap '' HUP; sleep 30"])
         defer { kill(sleeper, SIGKILL); waitpid(sleeper, nil, 0) }
         let pidFile = try scratch.write("d.pid", "\(sleeper)\n")
-        let silent = try execute(policyctlBinary, ["reload", "--pid-file", pidFile, "--timeout", "0.3"])
+        let silent = try run(policyctlBinary, ["reload", "--pid-file", pidFile, "--timeout", "0.3"])
         #expect(silent.status == 1)
         #expect(silent.stderr.contains("no answer from portcullisd"))
     }

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import PortcullisTestSupport
 
 /// Issue 12's policyctl parts: global options before the subcommand, `check` with the audit log's
 /// kind names and the empty listen host, and typed grants in `check --json`.
@@ -7,41 +8,41 @@ import Testing
     @Test func configBeforeTheSubcommandWorksAsAfter() throws {
         let site = try Installation()
         #expect(try site.policyctl(["add-key", "--name", "alex", "--key", site.newKey("alex"), "--permit-listen", "8080"]).status == 0)
-        let after = try execute(policyctlBinary, ["list-keys", "--config", site.config])
+        let after = try run(policyctlBinary, ["list-keys", "--config", site.config])
         #expect(after.status == 0 && after.stdout.contains("alex"), "\(after.stderr)")
         for arguments in [["--config", site.config, "list-keys"], ["--config=\(site.config)", "list-keys"]] {
-            let before = try execute(policyctlBinary, arguments)
+            let before = try run(policyctlBinary, arguments)
             #expect(before.status == 0, "\(before.stderr)")
             #expect(before.stdout == after.stdout)
         }
         // A nested subcommand: the option goes after its whole path.
-        let verifyAfter = try execute(policyctlBinary, ["audit", "verify", "--config", site.config])
-        let verifyBefore = try execute(policyctlBinary, ["--config", site.config, "audit", "verify"])
+        let verifyAfter = try run(policyctlBinary, ["audit", "verify", "--config", site.config])
+        let verifyBefore = try run(policyctlBinary, ["--config", site.config, "audit", "verify"])
         #expect(verifyBefore.status == verifyAfter.status)
         #expect(verifyBefore.stdout == verifyAfter.stdout)
         #expect(verifyBefore.stderr == verifyAfter.stderr)
         #expect(!verifyBefore.stderr.contains("Unknown option"))
         // With the options of the subcommand after it.
-        let check = try execute(policyctlBinary, ["--config", site.config, "check", "--key", "alex", "listen", "8080"])
+        let check = try run(policyctlBinary, ["--config", site.config, "check", "--key", "alex", "listen", "8080"])
         #expect(check.status == 0, "\(check.stderr)")
         #expect(check.stdout == "allow: \(site.keysDir)/alex.yaml:6 8080\n")
     }
 
     @Test func unknownOrIncompleteGlobalOptionsAreNamed() throws {
         let site = try Installation()
-        let unknown = try execute(policyctlBinary, ["--verbose", "list-keys", "--config", site.config])
+        let unknown = try run(policyctlBinary, ["--verbose", "list-keys", "--config", site.config])
         #expect(unknown.status == 2)
         #expect(unknown.stderr == "policyctl: unknown option \"--verbose\" before the subcommand (only --config may come first)\n")
-        let missing = try execute(policyctlBinary, ["--config"])
+        let missing = try run(policyctlBinary, ["--config"])
         #expect(missing.status == 2)
         #expect(missing.stderr == "policyctl: missing value for --config (--config FILE)\n")
-        let noCommand = try execute(policyctlBinary, ["--config", site.config])
+        let noCommand = try run(policyctlBinary, ["--config", site.config])
         #expect(noCommand.status == 2)
         #expect(noCommand.stderr == "policyctl: a subcommand must follow --config\n")
-        let badCommand = try execute(policyctlBinary, ["--config", site.config, "lst-keys"])
+        let badCommand = try run(policyctlBinary, ["--config", site.config, "lst-keys"])
         #expect(badCommand.status == 2)
         #expect(badCommand.stderr == "policyctl: unknown subcommand \"lst-keys\"\n")
-        #expect(try execute(policyctlBinary, ["--help"]).status == 0)
+        #expect(try run(policyctlBinary, ["--help"]).status == 0)
     }
 
     @Test func checkTakesTheAuditKindNamesAndTheEmptyListenHost() throws {

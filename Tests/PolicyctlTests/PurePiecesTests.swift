@@ -1,6 +1,7 @@
 import Foundation
 import PortcullisPolicy
 import Testing
+import PortcullisTestSupport
 
 /// The pure pieces policyctl is built from.
 @Suite struct PurePiecesTests {
@@ -33,7 +34,7 @@ import Testing
     }
 
     @Test func keyFileRoundTripsThroughTheLoaderWithoutTouchingDisk() throws {
-        let scratch = try Scratch()
+        let scratch = try TemporaryDirectory()
         try FileManager.default.createDirectory(atPath: scratch.file("keys.d"), withIntermediateDirectories: true)
         let main = try scratch.write("portcullis.yaml", "host_keys: [/k]\nsocket_root: /srv/p\nkeys_dir: keys.d\n")
         let line = try makeKey(scratch.file("alex"), comment: "alex \"the\" admin")
@@ -60,7 +61,7 @@ import Testing
     }
 
     @Test func atomicWriteRefusesToReplaceWhenAskedAndLeavesNoTemporaryFiles() throws {
-        let scratch = try Scratch()
+        let scratch = try TemporaryDirectory()
         try AtomicFile.write(Data("one".utf8), to: scratch.file("f"), mode: 0o600, replace: false)
         #expect(throws: AtomicFile.Failure.self) { try AtomicFile.write(Data("two".utf8), to: scratch.file("f"), mode: 0o600, replace: false) }
         try AtomicFile.write(Data("three".utf8), to: scratch.file("f"), mode: 0o640)
@@ -80,7 +81,7 @@ import Testing
     }
 
     @Test func importTranslatesFaithfullyOrNotAtAll() throws {
-        let scratch = try Scratch()
+        let scratch = try TemporaryDirectory()
         let a = try makeKey(scratch.file("a"), comment: "alex@laptop")
         let b = try makeKey(scratch.file("b"), comment: "blake@desktop")
         let c = try makeKey(scratch.file("c"), comment: "carol")

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import PortcullisTestSupport
 
 /// `policyctl validate` finds what would stop the daemon at start (the same StartupCheck as
 /// `portcullisd --check`), each at the line of its entry: line 7 holds `listen` and line 8
@@ -40,7 +41,7 @@ import Testing
         let site = try Installation()
         try FileManager.default.removeItem(atPath: Self.hostKey(site))
         try FileManager.default.removeItem(atPath: Self.hostKey(site) + ".pub")
-        let made = try execute("/usr/bin/ssh-keygen", ["-q"] + type + ["-N", "secret", "-f", Self.hostKey(site)])
+        let made = try run("/usr/bin/ssh-keygen", ["-q"] + type + ["-N", "secret", "-f", Self.hostKey(site)])
         #expect(made.status == 0, "\(made.stderr)")
         let result = try site.policyctl(["validate"])
         #expect(result.status == 1)

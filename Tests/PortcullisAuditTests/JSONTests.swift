@@ -1,6 +1,7 @@
 import Foundation
 import PortcullisAudit
 import Testing
+import PortcullisTestSupport
 
 @Suite struct JSONTests {
     @Test func recordLineHasStableKeyOrder() {

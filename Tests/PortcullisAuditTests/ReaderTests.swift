@@ -1,11 +1,12 @@
 import Foundation
 import PortcullisAudit
 import Testing
+import PortcullisTestSupport
 
 @Suite struct ReaderTests {
     @Test func logFilesAreOrderedOldestFirst() throws {
         let dir = try TemporaryDirectory()
-        defer { dir.cleanUp() }
+        defer { dir.remove() }
         for name in ["audit.jsonl", "audit.jsonl.1", "audit.jsonl.2.gz", "audit.jsonl.10.gz", "audit.jsonl.3.gz",
                      "audit.jsonl.old", "audit.jsonl.1.tmp", "other.jsonl.1", "audit.jsonlx"] {
             FileManager.default.createFile(atPath: dir.file(name), contents: nil)
@@ -16,7 +17,7 @@ import Testing
 
     @Test func streamsACompressedSiblingThenThePlainFile() throws {
         let dir = try TemporaryDirectory()
-        defer { dir.cleanUp() }
+        defer { dir.remove() }
         let path = dir.file("audit.jsonl")
         try writeRotatedLog(at: path, before: 999, after: 5)
         let gzip = try Process.run(URL(fileURLWithPath: "/bin/gzip"), arguments: [path + ".1"])
@@ -36,7 +37,7 @@ import Testing
 
     @Test func linesCarryFileAndNumber() throws {
         let dir = try TemporaryDirectory()
-        defer { dir.cleanUp() }
+        defer { dir.remove() }
         try Data("a\n\nb".utf8).write(to: URL(fileURLWithPath: dir.file("x")))
         let reader = AuditReader(files: [dir.file("x")])
         var read: [AuditLine] = []
@@ -51,7 +52,7 @@ import Testing
 
     @Test func overlongLinesAndBadFilesAreErrors() throws {
         let dir = try TemporaryDirectory()
-        defer { dir.cleanUp() }
+        defer { dir.remove() }
         try Data((String(repeating: "y", count: 200_000) + "\n").utf8).write(to: URL(fileURLWithPath: dir.file("long")))
         #expect(throws: AuditError.lineTooLong(path: dir.file("long"), line: 1)) {
             try AuditReader(files: [dir.file("long")], maximumLineLength: 100_000).nextLine()

@@ -1,6 +1,7 @@
 import Foundation
 @testable import PortcullisAudit
 import Testing
+import PortcullisTestSupport
 
 /// Start-up recovery of a log a crash left with a torn last line (issue 11, item 5).
 @Suite struct RecoveryTests {
@@ -37,7 +38,7 @@ import Testing
     }
 
     @Test func aTornLastLineIsMovedAsideAndTheChainContinues() throws {
-        defer { dir.cleanUp() }
+        defer { dir.remove() }
         let before = try AuditWriter(path: log, hash: sha256sum)
         try writeSample(before, count: 3)
         let good = try bytes(log)
@@ -71,7 +72,7 @@ import Testing
     }
 
     @Test func aWholeRecordMissingOnlyItsNewlineIsKept() throws {
-        defer { dir.cleanUp() }
+        defer { dir.remove() }
         try writeSample(try AuditWriter(path: log, hash: sha256sum), count: 3)
         var content = try bytes(log)
         content.removeLast()
@@ -91,7 +92,7 @@ import Testing
     }
 
     @Test func aWholeRecordThatDoesNotChainIsMovedAside() throws {
-        defer { dir.cleanUp() }
+        defer { dir.remove() }
         let before = try AuditWriter(path: log, hash: sha256sum)
         try writeSample(before, count: 3)
         let stray = AuditRecord(ts: "2026-12-01T17:00:00.000000Z", seq: 4, event: "x", session: nil, fields: [],
@@ -106,7 +107,7 @@ import Testing
     }
 
     @Test func aLastLineThatIsNotARecordIsMovedAside() throws {
-        defer { dir.cleanUp() }
+        defer { dir.remove() }
         try writeSample(try AuditWriter(path: log, hash: sha256sum), count: 2)
         let size = try bytes(log).count
         try append(Array("\u{0}\u{0}garbage\n".utf8), to: log)
@@ -120,7 +121,7 @@ import Testing
     }
 
     @Test func aLogWhoseOnlyLineIsTornStartsAfresh() throws {
-        defer { dir.cleanUp() }
+        defer { dir.remove() }
         try Data(#"{"ts":"2026-12-01T17:00:00.000000Z","seq":1,"ev"#.utf8).write(to: URL(fileURLWithPath: log))
         let writer = try AuditWriter(path: log, hash: sha256sum, recoverTornLine: true)
         let (recovery, record) = try #require(writer.recovered)
@@ -130,7 +131,7 @@ import Testing
     }
 
     @Test func aTornOnlyLineAfterRotationContinuesFromTheRotatedFile() throws {
-        defer { dir.cleanUp() }
+        defer { dir.remove() }
         let writer = try writeRotatedLog(at: log, before: 3, after: 0)
         let torn = Array(nextLine(after: writer).prefix(25))
         writer.close()
@@ -145,7 +146,7 @@ import Testing
     }
 
     @Test func aTornRotatedFileBehindAnEmptyLogIsRecoveredInPlace() throws {
-        defer { dir.cleanUp() }
+        defer { dir.remove() }
         // logrotate renamed the log and created an empty one; the daemon died writing to the old one.
         let writer = try AuditWriter(path: log, hash: sha256sum)
         try writeSample(writer, count: 3)
@@ -167,7 +168,7 @@ import Testing
     }
 
     @Test func aFullDiskWhileSavingTheTornLineChangesNothing() throws {
-        defer { dir.cleanUp() }
+        defer { dir.remove() }
         try writeSample(try AuditWriter(path: log, hash: sha256sum), count: 2)
         try append(Array(#"{"ts":"2026-12"#.utf8), to: log)
         let original = try bytes(log)
@@ -188,7 +189,7 @@ import Testing
     }
 
     @Test func aSideFileIsNeverOverwritten() throws {
-        defer { dir.cleanUp() }
+        defer { dir.remove() }
         let clock: @Sendable () -> Date = { Date(timeIntervalSince1970: 1_796_144_400) }
         let taken = log + ".torn-20261201T170000.000000Z"
         try Data("earlier".utf8).write(to: URL(fileURLWithPath: taken))
@@ -201,7 +202,7 @@ import Testing
     }
 
     @Test func moreThanTheLastLineDamagedIsRefusedUntouched() throws {
-        defer { dir.cleanUp() }
+        defer { dir.remove() }
         try writeSample(try AuditWriter(path: log, hash: sha256sum), count: 2)
         try append(Array("garbage\n{\"ts".utf8), to: log)
         let original = try bytes(log)
@@ -216,7 +217,7 @@ import Testing
     }
 
     @Test func anIntactLogNeedsNoRecovery() throws {
-        defer { dir.cleanUp() }
+        defer { dir.remove() }
         #expect(try AuditWriter(path: log, hash: sha256sum, recoverTornLine: true).recovered == nil)
         try writeSample(try AuditWriter(path: log, hash: sha256sum), count: 3)
         let original = try bytes(log)
@@ -226,7 +227,7 @@ import Testing
     }
 
     @Test func theFirstRecordOfAFileNeedNotFollowTheRotatedOne() throws {
-        defer { dir.cleanUp() }
+        defer { dir.remove() }
         // copytruncate can lose the records between its copy and its truncate: the live file's
         // first record then does not follow the last of `.1`. That is for verify to name, not
         // for recovery to move.
@@ -243,7 +244,7 @@ import Testing
     }
 
     @Test func longLinesAcrossReadChunksAreFoundWhole() throws {
-        defer { dir.cleanUp() }
+        defer { dir.remove() }
         // Lines longer than the 64 KiB the tail is read in: a long torn line after long records.
         let writer = try AuditWriter(path: log, hash: sha256sum)
         for index in 0..<3 {

@@ -1,6 +1,7 @@
 import Foundation
 import PortcullisAudit
 import Testing
+import PortcullisTestSupport
 
 /// `AuditVerifier` on a log with a crash recovery: the recovery is listed, not a break; every
 /// other change is still a break.
@@ -37,7 +38,7 @@ import Testing
     }
 
     @Test func theRecoveryIsListedAndTheLogIsIntact() throws {
-        defer { dir.cleanUp() }
+        defer { dir.remove() }
         let result = try verify()
         guard case .intact(let first, let last, let recoveries) = result else { Issue.record("\(result)"); return }
         #expect(first?.seq == 1 && last?.seq == 6 && result.exitCode == 0)
@@ -45,34 +46,34 @@ import Testing
     }
 
     @Test func aChangedRecordBeforeTheRecoveryIsStillABreak() throws {
-        defer { dir.cleanUp() }
+        defer { dir.remove() }
         try edit { $0[1] = $0[1].replacingOccurrences(of: "\"bytes_in\":10", with: "\"bytes_in\":11") }
         #expect(try verify() == .broken(AuditBreak(kind: .modified, file: log, line: 2,
                                                    detail: "its hash does not match the prev of \(log):3")))
     }
 
     @Test func theLastRecordBeforeTheRecoveryIsChained() throws {
-        defer { dir.cleanUp() }
+        defer { dir.remove() }
         try edit { $0[2] = $0[2].replacingOccurrences(of: "\"bytes_in\":10", with: "\"bytes_in\":11") }
         #expect(try verify() == .broken(AuditBreak(kind: .modified, file: log, line: 3,
                                                    detail: "its hash does not match the prev of \(log):4")))
     }
 
     @Test func aRemovedRecordIsStillABreak() throws {
-        defer { dir.cleanUp() }
+        defer { dir.remove() }
         try edit { $0.remove(at: 2) }
         #expect(try verify() == .broken(AuditBreak(kind: .deleted, file: log, line: 3, detail: "seq 3 missing before seq 4")))
     }
 
     @Test func aChangedRecoveryRecordIsABreak() throws {
-        defer { dir.cleanUp() }
+        defer { dir.remove() }
         try edit { $0[3] = $0[3].replacingOccurrences(of: "\"bytes\":\(recovered.recovery.byteCount)", with: "\"bytes\":1") }
         guard case .broken(let found) = try verify() else { Issue.record("not broken"); return }
         #expect(found.kind == .modified && found.line == 4, "\(found)")
     }
 
     @Test func aForgedRecoveryThatDoesNotChainIsABreak() throws {
-        defer { dir.cleanUp() }
+        defer { dir.remove() }
         // Someone replaces record 5 with a recovery of their own making.
         let forged = AuditRecord(ts: "2026-12-01T18:00:00.000000Z", seq: 5, event: AuditEvent.auditRecovered, session: nil,
                                  fields: recovered.recovery.fields, prev: String(repeating: "1", count: 64))
@@ -82,14 +83,14 @@ import Testing
     }
 
     @Test func aRecoveryRecordWithoutItsFieldsIsABreak() throws {
-        defer { dir.cleanUp() }
+        defer { dir.remove() }
         try edit { $0[5] = $0[5].replacingOccurrences(of: "\"event\":\"channel_closed\"", with: "\"event\":\"audit-recovered\"") }
         #expect(try verify() == .broken(AuditBreak(kind: .modified, file: log, line: 6,
                                                    detail: "audit-recovered record with no valid \"action\"")))
     }
 
     @Test func aChangedSideFileIsABreak() throws {
-        defer { dir.cleanUp() }
+        defer { dir.remove() }
         let side = try #require(recovered.recovery.sideFile)
         try Data("{}".utf8).write(to: URL(fileURLWithPath: side))
         guard case .broken(let found) = try verify() else { Issue.record("not broken"); return }
@@ -98,7 +99,7 @@ import Testing
     }
 
     @Test func aMissingSideFileIsSaid() throws {
-        defer { dir.cleanUp() }
+        defer { dir.remove() }
         let side = try #require(recovered.recovery.sideFile)
         try FileManager.default.removeItem(atPath: side)
         let result = try verify()
@@ -108,9 +109,9 @@ import Testing
     }
 
     @Test func aCopiedLogFindsItsSideFileNextToIt() throws {
-        defer { dir.cleanUp() }
+        defer { dir.remove() }
         let elsewhere = try TemporaryDirectory()
-        defer { elsewhere.cleanUp() }
+        defer { elsewhere.remove() }
         let side = try #require(recovered.recovery.sideFile)
         let copy = elsewhere.file("audit.jsonl")
         let sideCopy = elsewhere.file(URL(fileURLWithPath: side).lastPathComponent)
@@ -122,7 +123,7 @@ import Testing
     }
 
     @Test func aTornLineInTheMiddleIsABreak() throws {
-        defer { dir.cleanUp() }
+        defer { dir.remove() }
         // A partial record followed by more records: no crash of the writer leaves that.
         try edit { $0.insert(#"{"ts":"2026-12-01T17:00:00.0"#, at: 4) }
         guard case .broken(let found) = try verify() else { Issue.record("not broken"); return }
@@ -130,7 +131,7 @@ import Testing
     }
 
     @Test func aTornLastLineNotYetRecoveredIsStillTruncation() throws {
-        defer { dir.cleanUp() }
+        defer { dir.remove() }
         try Self.append(Array(#"{"ts":"#.utf8), to: log)
         #expect(try verify() == .broken(AuditBreak(kind: .truncated, file: log, line: 7, detail: "incomplete last line (no newline)")))
     }

@@ -1,6 +1,7 @@
 import Foundation
 import PortcullisAudit
 import Synchronization
+import PortcullisTestSupport
 
 /// SHA-256 as `/usr/bin/sha256sum` computes it, so the chain is checked against an independent
 /// implementation. Results are cached: the verifier hashes the same lines the writer did.
@@ -22,20 +23,6 @@ let sha256sum: AuditChain.Hash = { data in
 }
 
 private let hashCache = Mutex<[Data: String]>([:])
-
-/// A fresh directory under the system's temporary directory, removed by `cleanUp()`.
-struct TemporaryDirectory {
-    let path: String
-
-    init() throws {
-        path = FileManager.default.temporaryDirectory.appendingPathComponent("audit-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    }
-
-    func file(_ name: String) -> String { path + "/" + name }
-
-    func cleanUp() { try? FileManager.default.removeItem(atPath: path) }
-}
 
 /// The lines of a file, without their newlines.
 func lines(of path: String) throws -> [String] {

@@ -1,6 +1,7 @@
 import Foundation
 import PortcullisAudit
 import Testing
+import PortcullisTestSupport
 
 @Suite struct VerifierTests {
     /// The two files of a rotated log: `.1` holds records 1-4, the live file 5-8.
@@ -13,7 +14,7 @@ import Testing
     func verifyRotatedLog(_ tamper: (RotatedLog) throws -> Void = { _ in },
                           files: ((RotatedLog) -> [String])? = nil) throws -> (RotatedLog, AuditVerification) {
         let dir = try TemporaryDirectory()
-        defer { dir.cleanUp() }
+        defer { dir.remove() }
         let live = dir.file("audit.jsonl")
         try writeRotatedLog(at: live, before: 3, after: 4)
         let log = RotatedLog(old: live + ".1", live: live)
@@ -93,7 +94,7 @@ import Testing
 
     @Test func emptyLogIsIntact() throws {
         let dir = try TemporaryDirectory()
-        defer { dir.cleanUp() }
+        defer { dir.remove() }
         FileManager.default.createFile(atPath: dir.file("audit.jsonl"), contents: nil)
         #expect(try AuditVerifier(hash: sha256sum).verify(files: [dir.file("audit.jsonl")]) == .intact(first: nil, last: nil))
     }

@@ -1,11 +1,12 @@
 import Foundation
 import PortcullisAudit
 import Testing
+import PortcullisTestSupport
 
 @Suite struct WriterTests {
     @Test func freshLogStartsAtGenesisWithPrivateMode() throws {
         let dir = try TemporaryDirectory()
-        defer { dir.cleanUp() }
+        defer { dir.remove() }
         let path = dir.file("audit.jsonl")
         let writer = try AuditWriter(path: path, hash: sha256sum)
         let first = try writer.append(event: "daemon_started", fields: ["version": "0.1"])
@@ -21,7 +22,7 @@ import Testing
 
     @Test func restartContinuesTheChain() throws {
         let dir = try TemporaryDirectory()
-        defer { dir.cleanUp() }
+        defer { dir.remove() }
         let path = dir.file("audit.jsonl")
         try writeSample(try AuditWriter(path: path, hash: sha256sum), count: 3)
         let restarted = try AuditWriter(path: path, hash: sha256sum)
@@ -32,7 +33,7 @@ import Testing
 
     @Test func reopenAfterRotationContinuesTheChainAcrossFiles() throws {
         let dir = try TemporaryDirectory()
-        defer { dir.cleanUp() }
+        defer { dir.remove() }
         let path = dir.file("audit.jsonl")
         let writer = try writeRotatedLog(at: path, before: 3, after: 0)
         let next = try writer.append(event: "after_rotation", session: 1)
@@ -47,7 +48,7 @@ import Testing
 
     @Test func restartOnAnEmptyRotatedLogContinuesFromTheNewestSibling() throws {
         let dir = try TemporaryDirectory()
-        defer { dir.cleanUp() }
+        defer { dir.remove() }
         let path = dir.file("audit.jsonl")
         try writeSample(try AuditWriter(path: path, hash: sha256sum), count: 2)
         try FileManager.default.moveItem(atPath: path, toPath: path + ".1")
@@ -59,7 +60,7 @@ import Testing
 
     @Test func incompleteLastLineRefusesToStart() throws {
         let dir = try TemporaryDirectory()
-        defer { dir.cleanUp() }
+        defer { dir.remove() }
         let path = dir.file("audit.jsonl")
         try Data(#"{"ts":"x","seq":1,"#.utf8).write(to: URL(fileURLWithPath: path))
         #expect(throws: AuditError.unusableLastLine(path: path, reason: "no newline at the end")) {
@@ -69,7 +70,7 @@ import Testing
 
     @Test func reservedFieldNamesAreRefused() throws {
         let dir = try TemporaryDirectory()
-        defer { dir.cleanUp() }
+        defer { dir.remove() }
         let writer = try AuditWriter(path: dir.file("audit.jsonl"), hash: sha256sum)
         #expect(throws: AuditError.reservedField("prev")) { try writer.append(event: "x", fields: ["prev": "0"]) }
         #expect(try writer.append(event: "x").seq == 1)
@@ -85,7 +86,7 @@ import Testing
 
     @Test func concurrentAppendsFormOneChain() throws {
         let dir = try TemporaryDirectory()
-        defer { dir.cleanUp() }
+        defer { dir.remove() }
         let path = dir.file("audit.jsonl")
         let writer = try AuditWriter(path: path, hash: sha256sum)
         let perThread = 40

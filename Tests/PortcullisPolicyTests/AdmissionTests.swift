@@ -1,6 +1,7 @@
 import Foundation
 @testable import PortcullisPolicy
 import Testing
+import PortcullisTestSupport
 
 @Suite struct AdmissionTests {
     let now = Date(timeIntervalSince1970: 1_800_000_000)

@@ -1,6 +1,7 @@
 import Foundation
 @testable import PortcullisPolicy
 import Testing
+import PortcullisTestSupport
 
 /// Hostile config files: alias bombs, huge files and values, deep nesting, bytes that are not
 /// UTF-8, and keys_dir entries that are not regular files. Each is refused with its file (and

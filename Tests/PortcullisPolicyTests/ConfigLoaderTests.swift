@@ -1,6 +1,7 @@
 import Foundation
 @testable import PortcullisPolicy
 import Testing
+import PortcullisTestSupport
 
 /// Loads YAML fixtures from per-test temporary directories.
 struct Fixture {

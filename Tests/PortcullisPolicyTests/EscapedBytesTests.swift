@@ -1,5 +1,6 @@
 import PortcullisPolicy
 import Testing
+import PortcullisTestSupport
 
 /// Bytes from outside are named exactly: valid UTF-8 as it is, everything else `\xNN`, never U+FFFD.
 @Suite struct EscapedBytesTests {

@@ -1,5 +1,6 @@
 import PortcullisPolicy
 import Testing
+import PortcullisTestSupport
 
 @Suite struct ForwardRequestTests {
     @Test func targetsAreSpelledAsTheAuditLogShowsThem() {

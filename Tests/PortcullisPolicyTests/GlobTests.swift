@@ -1,5 +1,6 @@
 @testable import PortcullisPolicy
 import Testing
+import PortcullisTestSupport
 
 @Suite struct GlobTests {
     @Test("matching", arguments: [

@@ -1,5 +1,6 @@
 @testable import PortcullisPolicy
 import Testing
+import PortcullisTestSupport
 
 /// permit_listen, OpenSSH permitlisten semantics (protocol.md) plus ranges and privileged ports.
 @Suite struct ListenDecisionTests {

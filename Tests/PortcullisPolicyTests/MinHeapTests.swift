@@ -1,5 +1,6 @@
 import PortcullisPolicy
 import Testing
+import PortcullisTestSupport
 
 /// The heap behind the event loops' deadlines and the penalty tables' expiries.
 @Suite struct MinHeapTests {

@@ -1,5 +1,6 @@
 @testable import PortcullisPolicy
 import Testing
+import PortcullisTestSupport
 
 /// permit_open, OpenSSH permitopen semantics plus ranges and CIDR hosts.
 @Suite struct OpenDecisionTests {

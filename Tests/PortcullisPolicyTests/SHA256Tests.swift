@@ -1,6 +1,7 @@
 import Foundation
 @testable import PortcullisPolicy
 import Testing
+import PortcullisTestSupport
 
 @Suite struct SHA256Tests {
     @Test("FIPS 180-2 vectors", arguments: [

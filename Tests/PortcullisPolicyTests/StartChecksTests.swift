@@ -1,6 +1,7 @@
 import Foundation
 @testable import PortcullisPolicy
 import Testing
+import PortcullisTestSupport
 
 /// The checks that find at --check time what would stop the daemon at start: host key files and
 /// listen addresses, each named at its line. The key parser (libssh's) is stood in for here.

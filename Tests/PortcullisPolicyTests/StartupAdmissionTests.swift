@@ -1,5 +1,6 @@
 @testable import PortcullisPolicy
 import Testing
+import PortcullisTestSupport
 
 /// StartupAdmission, interleaving by interleaving: connections from sources at times, each
 /// authenticating or ending unauthenticated, against OpenSSH's MaxStartups, PerSourceMaxStartups

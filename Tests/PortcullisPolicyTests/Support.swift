@@ -1,5 +1,6 @@
 import Foundation
 @testable import PortcullisPolicy
+import PortcullisTestSupport
 
 /// Key lines and entries for tests.
 enum TestKeys {
@@ -45,41 +46,6 @@ func makePolicy(_ entries: [KeyEntry] = [], socketRoot: String = "/srv/portculli
                                 allowPrivilegedPorts: allowPrivilegedPorts, keys: entries))
 }
 
-/// A fresh directory under the system temporary directory, removed by `remove()`.
-struct TemporaryDirectory {
-    let path: String
-
-    init() throws {
-        path = NSTemporaryDirectory() + "portcullis-policy-" + UUID().uuidString
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    }
-
-    /// Writes `text` to `name` (relative to the directory; parents created) and returns its path.
-    @discardableResult
-    func write(_ name: String, _ text: String) throws -> String {
-        let file = path + "/" + name
-        try FileManager.default.createDirectory(atPath: (file as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-        try text.write(toFile: file, atomically: true, encoding: .utf8)
-        return file
-    }
-
-    func remove() { try? FileManager.default.removeItem(atPath: path) }
-}
-
-/// Runs a program and returns its standard output (trimmed) and exit status.
-func run(_ executable: String, _ arguments: [String]) throws -> (output: String, status: Int32) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: executable)
-    process.arguments = arguments
-    let pipe = Pipe()
-    process.standardOutput = pipe
-    process.standardError = FileHandle.nullDevice
-    try process.run()
-    let data = pipe.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return (String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines), process.terminationStatus)
-}
-
 extension Decision {
     /// The granting rule as `FILE:LINE PATTERN`.
     var rule: String? {
@@ -89,12 +55,5 @@ extension Decision {
     var reason: String? {
         if case .deny(let reason) = self { return reason }
         return nil
-    }
-}
-
-extension Grant {
-    /// The grant of the rule `pattern` at `file`:`line`.
-    static func at(_ file: String, _ line: Int, _ pattern: String) -> Grant {
-        Grant(location: SourceLocation(file: file, line: line), pattern: pattern)
     }
 }

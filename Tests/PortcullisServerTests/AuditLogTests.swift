@@ -1,6 +1,7 @@
 import Foundation
 import PortcullisAudit
 import Testing
+import PortcullisTestSupport
 
 /// The audit log of the real daemon, driven by the stock client: every session's records in
 /// order, with their reasons, rules and byte counts.

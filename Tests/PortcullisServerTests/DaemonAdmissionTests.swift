@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import PortcullisTestSupport
 
 /// Who may log in to the real daemon: expired keys, keys outside `from`, and keys logging in as
 /// the wrong user are refused as OpenSSH refuses them.

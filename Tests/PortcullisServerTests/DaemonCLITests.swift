@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import PortcullisTestSupport
 
 /// portcullisd's command line: --version, --check, and a config error that names file:line.
 @Suite struct DaemonCLITests {

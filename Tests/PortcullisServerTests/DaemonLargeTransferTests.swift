@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import PortcullisTestSupport
 
 /// 256 MiB each way through each of the four forward kinds of the real daemon, checked byte for byte.
 @Suite(.serialized) struct DaemonLargeTransferTests {

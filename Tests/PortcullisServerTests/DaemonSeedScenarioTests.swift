@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import PortcullisTestSupport
 
 /// The real `portcullisd` binary with a YAML config, driven by the stock client: key A shares a web
 /// server on a Unix socket under its own directory, key B reaches it, and nobody gets more.

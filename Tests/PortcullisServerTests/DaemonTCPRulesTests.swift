@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import PortcullisTestSupport
 
 /// OpenSSH's permitlisten/permitopen behaviours (../shared/design/protocol.md), row by row, through
 /// the real daemon with the stock client.

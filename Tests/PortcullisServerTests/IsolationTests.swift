@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import PortcullisServer
+import PortcullisTestSupport
 
 /// Sessions share event-loop threads; one client that stops reading must not hold up the others.
 @Suite struct IsolationTests {

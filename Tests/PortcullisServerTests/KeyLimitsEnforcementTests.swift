@@ -2,6 +2,7 @@ import Foundation
 import PortcullisPolicy
 import Testing
 @testable import PortcullisServer
+import PortcullisTestSupport
 
 /// The per-key limits as the stock client meets them, with the limits set in Swift (the config
 /// fields are another part's), and an administrator's disconnect through the live registry.

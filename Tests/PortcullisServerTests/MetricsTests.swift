@@ -2,6 +2,7 @@ import Foundation
 import PortcullisPolicy
 import Testing
 @testable import PortcullisServer
+import PortcullisTestSupport
 
 /// The metrics as text: events in, the Prometheus exposition out; and the HTTP responder's answers.
 @Suite struct MetricsTests {

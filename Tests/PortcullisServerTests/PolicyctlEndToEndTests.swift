@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import PortcullisTestSupport
 
 /// `policyctl` driving a running `portcullisd` (started with --pid-file) and the stock ssh client.
 @Suite struct PolicyctlEndToEndTests {

@@ -1,6 +1,7 @@
 import PortcullisPolicy
 import Testing
 @testable import PortcullisServer
+import PortcullisTestSupport
 
 /// The session's decisions without libssh or sockets: each interleaving of requests gives the
 /// actions in the order the worker carries them out.

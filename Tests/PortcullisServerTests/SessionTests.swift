@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import PortcullisServer
+import PortcullisTestSupport
 
 /// What a client sees of the session itself: no shell, and who may log in.
 @Suite struct SessionTests {

@@ -2,6 +2,7 @@ import Foundation
 import PortcullisPolicy
 import Testing
 @testable import PortcullisServer
+import PortcullisTestSupport
 
 /// The socket files the server creates for `ssh -R /path`: where, with which mode, what it does
 /// with a file already there, and that it cleans up only what it made.

@@ -2,6 +2,7 @@ import Foundation
 import PortcullisPolicy
 import Testing
 @testable import PortcullisServer
+import PortcullisTestSupport
 
 /// The stock OpenSSH client against the server on the patched libssh: Unix-socket forwards in
 /// both directions and their cancellation, asserted by the bytes that arrive.

@@ -2,6 +2,7 @@ import Foundation
 import PortcullisPolicy
 import Testing
 @testable import PortcullisServer
+import PortcullisTestSupport
 
 /// TCP forwards through the server with the stock client, and the refusals it reports.
 @Suite struct TCPForwardingTests {

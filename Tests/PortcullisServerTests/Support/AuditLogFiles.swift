@@ -1,6 +1,7 @@
 import Foundation
 import PortcullisAudit
 import PortcullisPolicy
+import PortcullisTestSupport
 
 /// The audit log a test daemon wrote, read back as records (rotated files first).
 struct AuditLogFiles {

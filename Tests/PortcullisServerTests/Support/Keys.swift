@@ -1,4 +1,5 @@
 import Foundation
+import PortcullisTestSupport
 
 /// Throwaway OpenSSH keys made with ssh-keygen.
 struct KeyPair {

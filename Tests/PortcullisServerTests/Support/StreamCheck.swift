@@ -1,4 +1,5 @@
 import Foundation
+import PortcullisTestSupport
 
 /// A long pseudo-random byte stream that both ends can produce from a seed, so that a transfer of
 /// hundreds of MiB is checked byte for byte without holding it in memory.

@@ -1,4 +1,5 @@
 import Foundation
+import PortcullisTestSupport
 
 /// The real `portcullisd` binary, started from a config this test wrote: one throwaway key pair per
 /// key name, each with the rule lines the test gives (YAML, indented as fields of a keys entry).

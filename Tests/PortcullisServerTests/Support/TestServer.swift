@@ -1,6 +1,7 @@
 import Foundation
 import PortcullisPolicy
 @testable import PortcullisServer
+import PortcullisTestSupport
 
 /// Admits the keys it was given and answers every forward request with `decide`.
 struct TestAuthority: SessionAuthority {

@@ -1,4 +1,5 @@
 import Foundation
+import PortcullisTestSupport
 
 /// Blocking client sockets for driving forwards from a test.
 enum TestSocket {

@@ -2,7 +2,7 @@ import PortcullisPolicy
 
 extension Grant {
     /// The grant of the rule `pattern` at `file`:`line`.
-    static func at(_ file: String, _ line: Int, _ pattern: String) -> Grant {
+    public static func at(_ file: String, _ line: Int, _ pattern: String) -> Grant {
         Grant(location: SourceLocation(file: file, line: line), pattern: pattern)
     }
 }
