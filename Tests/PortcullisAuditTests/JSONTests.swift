@@ -1,7 +1,6 @@
 import Foundation
 import PortcullisAudit
 import Testing
-import PortcullisTestSupport
 
 @Suite struct JSONTests {
     @Test func recordLineHasStableKeyOrder() {

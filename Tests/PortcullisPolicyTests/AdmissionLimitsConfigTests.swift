@@ -1,6 +1,5 @@
 @testable import PortcullisPolicy
 import Testing
-import PortcullisTestSupport
 
 /// The admission fields of `limits`: OpenSSH's forms, defaults, and every bad value refused with
 /// its file:line.

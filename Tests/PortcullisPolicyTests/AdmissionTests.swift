@@ -1,7 +1,6 @@
 import Foundation
 @testable import PortcullisPolicy
 import Testing
-import PortcullisTestSupport
 
 @Suite struct AdmissionTests {
     let now = Date(timeIntervalSince1970: 1_800_000_000)

@@ -1,6 +1,5 @@
 @testable import PortcullisPolicy
 import Testing
-import PortcullisTestSupport
 
 /// The `algorithms` mapping: it narrows or reorders the daemon's lists, never widens them.
 @Suite struct AlgorithmsConfigTests {

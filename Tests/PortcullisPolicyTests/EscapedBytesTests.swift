@@ -1,6 +1,5 @@
 import PortcullisPolicy
 import Testing
-import PortcullisTestSupport
 
 /// Bytes from outside are named exactly: valid UTF-8 as it is, everything else `\xNN`, never U+FFFD.
 @Suite struct EscapedBytesTests {

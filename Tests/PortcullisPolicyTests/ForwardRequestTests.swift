@@ -1,6 +1,5 @@
 import PortcullisPolicy
 import Testing
-import PortcullisTestSupport
 
 @Suite struct ForwardRequestTests {
     @Test func targetsAreSpelledAsTheAuditLogShowsThem() {

@@ -1,7 +1,6 @@
 @testable import PortcullisPolicy
 import Foundation
 import Testing
-import PortcullisTestSupport
 
 /// What the fuzz harnesses (Fuzz/) found in the pattern compilers, each kept as a regression test.
 @Suite struct FuzzFindingsTests {

@@ -1,6 +1,5 @@
 @testable import PortcullisPolicy
 import Testing
-import PortcullisTestSupport
 
 @Suite struct GlobTests {
     @Test("matching", arguments: [

@@ -1,6 +1,5 @@
 @testable import PortcullisPolicy
 import Testing
-import PortcullisTestSupport
 
 @Suite struct IPAddressTests {
     @Test("valid addresses and their canonical text", arguments: [

@@ -1,7 +1,6 @@
 import Foundation
 @testable import PortcullisPolicy
 import Testing
-import PortcullisTestSupport
 
 /// The key-entry table: the per-key limit fields, their `limits:` defaults, and `none` in the
 /// permit lists, through the loader, `KeySpec` and the authorized_keys translator.

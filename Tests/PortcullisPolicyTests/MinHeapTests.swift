@@ -1,6 +1,5 @@
 import PortcullisPolicy
 import Testing
-import PortcullisTestSupport
 
 /// The heap behind the event loops' deadlines and the penalty tables' expiries.
 @Suite struct MinHeapTests {

@@ -1,6 +1,5 @@
 import Testing
 @testable import PortcullisPolicy
-import PortcullisTestSupport
 
 /// The config fields of the operations interfaces (control socket, metrics, client alive) and the
 /// paths read relative to the config file.

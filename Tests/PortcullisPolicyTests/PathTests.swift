@@ -1,6 +1,5 @@
 @testable import PortcullisPolicy
 import Testing
-import PortcullisTestSupport
 
 @Suite struct PathValidationTests {
     static let long = "/" + String(repeating: "a", count: 106)

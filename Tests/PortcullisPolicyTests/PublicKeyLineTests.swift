@@ -1,7 +1,6 @@
 import Foundation
 @testable import PortcullisPolicy
 import Testing
-import PortcullisTestSupport
 
 @Suite struct PublicKeyLineTests {
     static func blob(_ fields: [[UInt8]]) -> String {

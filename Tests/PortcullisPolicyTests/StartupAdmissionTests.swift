@@ -1,6 +1,5 @@
 @testable import PortcullisPolicy
 import Testing
-import PortcullisTestSupport
 
 /// StartupAdmission, interleaving by interleaving: connections from sources at times, each
 /// authenticating or ending unauthenticated, against OpenSSH's MaxStartups, PerSourceMaxStartups

@@ -1,6 +1,5 @@
 import Foundation
 @testable import PortcullisPolicy
-import PortcullisTestSupport
 
 /// Key lines and entries for tests.
 enum TestKeys {

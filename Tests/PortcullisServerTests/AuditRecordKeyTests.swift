@@ -2,7 +2,6 @@ import PortcullisAudit
 import PortcullisPolicy
 @testable import PortcullisServer
 import Testing
-import PortcullisTestSupport
 
 /// Issue 12: every record of an authenticated session names its key, and a grant's location and
 /// pattern reach the record as typed values.

@@ -1,7 +1,6 @@
 import PortcullisPolicy
 import Testing
 @testable import PortcullisServer
-import PortcullisTestSupport
 
 /// Authentication as strict as sshd's: every attempt counts, a user name is bounded, and what a
 /// client that has not logged in chose is capped wherever it is recorded.

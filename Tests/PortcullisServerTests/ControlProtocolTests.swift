@@ -1,7 +1,6 @@
 import Foundation
 import Testing
 @testable import PortcullisServer
-import PortcullisTestSupport
 
 /// The control socket's request lines: what is accepted, and the reason for what is not.
 @Suite struct ControlProtocolTests {

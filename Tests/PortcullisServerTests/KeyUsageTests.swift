@@ -1,7 +1,6 @@
 import Foundation
 import Testing
 @testable import PortcullisServer
-import PortcullisTestSupport
 
 /// The per-key usage table behind max_sessions, max_listens and max_channels, and the live view
 /// of sessions the control socket reads.

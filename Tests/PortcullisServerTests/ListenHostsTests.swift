@@ -1,7 +1,6 @@
 import Foundation
 @testable import PortcullisServer
 import Testing
-import PortcullisTestSupport
 
 /// A remote listen on a fixed port is served on each of its addresses that can be bound, as sshd
 /// serves `ssh -R 8080` on 127.0.0.1 when [::1]:8080 is taken.

@@ -1,6 +1,5 @@
 import Testing
 @testable import PortcullisServer
-import PortcullisTestSupport
 
 /// The dead-peer and idle watch without libssh: counters and a clock in, asks and ends out.
 @Suite struct SessionLivenessTests {

@@ -1,6 +1,5 @@
 import Testing
 @testable import PortcullisServer
-import PortcullisTestSupport
 
 /// Request fields are decoded strictly and named, when they are not text, with their bytes escaped.
 @Suite struct WireTextTests {

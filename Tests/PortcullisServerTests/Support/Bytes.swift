@@ -1,5 +1,4 @@
 import Foundation
-import PortcullisTestSupport
 
 func randomBytes(_ count: Int) -> [UInt8] {
     var generator = SystemRandomNumberGenerator()
