@@ -154,6 +154,39 @@ def test_fail2ban_filter_finds_nothing_in_a_log_of_successful_logins(start_daemo
     assert auth_hits(report) == 0, report
 
 
+def fail2ban_dump(workdir: Path, enable: bool) -> list[str]:
+    """fail2ban-client's dump of a copy of the system's fail2ban configuration with this jail as its
+    only one (Debian's own sshd jail, on by default, needs an sshd log this machine may not have) and
+    this filter (and, with `enable`, a jail.local turning the jail on against an empty log): what
+    the server would be told to do. Nothing is started."""
+    conf = workdir / ("fail2ban-on" if enable else "fail2ban-off")
+    shutil.copytree("/etc/fail2ban", conf)
+    for other in [*conf.glob("jail.d/*"), *conf.glob("jail.local")]:
+        other.unlink()
+    shutil.copy(FILTER, conf / "filter.d/portcullis.conf")
+    shutil.copy(JAIL, conf / "jail.d/portcullis.conf")
+    log = workdir / "audit.jsonl"
+    log.touch()
+    if enable:
+        (conf / "jail.local").write_text(f"[portcullis]\nenabled = true\nlogpath = {log}\n")
+    client = shutil.which("fail2ban-client")
+    tested = subprocess.run([client, "-c", str(conf), "-t"], capture_output=True, text=True, timeout=120)
+    assert tested.returncode == 0, f"fail2ban-client -t refused the configuration:\n{tested.stdout}{tested.stderr}"
+    dumped = subprocess.run([client, "-c", str(conf), "-d"], capture_output=True, text=True, timeout=120)
+    assert dumped.returncode == 0, dumped.stderr
+    return [line for line in dumped.stdout.splitlines() if "'portcullis'" in line]
+
+
+def test_jail_loads_and_is_off_until_enabled(workdir):
+    ensure_fail2ban_regex()
+    assert fail2ban_dump(workdir, enable=False) == [], "the jail is on before anyone enabled it"
+    jail = "\n".join(fail2ban_dump(workdir, enable=True))
+    assert "['add', 'portcullis', 'auto']" in jail, jail            # a file, not the journal
+    assert f"'addlogpath', '{workdir / 'audit.jsonl'}'" in jail, jail
+    assert "--dports 2222,22" in jail, jail
+    assert "'maxretry', 10" in jail and "'findtime', '10m'" in jail and "'bantime', '1h'" in jail, jail
+
+
 def test_jail_is_off_by_default_and_reads_the_audit_log():
     text = JAIL.read_text()
     settings = dict(re.findall(r"^(\w+)\s*=\s*(.*?)\s*$", text, re.M))
