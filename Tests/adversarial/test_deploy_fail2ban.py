@@ -143,6 +143,45 @@ def auth_hits(report: str) -> int:
     return int(match.group(1)) if match else 0
 
 
+def test_fail2ban_filter_counts_refusals_of_a_penalised_source_but_not_of_a_full_daemon(start_daemon, workdir):
+    """With per_source_penalties (the default), failed logins get their source refused at accept:
+    each such connection-refused record counts too, by its "client" address. A refusal under the
+    global max_startups (whoever connects while the daemon is full) does not."""
+    tool = ensure_fail2ban_regex()
+    daemon = start_daemon({"alex": ""})
+    stranger = [stranger_key(workdir, "stranger")]
+
+    def refused_now() -> bool:
+        try:
+            failed_logins(daemon, "alex", stranger)
+        except (paramiko.SSHException, OSError):
+            return True                                   # closed at accept: penalised
+        return False
+
+    wait_for(refused_now, "the source to be refused for its failed logins", 30, interval=0.2)
+    wait_for(lambda: daemon.events("connection-refused"), "the refusal's audit record", 10)
+    full = start_daemon({"alex": ""}, limits="max_startups: 1, per_source_max_startups: none, per_source_penalties: no")
+    held = socket.create_connection(("127.0.0.1", full.port), timeout=10)
+    try:
+        assert held.recv(8).startswith(b"SSH-"), "the first connection was not admitted"
+        extra = socket.create_connection(("127.0.0.1", full.port), timeout=10)
+        assert extra.recv(8) == b"", "a second connection was admitted past max_startups 1"
+        extra.close()
+        wait_for(lambda: full.events("connection-refused"), "the max_startups refusal's record", 10)
+    finally:
+        held.close()
+
+    denied = len(daemon.events("auth", decision="deny"))
+    penalised = [r for r in daemon.events("connection-refused") if "client" in r]
+    assert penalised and all("is penalised" in r["reason"] for r in penalised), penalised
+    addresses, report = fail2ban_regex(tool, daemon.audit_log)
+    assert len(addresses) == denied + len(penalised), (denied, penalised, addresses, report)
+    assert set(addresses) == {"127.0.0.1"}, report
+    assert full.events("connection-refused")[0]["reason"].startswith("max_startups:"), full.events("connection-refused")
+    addresses, report = fail2ban_regex(tool, full.audit_log)
+    assert addresses == [], f"a refusal under the global max_startups was counted:\n{report}"
+
+
 def test_fail2ban_filter_finds_nothing_in_a_log_of_successful_logins(start_daemon):
     tool = ensure_fail2ban_regex()
     daemon = start_daemon({"alex": ""})
