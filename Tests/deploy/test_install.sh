@@ -11,7 +11,7 @@
 #   3. portcullis.yaml(5) documents every setting the daemon accepts, in the right section: the
 #      names are found by asking the built daemon (portcullisd --check on a probe config holding
 #      every lower-case string literal of Sources/ as a field at each level: what it does not
-#      call unknown is a setting), not from a copied list.
+#      call unknown is a setting), not from a copied list; its examples pass policyctl validate.
 #   4. The completions parse (bash -n, zsh -n, fish -n) and bash offers policyctl's subcommands
 #      (as `policyctl --help` lists them) after `policyctl `.
 # Needs a release build (make test-install builds it). Exit status: 0 all passed, 1 a check failed.
@@ -149,6 +149,13 @@ if python3 Tests/deploy/settings_documented.py .build/release/policyctl Deploy/m
     pass "portcullis.yaml(5) documents every setting the daemon accepts"
 else
     fail "portcullis.yaml(5) and the daemon's settings differ (above)"
+fi
+
+# The page's examples are a configuration the daemon accepts.
+if python3 Tests/deploy/man_example_valid.py .build/release/policyctl Deploy/man/portcullis.yaml.5; then
+    pass "the examples of portcullis.yaml(5) pass policyctl validate"
+else
+    fail "the examples of portcullis.yaml(5) are not a valid configuration (above)"
 fi
 
 # 4. Completions.
