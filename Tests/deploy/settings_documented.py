@@ -2,7 +2,8 @@
 """Does portcullis.yaml(5) document every setting the daemon accepts, each in its section, and
 nothing it does not accept?
 
-Usage: settings_documented.py POLICYCTL PAGE   (exit 0: yes; 1: no, with what differs)
+Usage: settings_documented.py POLICYCTL PAGE [SOURCES]   (exit 0: yes; 1: no, with what differs)
+(SOURCES: the Swift sources POLICYCTL was built from, default this checkout's Sources/.)
 
 The daemon's loader is the source of truth, asked rather than copied: every lower-case identifier
 that is a string literal somewhere in Sources/ is written as a field at each level of one probe
@@ -37,9 +38,9 @@ CONTAINERS = {"limits", "algorithms", "keys"}
 AHEAD = {("top", "user"), ("top", "group")}
 
 
-def candidates():
+def candidates(sources):
     names = set()
-    for path in (ROOT / "Sources").rglob("*.swift"):
+    for path in pathlib.Path(sources).rglob("*.swift"):
         names |= set(re.findall(r'"([a-z][a-z0-9_]*)"', path.read_text(errors="replace")))
     return sorted(names)
 
@@ -89,7 +90,8 @@ def documented(page):
 
 def main():
     policyctl, page = sys.argv[1], sys.argv[2]
-    known = probe(policyctl, candidates())
+    sources = sys.argv[3] if len(sys.argv) > 3 else ROOT / "Sources"
+    known = probe(policyctl, candidates(sources))
     sections = documented(page)
     problems = []
     for level, (what, section) in LEVELS.items():
