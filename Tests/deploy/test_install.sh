@@ -144,6 +144,12 @@ for page in "${pages[@]}"; do
     fi
 done
 
+version=$(.build/release/portcullisd --version | awk '{ print $2 }')
+for page in .build-docs/man/portcullisd.8 .build-docs/man/policyctl.8; do
+    grep -q "^\.TH [A-Z]* 8 \"[0-9-]*\" \"Portcullis $version\"" "$page" \
+        && pass "$page: headed Portcullis $version" || fail "$page: header is $(sed -n '/^\.TH/p' "$page")"
+done
+
 # 3. Every setting the daemon accepts is documented in portcullis.yaml(5), in its section.
 if python3 Tests/deploy/settings_documented.py .build/release/policyctl Deploy/man/portcullis.yaml.5; then
     pass "portcullis.yaml(5) documents every setting the daemon accepts"
