@@ -216,6 +216,27 @@ def fail2ban_dump(workdir: Path, enable: bool) -> list[str]:
     return [line for line in dumped.stdout.splitlines() if "'portcullis'" in line]
 
 
+def test_fail2ban_filter_reads_ipv6_clients(start_daemon, workdir):
+    """The daemon's own records of a refused login, with the session-start's address swapped for
+    IPv6 ones (the test daemon listens on 127.0.0.1 only): an IPv6 client is found as such, an
+    IPv4-mapped one as the IPv4 address (as the daemon itself writes it)."""
+    tool = ensure_fail2ban_regex()
+    daemon = start_daemon({"alex": ""})
+    failed_logins(daemon, "alex", [stranger_key(workdir, "stranger")])
+    wait_for(lambda: daemon.events("session-end"), "the session's records", 20)
+    lines = [line for line in daemon.audit_log.read_text().splitlines()
+             if '"event":"session-start"' in line or '"event":"auth"' in line]
+    assert len(lines) == 2, lines
+    log = workdir / "v6.jsonl"
+    with log.open("w") as out:
+        for session, address in ((101, "2001:db8::7"), (102, "::ffff:192.0.2.9")):
+            for line in lines:
+                line = re.sub(r'"session":\d+', f'"session":{session}', line)
+                out.write(line.replace('"client":"127.0.0.1"', f'"client":"{address}"') + "\n")
+    addresses, report = fail2ban_regex(tool, log)
+    assert addresses == ["2001:db8::7", "192.0.2.9"], report
+
+
 def test_jail_loads_and_is_off_until_enabled(workdir):
     ensure_fail2ban_regex()
     assert fail2ban_dump(workdir, enable=False) == [], "the jail is on before anyone enabled it"
