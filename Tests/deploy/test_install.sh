@@ -131,6 +131,18 @@ else
     fail "an overridden directory was not honoured: $(cd "$dest" 2>/dev/null && find . -type f | sort | tr '\n' ' ')"
 fi
 
+# Bad directories are refused by name before anything is written.
+for bad in "DESTDIR=relative/root" "PREFIX=/usr/my dir" "MANDIR=usr/share/man"; do
+    name=${bad%%=*}
+    if out=$(cd "$work" && make -s -C "$root" install DESTDIR="$work/refused" "$bad" 2>&1); then
+        fail "make install $bad was accepted"
+    elif grep -q "scripts/install: $name=" <<<"$out" && [ ! -e "$work/refused" ] && [ ! -e "$root/relative" ]; then
+        pass "make install $bad is refused, naming $name, and writes nothing"
+    else
+        fail "make install $bad: not refused by name, or something was written:"$'\n'"$out"
+    fi
+done
+
 # 2. Lint: every page, every linter, not a word of output.
 pages=(.build-docs/man/portcullisd.8 .build-docs/man/policyctl.8 Deploy/man/portcullis.yaml.5)
 for page in "${pages[@]}"; do
