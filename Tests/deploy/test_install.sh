@@ -5,13 +5,15 @@
 #   1. make install DESTDIR=... with PREFIX=/usr and with PREFIX=/usr/local: exactly the expected
 #      files, each with its mode; the unit names this install's binaries; the installed
 #      portcullisd --version runs; a second install keeps a config the administrator changed;
-#      make uninstall leaves only the config (and keys.d).
+#      make uninstall leaves only the config (and keys.d); every directory variable is honoured;
+#      a relative or blank directory is refused by name before anything is written.
 #   2. Every man page lints clean: groff -ww, man --warnings, mandoc -Tlint (each installed if
 #      missing); no output at all.
 #   3. portcullis.yaml(5) documents every setting the daemon accepts, in the right section: the
-#      names are found by asking the built daemon (portcullisd --check on a probe config holding
-#      every lower-case string literal of Sources/ as a field at each level: what it does not
-#      call unknown is a setting), not from a copied list; its examples pass policyctl validate.
+#      names are found by asking the daemon's loader (policyctl validate --json on a probe config
+#      holding every lower-case string literal of Sources/ as a field at each level: what it does
+#      not call unknown is a setting), not from a copied list; its examples pass policyctl
+#      validate; the generated pages carry the tools' version.
 #   4. The completions parse (bash -n, zsh -n, fish -n) and bash offers policyctl's subcommands
 #      (as `policyctl --help` lists them) after `policyctl `.
 # Needs a release build (make test-install builds it). Exit status: 0 all passed, 1 a check failed.
