@@ -78,7 +78,7 @@ test-bench-quick: libssh
 	@Benchmarks/run --quick
 
 # make install into temporary roots (PREFIX=/usr and /usr/local): the exact files and modes, a kept
-# config, the installed daemon runs, uninstall; the man pages lint clean and document every setting
+# config, the installed daemon runs, uninstall; the man pages lint clean and document every setting;
 # the completions parse (Tests/deploy).
 test-install: build
 	@Tests/deploy/test_install.sh
