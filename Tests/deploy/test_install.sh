@@ -149,7 +149,8 @@ done
 pages=(.build-docs/man/portcullisd.8 .build-docs/man/policyctl.8 Deploy/man/portcullis.yaml.5)
 for page in "${pages[@]}"; do
     groff_out=$(groff -ww -z -man "$page" 2>&1)
-    man_out=$(LC_ALL=C.UTF-8 MANROFFSEQ='' man --warnings -l "$page" 2>&1 >/dev/null)
+    # As lintian runs it (its groff-message tag).
+    man_out=$(LC_ALL=C.UTF-8 MANROFFSEQ='' MANWIDTH=80 man --warnings -E UTF-8 -l -Tutf8 -Z "$page" 2>&1 >/dev/null)
     mandoc_out=$(mandoc -Tlint -Wstyle "$page" 2>&1)
     if [ -z "$groff_out$man_out$mandoc_out" ]; then
         pass "$page: groff -ww, man --warnings and mandoc -Tlint report nothing"
