@@ -102,9 +102,11 @@ for case in "/usr /etc" "/usr/local /usr/local/etc"; do
         || fail "PREFIX=$prefix: the installed config is not the starter with $etc paths"
     echo "# changed by the administrator" >>"$config"
     cp "$config" "$work/changed.yaml"
+    chmod 0750 "$dest$etc/portcullis/keys.d"
     out=$(make -s install DESTDIR="$dest" PREFIX="$prefix" 2>&1) || fail "second make install failed: $out"
-    if cmp -s "$config" "$work/changed.yaml" && grep -q "kept $config" <<<"$out"; then
-        pass "PREFIX=$prefix: a second install keeps the changed config and says so"
+    if cmp -s "$config" "$work/changed.yaml" && grep -q "kept $config" <<<"$out" \
+        && [ "$(stat -c %a "$dest$etc/portcullis/keys.d")" = 750 ]; then
+        pass "PREFIX=$prefix: a second install keeps the changed config (and says so) and keys.d's mode"
     else
         fail "PREFIX=$prefix: a second install did not keep the changed config (or did not say so):"$'\n'"$out"
     fi
