@@ -63,7 +63,8 @@ enum GlobalOptions {
         var index = 0
         while index < arguments.count, arguments[index].hasPrefix("-") {
             let argument = arguments[index]
-            if ["-h", "--help", "-help", "--version", "--"].contains(argument) || argument.hasPrefix("--generate-completion") {
+            if ["-h", "--help", "-help", "--version", "--"].contains(argument) || argument.hasPrefix("--generate-completion")
+                || argument.hasPrefix("--experimental-dump-help") {
                 return arguments
             }
             if names.contains(where: { argument.hasPrefix($0 + "=") }) {

@@ -33,6 +33,9 @@ import PortcullisTestSupport
         let unknown = try run(policyctlBinary, ["--verbose", "list-keys", "--config", site.config])
         #expect(unknown.status == 2)
         #expect(unknown.stderr == "policyctl: unknown option \"--verbose\" before the subcommand (only --config may come first)\n")
+        // ArgumentParser's own top-level flags are left to it: the whole tool's help as JSON (man pages).
+        let dump = try run(policyctlBinary, ["--experimental-dump-help"])
+        #expect(dump.status == 0 && dump.stdout.contains("\"commandName\" : \"policyctl\""), "\(dump.stderr)")
         let missing = try run(policyctlBinary, ["--config"])
         #expect(missing.status == 2)
         #expect(missing.stderr == "policyctl: missing value for --config (--config FILE)\n")
