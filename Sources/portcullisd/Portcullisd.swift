@@ -84,13 +84,26 @@ struct Portcullisd: ParsableCommand {
             print("\(config): OK (\(policyConfig.keys.count) keys)")
             return
         }
-        let addresses = override ?? policyConfig.listen
         let log = DaemonLog()
+        // user: the account it drops to once bound; another account than its own needs root.
+        var dropTo: ServiceAccount?
+        switch Privileges.plan(policyConfig.serviceAccount, configPath: config) {
+        case .refuse(let message):
+            log.line("cannot start: \(message)")
+            throw ExitCode(1)
+        case .stay(let warnRoot):
+            if warnRoot { log.line(Privileges.rootWarning(configPath: config)) }
+        case .drop(let account):
+            dropTo = account
+        }
+        let addresses = override ?? policyConfig.listen
+        // Opened (and connected) now: it may lie where the account dropped to cannot reach it.
+        let notify = SystemdNotify(report: { log.line($0) })
         let daemon: Daemon
         do {
             daemon = try Daemon(configPath: config, policyConfig: policyConfig, listen: addresses, listenOverride: override,
                                 pidFile: pidFile,
-                                syslogSocket: syslogSocket, log: log)
+                                syslogSocket: syslogSocket, dropTo: dropTo, notify: notify, log: log)
         } catch {
             log.line("cannot open the audit log: \(error)")
             throw ExitCode(1)

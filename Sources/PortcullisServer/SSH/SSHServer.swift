@@ -52,8 +52,10 @@ public final class SSHServer: @unchecked Sendable {
         stop()
     }
 
-    /// Loads the host keys, binds every listen address and starts accepting.
-    public func start() throws {
+    /// Loads the host keys, binds every listen address and starts accepting. `beforeAccepting`
+    /// runs once all is bound and before the first connection is accepted (the daemon drops
+    /// root there); if it throws, nothing is accepted and its error is thrown.
+    public func start(beforeAccepting: () throws -> Void = {}) throws {
         LibSSH.initialize()
         // A peer that hangs up must never end the process: a write to it fails with EPIPE instead.
         signal(SIGPIPE, SIG_IGN)
@@ -79,6 +81,12 @@ public final class SSHServer: @unchecked Sendable {
         guard pipe(&pipeFDs) == 0 else { throw ServerError(description: "pipe failed") }
         pipeFDs.forEach(Socket.makeNonBlocking)
         wake = (pipeFDs[0], pipeFDs[1])
+        do {
+            try beforeAccepting()
+        } catch {
+            stop()
+            throw error
+        }
         let thread = Thread { [self] in acceptLoop() }
         thread.name = "portcullis-accept"
         acceptor = thread
