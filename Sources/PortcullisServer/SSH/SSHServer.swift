@@ -59,7 +59,6 @@ public final class SSHServer: @unchecked Sendable {
         LibSSH.initialize()
         // A peer that hangs up must never end the process: a write to it fails with EPIPE instead.
         signal(SIGPIPE, SIG_IGN)
-        try sweepSocketRoot()
         bind = try makeBind()
         do {
             for address in configuration.listen {
@@ -83,6 +82,8 @@ public final class SSHServer: @unchecked Sendable {
         wake = (pipeFDs[0], pipeFDs[1])
         do {
             try beforeAccepting()
+            // As the user the daemon runs as from here on: the record of its sockets is its own.
+            try sweepSocketRoot()
         } catch {
             stop()
             throw error
