@@ -67,17 +67,14 @@ def expect_refusal(daemon, timeout: float = 20.0) -> str:
     return daemon.stderr()
 
 
-def test_the_wrapper_really_hands_extra_groups_to_the_daemon(workdir):
-    """The control for the test below: what setpriv gives a process it starts (so that their
-    absence in the daemon shows the drop, not the harness)."""
-    result = subprocess.run(["setpriv", "--groups", ",".join(map(str, EXTRA_GROUPS)), "--", "cat", "/proc/self/status"],
-                            capture_output=True, text=True, check=True)
-    groups = re.search(r"^Groups:\s*(.*)$", result.stdout, re.M).group(1).split()
-    assert {str(g) for g in EXTRA_GROUPS} <= set(groups)
-
-
 def test_root_start_drops_to_the_user_in_every_thread_and_serves(start_daemon, workdir, services, procs):
     uid, gid = account()
+    # The control: what the wrapper's setpriv gives the process it starts (so that their absence
+    # in the daemon shows the drop, not the harness).
+    control = subprocess.run(["setpriv", "--groups", ",".join(map(str, EXTRA_GROUPS)), "--", "cat", "/proc/self/status"],
+                             capture_output=True, text=True, check=True)
+    held = re.search(r"^Groups:\s*(.*)$", control.stdout, re.M).group(1).split()
+    assert {str(g) for g in EXTRA_GROUPS} <= set(held)
     echo = services(echo_handler)
     daemon = start_daemon({"alex": 'permit_streamlocal_listen: ["%ROOT%/alex/*.sock"]'},
                           extra_yaml=f"user: {USER}", wrapper=as_root_for(workdir))
