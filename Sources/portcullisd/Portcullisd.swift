@@ -23,6 +23,10 @@ struct Portcullisd: ParsableCommand {
             Every authentication, decision, forward and channel is recorded in the audit log \
             (audit_log, default /var/log/portcullis/audit.jsonl) before the client hears the answer.
 
+            Started as root with user: (and group:) in the config, it binds and opens what needs \
+            root, then drops to that account before it accepts a connection. With $NOTIFY_SOCKET \
+            set (systemd Type=notify) it reports readiness, reloads and its stop there.
+
             Example:
               portcullisd --config /etc/portcullis/portcullis.yaml
               portcullisd --config Config/portcullis.yaml --check

@@ -91,7 +91,8 @@ enum Privileges {
         return Array(list.prefix(Int(max(got, 0))))
     }
 
-    /// Every thread whose /proc status shows other ids than the account's (all four Uid and Gid fields).
+    /// Every thread whose /proc status shows other ids than the account's (all four Uid and Gid
+    /// fields) or, for an account other than root, any permitted or effective capability.
     static func threadProblems(_ account: ServiceAccount) -> [String] {
         guard let tasks = try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task") else { return [] }
         var problems: [String] = []
@@ -102,6 +103,12 @@ enum Privileges {
                 let want = line.hasPrefix("Uid:") ? account.uid : account.gid
                 if ids.count != 4 || ids.contains(where: { $0 != want }) {
                     problems.append("thread \(task) still has \(line.replacingOccurrences(of: "\t", with: " "))")
+                }
+            }
+            for line in status.split(separator: "\n") where account.uid != 0
+                && (line.hasPrefix("CapPrm:") || line.hasPrefix("CapEff:")) {
+                if UInt64(line.dropFirst(7).trimmingCharacters(in: .whitespaces), radix: 16) != 0 {
+                    problems.append("thread \(task) still has capabilities: \(line.replacingOccurrences(of: "\t", with: " "))")
                 }
             }
         }
