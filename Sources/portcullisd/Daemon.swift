@@ -235,8 +235,8 @@ final class Daemon: @unchecked Sendable {
         let problems = AccountChecks.problems(config, configPath: configPath, listen: listenOverride, pidFile: pidFile,
                                               account: account)
         guard problems.isEmpty else {
-            // Each problem names the file and the user.
-            throw Privileges.Failure(description: problems.joined(separator: "\n"))
+            // Each problem names the file and the user; one log line says them all.
+            throw Privileges.Failure(description: problems.joined(separator: "; "))
         }
         if let warning = AccountChecks.controlSocketWarning(config, account: account) { log.line(warning) }
         log.line("running as user \(account.user) (uid \(account.uid)), group \(account.group) (gid \(account.gid)), "
