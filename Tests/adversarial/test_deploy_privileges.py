@@ -193,3 +193,12 @@ def test_an_unknown_user_or_group_is_a_config_error_at_its_line(workdir):
     validate = subprocess.run([str(policyctl), "validate", "--config", str(config)], capture_output=True, text=True)
     assert validate.returncode == 1
     assert f'{config}:4: group "no-such-group-pcs": no such group on this system' in validate.stdout
+
+
+def test_the_control_socket_keeps_control_group_after_the_drop(start_daemon, workdir):
+    uid, _ = account()
+    group = grp.getgrnam("daemon")
+    daemon = start_daemon({"alex": ""}, extra_yaml=f"user: {USER}\ncontrol_group: daemon", wrapper=as_root_for(workdir))
+    info = os.stat(daemon.control_socket)
+    assert (info.st_uid, info.st_gid, info.st_mode & 0o777) == (uid, group.gr_gid, 0o660)
+    assert daemon.policyctl("status").returncode == 0
