@@ -129,7 +129,10 @@ final class Daemon: @unchecked Sendable {
             metricsEndpoint?.start()
         } catch {
             control?.stop()
-            if pidWritten, let pidFile { unlink(pidFile) }
+            if pidWritten, let pidFile, unlink(pidFile) != 0 {
+                // After the drop, in a directory only root writes: say so rather than leave it silently.
+                log.line("cannot remove the pid file \(pidFile): \(String(cString: strerror(errno)))")
+            }
             log.line("cannot start: \(error)")
             _ = audit.stopped(reason: "cannot start: \(error)", sessions: 0)
             throw ExitCode(1)
