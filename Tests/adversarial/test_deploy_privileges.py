@@ -38,14 +38,14 @@ def account_groups() -> set[int]:
     return set(os.getgrouplist(USER, gid))
 
 
-def as_root_for(workdir, index: int = 0, then: str = "", groups=EXTRA_GROUPS) -> list[str]:
+def as_root_for(workdir, index: int = 0, then: str = "", groups=EXTRA_GROUPS, args: str = "") -> list[str]:
     """A wrapper for start_daemon: gives the daemon's directory (workdir/dN, written before it
     starts) to the account, runs `then` (shell, "$D" is the directory), and starts portcullisd as
     root holding the extra supplementary groups."""
     uid, gid = account()
     os.chmod(workdir, 0o755)
     directory = workdir / f"d{index}"
-    script = f'D="{directory}"; chown -R {uid}:{gid} "$D" && {then or "true"} && exec setpriv --groups {",".join(map(str, groups))} -- "$@"'
+    script = f'D="{directory}"; chown -R {uid}:{gid} "$D" && {then or "true"} && exec setpriv --groups {",".join(map(str, groups))} -- "$@" {args}'
     return ["/bin/sh", "-c", script, "sh"]
 
 
@@ -133,15 +133,20 @@ def test_root_start_drops_to_the_user_in_every_thread_and_serves(start_daemon, w
      "the configuration cannot be read as user nobody (every reload reads it): $D/portcullis.yaml"),
     ("audit log directory", 'mkdir "$D/log" && chmod 755 "$D/log"',
      "audit_log $D/log/audit.jsonl: user nobody cannot write its directory $D/log"),
-], ids=["host-key", "socket-root", "config", "audit-dir"])
+    ("pid file directory", 'mkdir "$D/run"',
+     "--pid-file $D/run/p.pid: user nobody cannot write its directory $D/run"),
+], ids=["host-key", "socket-root", "config", "audit-dir", "pid-dir"])
 def test_what_the_user_cannot_reach_stops_the_start_naming_it(start_daemon, workdir, what, then, named):
     directory = workdir / "d0"
     audit_log = directory / "log" / "audit.jsonl" if what == "audit log directory" else None
-    daemon = start_daemon({"alex": ""}, extra_yaml=f"user: {USER}", wrapper=as_root_for(workdir, then=then),
+    args = f'--pid-file "{directory}/run/p.pid"' if what == "pid file directory" else ""
+    daemon = start_daemon({"alex": ""}, extra_yaml=f"user: {USER}", wrapper=as_root_for(workdir, then=then, args=args),
                           wait_listening=False, audit_log=audit_log)
     log = expect_refusal(daemon)
     assert "portcullisd: cannot start: " in log
     assert named.replace("$D", str(directory)) in log, log
+    if what == "pid file directory":
+        assert f"cannot remove the pid file {directory}/run/p.pid: Permission denied" in log, log
 
 
 def test_a_non_root_start_naming_another_user_is_refused(start_daemon, workdir):
