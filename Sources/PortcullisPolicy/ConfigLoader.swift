@@ -9,7 +9,7 @@ public enum ConfigLoader {
     public static let fields = [
         "listen", "host_keys", "socket_root", "socket_mode", "gateway_ports", "allow_privileged_ports",
         "keys_dir", "audit_log", "audit_syslog", "limits", "keys", "algorithms",
-    ] + operationsFields
+    ] + operationsFields + serviceFields
 
     /// Reads `path` and every `*.yaml`/`*.yml` file in its keys_dir (dot files are skipped; each
     /// must be a regular file, not a link), and validates everything. Throws a `ConfigError` listing
@@ -151,6 +151,7 @@ public enum ConfigLoader {
         if let node = value("limits") { readLimits(node, into: &config.limits, reader: &reader) }
         if let node = value("algorithms") { config.algorithms = Algorithms.read(node, reader: &reader) }
         readOperations(fields, into: &config, reader: &reader)
+        readService(fields, into: &config, reader: &reader)
         return socketRoot
     }
 

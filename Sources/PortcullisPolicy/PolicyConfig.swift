@@ -34,6 +34,9 @@ public struct PolicyConfig: Sendable, Hashable {
     public var metricsListen: ListenAddress?
     /// Whether metrics also carry per-key labels (off by default: cardinality, privacy).
     public var metricsPerKey = false
+    /// The account the daemon drops to once it has bound its sockets (`user:`, `group:`); nil:
+    /// it runs as whoever started it.
+    public var serviceAccount: ServiceAccount?
     /// Where `listen` and `host_keys` entries were written, for the start checks to name.
     public var locations = SettingLocations()
 

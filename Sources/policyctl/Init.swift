@@ -95,6 +95,7 @@ struct Init: ParsableCommand {
         # client_alive_count_max (3): a client silent that long is asked, 3 unanswered asks end it.
         # control_socket: "/run/portcullis/control.sock"   # policyctl status/sessions/reload (the default)
         # metrics_listen: "127.0.0.1:9810"                 # Prometheus /metrics (off unless set)
+        # user: portcullis     # started as root: drop to this account once the ports are bound (group: too)
 
         # Keys may also be written here by hand (policyctl reads them, never edits them), e.g.:
         # keys:

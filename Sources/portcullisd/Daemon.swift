@@ -30,11 +30,18 @@ final class Daemon: @unchecked Sendable {
     /// What `/metrics` serves (metrics_listen); nil: metrics off.
     private let metrics: ServerMetrics?
     private var metricsEndpoint: MetricsEndpoint?
+    /// The account to drop to once everything is bound (root started it with `user:`); nil: none.
+    private let dropTo: ServiceAccount?
+    /// systemd's notification socket ($NOTIFY_SOCKET); nil: not run by systemd as Type=notify.
+    private let notify: SystemdNotify?
 
     /// Opens the audit log and writes daemon-start; throws if the log cannot be written.
     init(configPath: String, policyConfig: PolicyConfig, listen: [ListenAddress], listenOverride: [ListenAddress]? = nil,
-         pidFile: String? = nil, syslogSocket: String = "/dev/log", log: DaemonLog) throws {
+         pidFile: String? = nil, syslogSocket: String = "/dev/log", dropTo: ServiceAccount? = nil,
+         notify: SystemdNotify? = nil, log: DaemonLog) throws {
         self.configPath = configPath
+        self.dropTo = dropTo
+        self.notify = notify
         self.listenOverride = listenOverride
         self.pidFile = pidFile
         self.log = log
@@ -95,43 +102,54 @@ final class Daemon: @unchecked Sendable {
             source.resume()
             return source
         }
+        var pidWritten = false
         do {
             if let path = config.controlSocket {
-                control = try ControlServer(path: path, group: config.controlGroup.flatMap(StartupCheck.groupID))
+                control = try ControlServer(path: path, group: config.controlGroup.flatMap(StartupCheck.groupID),
+                                            owner: dropTo?.uid)
             }
             if let metrics, let address = config.metricsListen {
                 metricsEndpoint = try MetricsEndpoint(host: address.host, port: address.port) { metrics.render() }
             }
-            try server.start()
+            // Everything that needs root is bound and open once the listeners are: the pid file,
+            // then the drop to `user:`, both before the first connection is accepted.
+            try server.start { [self] in
+                if let pidFile {
+                    // Written only now that SIGHUP is handled: a reload sent as soon as it appears is safe.
+                    unlink(ReloadStatus.path(pidFile: pidFile))
+                    do {
+                        try AtomicFile.write(Data("\(getpid())\n".utf8), to: pidFile, mode: 0o644)
+                    } catch {
+                        throw Privileges.Failure(description: "cannot write the pid file: \(error)")
+                    }
+                    pidWritten = true
+                }
+                if let dropTo { try becomeServiceUser(dropTo) }
+            }
             metricsEndpoint?.start()
         } catch {
             control?.stop()
+            if pidWritten, let pidFile, unlink(pidFile) != 0 {
+                // After the drop, in a directory only root writes: say so rather than leave it silently.
+                log.line("cannot remove the pid file \(pidFile): \(String(cString: strerror(errno)))")
+            }
             log.line("cannot start: \(error)")
             _ = audit.stopped(reason: "cannot start: \(error)", sessions: 0)
             throw ExitCode(1)
         }
         control?.start { [self] in answer($0) }
-        log.line("listening on \(server.endpoints.map(\.description).joined(separator: ", ")) "
+        let endpoints = server.endpoints.map(\.description)
+        log.line("listening on \(endpoints.joined(separator: ", ")) "
                  + "with \(store.current.config.keys.count) keys; \(LibSSH.build); "
                  + (config.auditLog.map { "audit log \($0)" } ?? "audit log off"))
         if let metricsEndpoint {
             log.line("metrics on \(metricsEndpoint.endpoints.map { "http://\($0)/metrics" }.joined(separator: ", "))")
         }
-        if let pidFile {
-            // Written only now that SIGHUP is handled: a reload sent as soon as it appears is safe.
-            unlink(ReloadStatus.path(pidFile: pidFile))
-            do {
-                try AtomicFile.write(Data("\(getpid())\n".utf8), to: pidFile, mode: 0o644)
-            } catch {
-                log.line("cannot write the pid file: \(error)")
-                control?.stop()
-                _ = server.shutdown(timeout: 10)
-                throw ExitCode(1)
-            }
-        }
+        notify?.send(NotifyMessage.ready(endpoints: endpoints, keys: store.current.config.keys.count, pid: getpid()))
         stop.wait()
-        control?.stop()
         let open = server.sessionCount
+        notify?.send(NotifyMessage.stopping(sessions: open))
+        control?.stop()
         log.line("stopping: closing \(open) sessions")
         let clean = server.shutdown(timeout: 10)
         metricsEndpoint?.stop()
@@ -153,6 +171,7 @@ final class Daemon: @unchecked Sendable {
     private func reload() -> (ok: Bool, message: String) {
         reloadLock.lock()
         defer { reloadLock.unlock() }
+        notify?.send(NotifyMessage.reloading(monotonicMicroseconds: NotifyMessage.monotonicNow()))
         let status: (ok: Bool, message: String)
         do {
             let new = try ConfigLoader.load(path: configPath)
@@ -173,6 +192,9 @@ final class Daemon: @unchecked Sendable {
             if new.controlSocket != config.controlSocket || new.controlGroup != config.controlGroup {
                 log.line("control_socket and control_group changes take effect at the next start")
             }
+            if new.serviceAccount != config.serviceAccount {
+                log.line("user and group changes take effect at the next start")
+            }
             if Self.startOnlyChanged(from: config, to: new) {
                 log.line("metrics_listen, metrics_per_key and client_alive_* changes take effect at the next start")
             }
@@ -181,12 +203,14 @@ final class Daemon: @unchecked Sendable {
             metrics?.reloaded(ok: true)
             status = (true, "reloaded \(configPath): \(new.keys.count) keys")
             log.line(status.message)
+            notify?.send(NotifyMessage.reloaded(keys: new.keys.count))
         } catch {
             audit.reloadRejected("\(error)")
             metrics?.reloaded(ok: false)
             status = (false, "reload rejected, the previous configuration stays in force:\n\(error)")
             // The reason on the log line itself (a line ending in ":" reads as a refusal without one).
             log.line("reload rejected, the previous configuration stays in force: \(error)")
+            notify?.send(NotifyMessage.reloadRejected(reason: "\(error)"))
         }
         lastReload = ControlReload(ok: status.ok, message: status.message, at: ControlTime.text(Date()))
         guard let pidFile else { return status }
@@ -197,6 +221,29 @@ final class Daemon: @unchecked Sendable {
             log.line("cannot write the reload status: \(error)")
         }
         return status
+    }
+
+    /// Gives the account the files the daemon must still write or remove (the audit log, the
+    /// pid file, socket_root's record of sockets; the control socket got it when made), drops to
+    /// it, and runs the start checks again as it: called before the first connection is accepted.
+    private func becomeServiceUser(_ account: ServiceAccount) throws {
+        let root = config.socketRoot.hasSuffix("/") ? config.socketRoot : config.socketRoot + "/"
+        let files = [config.auditLog, audit.createdDirectory, pidFile, root + ".portcullis-sockets"].compactMap { $0 }
+        for path in files where FileManager.default.fileExists(atPath: path) {
+            guard chown(path, account.uid, account.gid) == 0 else {
+                throw Privileges.Failure(description: "cannot give \(path) to user \(account.user): \(String(cString: strerror(errno)))")
+            }
+        }
+        try Privileges.drop(to: account)
+        let problems = AccountChecks.problems(config, configPath: configPath, listen: listenOverride, pidFile: pidFile,
+                                              account: account)
+        guard problems.isEmpty else {
+            // Each problem names the file and the user; one log line says them all.
+            throw Privileges.Failure(description: problems.joined(separator: "; "))
+        }
+        if let warning = AccountChecks.controlSocketWarning(config, account: account) { log.line(warning) }
+        log.line("running as user \(account.user) (uid \(account.uid)), group \(account.group) (gid \(account.gid)), "
+                 + "groups \(Privileges.groups(of: account).sorted().map(String.init).joined(separator: ",")); root dropped")
     }
 
     /// One control-socket request (on the client's thread).

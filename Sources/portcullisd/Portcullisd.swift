@@ -23,6 +23,10 @@ struct Portcullisd: ParsableCommand {
             Every authentication, decision, forward and channel is recorded in the audit log \
             (audit_log, default /var/log/portcullis/audit.jsonl) before the client hears the answer.
 
+            Started as root with user: (and group:) in the config, it binds and opens what needs \
+            root, then drops to that account before it accepts a connection. With $NOTIFY_SOCKET \
+            set (systemd Type=notify) it reports readiness, reloads and its stop there.
+
             Example:
               portcullisd --config /etc/portcullis/portcullis.yaml
               portcullisd --config Config/portcullis.yaml --check
@@ -84,13 +88,26 @@ struct Portcullisd: ParsableCommand {
             print("\(config): OK (\(policyConfig.keys.count) keys)")
             return
         }
-        let addresses = override ?? policyConfig.listen
         let log = DaemonLog()
+        // user: the account it drops to once bound; another account than its own needs root.
+        var dropTo: ServiceAccount?
+        switch Privileges.plan(policyConfig.serviceAccount, configPath: config) {
+        case .refuse(let message):
+            log.line("cannot start: \(message)")
+            throw ExitCode(1)
+        case .stay(let warnRoot):
+            if warnRoot { log.line(Privileges.rootWarning(configPath: config)) }
+        case .drop(let account):
+            dropTo = account
+        }
+        let addresses = override ?? policyConfig.listen
+        // Opened (and connected) now: it may lie where the account dropped to cannot reach it.
+        let notify = SystemdNotify(report: { log.line($0) })
         let daemon: Daemon
         do {
             daemon = try Daemon(configPath: config, policyConfig: policyConfig, listen: addresses, listenOverride: override,
                                 pidFile: pidFile,
-                                syslogSocket: syslogSocket, log: log)
+                                syslogSocket: syslogSocket, dropTo: dropTo, notify: notify, log: log)
         } catch {
             log.line("cannot open the audit log: \(error)")
             throw ExitCode(1)

@@ -23,10 +23,12 @@ public final class ControlServer: @unchecked Sendable {
 
     /// Binds `path`: its parent directory is made (0755) if missing; a socket left by a crash
     /// (nobody answers on it) is replaced; a live one (another daemon answers) or anything that is
-    /// not a socket is an error. `group`: the socket's group (mode 0660), else mode 0600.
-    public init(path: String, group: gid_t? = nil) throws {
+    /// not a socket is an error. `group`: the socket's group (mode 0660), else mode 0600. `owner`:
+    /// the user the daemon is about to become (root starts it with `user:`): the socket, and the
+    /// directory if made here, are given to it, so that it can still remove the socket at stop.
+    public init(path: String, group: gid_t? = nil, owner: uid_t? = nil) throws {
         self.path = path
-        try Self.prepare(path)
+        try Self.prepare(path, owner: owner)
         let old = umask(0o177)
         let fd: Int32
         do {
@@ -36,6 +38,12 @@ public final class ControlServer: @unchecked Sendable {
             throw ServerError(description: "control_socket \(path): cannot bind: \(error)")
         }
         umask(old)
+        if let owner, chown(path, owner, uid_t.max) != 0 {
+            let reason = String(cString: strerror(errno))
+            close(fd)
+            unlink(path)
+            throw ServerError(description: "control_socket \(path): cannot give it to uid \(owner): \(reason)")
+        }
         if let group {
             guard chown(path, uid_t.max, group) == 0, chmod(path, 0o660) == 0 else {
                 let reason = String(cString: strerror(errno))
@@ -66,13 +74,13 @@ public final class ControlServer: @unchecked Sendable {
 
     /// Why `path` cannot be the control socket now (its directory is one others may write,
     /// another daemon answers on it, something else is there, its directory cannot be made), or nil.
-    public static func problem(_ path: String) -> String? {
+    public static func problem(_ path: String, owner: uid_t? = nil) -> String? {
         let parent = (path as NSString).deletingLastPathComponent
         var directory = stat()
         // As sshd's StrictModes: whoever may write the directory could rename the socket away and
         // answer policyctl in the daemon's place, or swap the path between bind and chown.
         if stat(parent, &directory) == 0, directory.st_mode & S_IFMT == S_IFDIR {
-            if directory.st_uid != 0 && directory.st_uid != geteuid() {
+            if directory.st_uid != 0 && directory.st_uid != geteuid() && directory.st_uid != owner {
                 return "\(parent) belongs to uid \(directory.st_uid), not to root or the daemon's user: "
                     + "its owner could answer policyctl in the daemon's place"
             }
@@ -94,9 +102,11 @@ public final class ControlServer: @unchecked Sendable {
         return nil
     }
 
-    private static func prepare(_ path: String) throws {
-        if let problem = problem(path) { throw ServerError(description: "control_socket \(path): \(problem)") }
+    private static func prepare(_ path: String, owner: uid_t?) throws {
+        if let problem = problem(path, owner: owner) { throw ServerError(description: "control_socket \(path): \(problem)") }
         let parent = (path as NSString).deletingLastPathComponent
+        let made = !FileManager.default.fileExists(atPath: parent)
+        defer { if made, let owner { _ = chown(parent, owner, uid_t.max) } }
         do {
             try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true,
                                                     attributes: [.posixPermissions: 0o755])

@@ -52,12 +52,13 @@ public final class SSHServer: @unchecked Sendable {
         stop()
     }
 
-    /// Loads the host keys, binds every listen address and starts accepting.
-    public func start() throws {
+    /// Loads the host keys, binds every listen address and starts accepting. `beforeAccepting`
+    /// runs once all is bound and before the first connection is accepted (the daemon drops
+    /// root there); if it throws, nothing is accepted and its error is thrown.
+    public func start(beforeAccepting: () throws -> Void = {}) throws {
         LibSSH.initialize()
         // A peer that hangs up must never end the process: a write to it fails with EPIPE instead.
         signal(SIGPIPE, SIG_IGN)
-        try sweepSocketRoot()
         bind = try makeBind()
         do {
             for address in configuration.listen {
@@ -79,6 +80,14 @@ public final class SSHServer: @unchecked Sendable {
         guard pipe(&pipeFDs) == 0 else { throw ServerError(description: "pipe failed") }
         pipeFDs.forEach(Socket.makeNonBlocking)
         wake = (pipeFDs[0], pipeFDs[1])
+        do {
+            try beforeAccepting()
+            // As the user the daemon runs as from here on: the record of its sockets is its own.
+            try sweepSocketRoot()
+        } catch {
+            stop()
+            throw error
+        }
         let thread = Thread { [self] in acceptLoop() }
         thread.name = "portcullis-accept"
         acceptor = thread

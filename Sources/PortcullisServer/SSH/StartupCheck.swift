@@ -19,7 +19,7 @@ extension StartupCheck {
     public static func controlSocketProblems(_ config: PolicyConfig, configPath: String) -> [ConfigProblem] {
         guard let path = config.controlSocket else { return [] }
         var problems: [ConfigProblem] = []
-        if let problem = ControlServer.problem(path) {
+        if let problem = ControlServer.problem(path, owner: config.serviceAccount?.uid) {
             problems.append(ConfigProblem(file: configPath, line: nil, message: "control_socket \(path): \(problem)"))
         }
         if let group = config.controlGroup, groupID(group) == nil {

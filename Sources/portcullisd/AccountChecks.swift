@@ -1,0 +1,58 @@
+import Foundation
+import PortcullisPolicy
+import PortcullisServer
+
+/// The start checks again, run as the account the daemon dropped to: what it must still read or
+/// write while it runs (the config and host keys at each reload, socket_root at each -R, the
+/// audit log directory when a rotated log is reopened, the pid file's directory for each
+/// reload's answer). One that fails stops the start now, naming the file and the user, instead
+/// of the first reload or forward failing much later.
+enum AccountChecks {
+    static func problems(_ config: PolicyConfig, configPath: String, listen: [ListenAddress]?, pidFile: String?,
+                         account: ServiceAccount) -> [String] {
+        let who = "user \(account.user)"
+        var problems: [String] = []
+        do {
+            _ = try ConfigLoader.load(path: configPath)
+        } catch {
+            problems.append("the configuration cannot be read as \(who) (every reload reads it): "
+                            + (error.problems.first?.description ?? "\(error)"))
+        }
+        for problem in StartupCheck.problems(config, listen: listen) {
+            problems.append("\(problem) (as \(who); host keys should belong to \(account.user), mode 0600)")
+        }
+        if let reason = unwritable(config.socketRoot) {
+            problems.append("socket_root \(config.socketRoot): \(who) cannot create sockets there (\(reason)); "
+                            + "chown it to \(account.user)")
+        }
+        if let log = config.auditLog {
+            let directory = (log as NSString).deletingLastPathComponent
+            if let reason = unwritable(directory) {
+                problems.append("audit_log \(log): \(who) cannot write its directory \(directory) (\(reason)), "
+                                + "so a rotated log could not be reopened; chown the directory to \(account.user)")
+            }
+        }
+        if let pidFile {
+            let directory = (pidFile as NSString).deletingLastPathComponent
+            if let reason = unwritable(directory.isEmpty ? "." : directory) {
+                problems.append("--pid-file \(pidFile): \(who) cannot write its directory \(directory) (\(reason)), "
+                                + "so it could neither answer a reload there nor remove the pid file at stop")
+            }
+        }
+        return problems
+    }
+
+    /// A warning (not a refusal): the control socket could not be removed at stop (the next start replaces it).
+    static func controlSocketWarning(_ config: PolicyConfig, account: ServiceAccount) -> String? {
+        guard let path = config.controlSocket else { return nil }
+        let directory = (path as NSString).deletingLastPathComponent
+        guard let reason = unwritable(directory) else { return nil }
+        return "control_socket \(path): user \(account.user) cannot write \(directory) (\(reason)), "
+            + "so the socket stays behind at stop (the next start replaces it)"
+    }
+
+    /// Why the directory `path` cannot have files made and removed in it by this process, or nil.
+    static func unwritable(_ path: String) -> String? {
+        access(path, W_OK | X_OK) == 0 ? nil : "\(String(cString: strerror(errno)).lowercased())"
+    }
+}
