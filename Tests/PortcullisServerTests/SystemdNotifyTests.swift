@@ -2,6 +2,7 @@ import Foundation
 import Synchronization
 import Testing
 @testable import PortcullisServer
+import PortcullisTestSupport
 
 /// sd_notify without libsystemd: the messages' text, and that they arrive as datagrams at a
 /// path or an abstract name, as systemd's $NOTIFY_SOCKET gives them.
