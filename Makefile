@@ -35,14 +35,27 @@ test-unit-file: build
 	@scripts/ensure-packages strace systemd openssh-client
 	@Tests/deploy/unit-test
 
+# Installs the release build, man pages, completions, unit, logrotate, fail2ban filter and jail and
+# the starter config (kept if present) under DESTDIR+PREFIX (default /usr/local); SBINDIR, BINDIR,
+# MANDIR, DATADIR, SYSCONFDIR, SYSTEMDUNITDIR override the directories (scripts/install). Creates
+# no user, starts nothing. `make uninstall` with the same variables removes it all but the config.
+INSTALL_VARS = $(foreach v,DESTDIR PREFIX SBINDIR BINDIR MANDIR DATADIR SYSCONFDIR SYSTEMDUNITDIR,$(v)='$($(v))')
+.PHONY: install uninstall test-install
+install: build
+	@$(INSTALL_VARS) scripts/install
+
+uninstall:
+	@$(INSTALL_VARS) scripts/install --uninstall
+
 # Everything: libssh's regression tests for the project's patches, the build script's own
 # behaviour, then the Swift tests (unit and end-to-end against the stock ssh client), then each
 # fuzz harness for a few seconds (Fuzz/), then the stress suite (a hostile, busy client
 # population against the release daemon: Tests/stress), then
 # the adversarial suite (a raw client sending malformed and abusive requests: Tests/adversarial), then
 # the benchmark harness in its quick mode (every case must still produce sane numbers; no targets),
-# then the systemd unit's checks and the Debian package in a throwaway bookworm (Tests/deploy).
-test: deps test-libssh test-build-script test-swift test-fuzz test-stress test-adversarial test-bench-quick test-unit-file test-deb
+# then make install's checks, the systemd unit's checks and the Debian package in a throwaway
+# bookworm (Tests/deploy).
+test: deps test-libssh test-build-script test-swift test-fuzz test-stress test-adversarial test-bench-quick test-install test-unit-file test-deb
 
 test-libssh: deps
 	@Deploy/libssh/build.sh --test
@@ -80,6 +93,12 @@ test-adversarial: build
 # Benchmarks/run --quick: installs openssh-server (never started as a service), builds in release.
 test-bench-quick: libssh
 	@Benchmarks/run --quick
+
+# make install into temporary roots (PREFIX=/usr and /usr/local): the exact files and modes, a kept
+# config, the installed daemon runs, uninstall; the man pages lint clean and document every setting;
+# the completions parse (Tests/deploy).
+test-install: build
+	@Tests/deploy/test_install.sh
 
 # Starts the daemon on 127.0.0.1:2222 with a generated host key and the demo config, and prints
 # the ssh commands to try (scripts/run-demo).
