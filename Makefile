@@ -23,12 +23,14 @@ build: libssh
 	$(SWIFT) build -c release --static-swift-stdlib
 
 # The Debian package (scripts/build-deb): .build-deb/portcullis_VERSION-1_ARCH.deb, lintian-clean;
-# test-deb installs it into a debootstrapped bookworm and follows README "Deploy on a real host".
+# test-deb installs it into a debootstrapped bookworm and follows README "Deploy on a real host",
+# then boots that root with systemd (systemd-nspawn) and uses the unit for real.
 deb: build
 	@scripts/build-deb
 
 test-deb: deb
 	@Tests/deploy/chroot-test
+	@Tests/deploy/nspawn-test
 
 # Deploy/systemd/portcullisd.service: verify, exposure <= 2.0, the daemon's calls within its filters.
 test-unit-file: build
