@@ -17,10 +17,11 @@ libssh: deps
 
 # SwiftPM does not see libssh.a change (it is linked by path): relink when it is newer.
 # The Swift runtime and Foundation are linked in (--static-swift-stdlib), so the binaries the
-# tests run are the ones `make deb` ships, which run on a Debian without the Swift toolchain.
+# tests run are the ones `make deb` ships, which run on a Debian without the Swift toolchain;
+# -z now: full RELRO (the GOT read-only once loaded).
 build: libssh
 	@scripts/relink-if-libssh-changed release
-	$(SWIFT) build -c release --static-swift-stdlib
+	$(SWIFT) build -c release --static-swift-stdlib -Xlinker -z -Xlinker now
 
 # The Debian package (scripts/build-deb): .build-deb/portcullis_VERSION-1_ARCH.deb, lintian-clean;
 # test-deb installs it into a debootstrapped bookworm and follows README "Deploy on a real host",
