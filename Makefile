@@ -4,7 +4,7 @@ SWIFT ?= $(shell command -v swift || echo /opt/swift/usr/bin/swift)
 PACKAGES := cmake gcc make libssl-dev dpkg-dev xz-utils patch openssh-client libcmocka-dev \
             curl netcat-openbsd python3 python3-venv util-linux
 
-.PHONY: all deps libssh build test test-libssh test-build-script test-swift test-fuzz test-stress test-adversarial test-bench-quick fuzz run clean
+.PHONY: all deps libssh build deb test-deb test-unit-file test test-libssh test-build-script test-swift test-fuzz test-stress test-adversarial test-bench-quick fuzz run clean
 
 all: build
 
@@ -16,9 +16,27 @@ libssh: deps
 	@Deploy/libssh/build.sh
 
 # SwiftPM does not see libssh.a change (it is linked by path): relink when it is newer.
+# The Swift runtime and Foundation are linked in (--static-swift-stdlib), so the binaries the
+# tests run are the ones `make deb` ships, which run on a Debian without the Swift toolchain;
+# -z now: full RELRO (the GOT read-only once loaded).
 build: libssh
 	@scripts/relink-if-libssh-changed release
-	$(SWIFT) build -c release
+	$(SWIFT) build -c release --static-swift-stdlib -Xlinker -z -Xlinker now
+
+# The Debian package (scripts/build-deb): .build-deb/portcullis_VERSION-1_ARCH.deb, lintian-clean;
+# test-deb installs it into a debootstrapped bookworm and follows README "Deploy on a real host",
+# then boots that root with systemd (systemd-nspawn) and uses the unit for real.
+deb: build
+	@scripts/build-deb
+
+test-deb: deb
+	@Tests/deploy/chroot-test
+	@Tests/deploy/nspawn-test
+
+# Deploy/systemd/portcullisd.service: verify, exposure <= 2.0, the daemon's calls within its filters.
+test-unit-file: build
+	@scripts/ensure-packages strace systemd openssh-client
+	@Tests/deploy/unit-test
 
 # Installs the release build, man pages, completions, unit, logrotate, fail2ban filter and jail and
 # the starter config (kept if present) under DESTDIR+PREFIX (default /usr/local); SBINDIR, BINDIR,
@@ -37,8 +55,10 @@ uninstall:
 # fuzz harness for a few seconds (Fuzz/), then the stress suite (a hostile, busy client
 # population against the release daemon: Tests/stress), then
 # the adversarial suite (a raw client sending malformed and abusive requests: Tests/adversarial), then
-# the benchmark harness in its quick mode (every case must still produce sane numbers; no targets).
-test: deps test-libssh test-build-script test-swift test-fuzz test-stress test-adversarial test-bench-quick test-install
+# the benchmark harness in its quick mode (every case must still produce sane numbers; no targets),
+# then make install's checks, the systemd unit's checks and the Debian package in a throwaway
+# bookworm (Tests/deploy).
+test: deps test-libssh test-build-script test-swift test-fuzz test-stress test-adversarial test-bench-quick test-install test-unit-file test-deb
 
 test-libssh: deps
 	@Deploy/libssh/build.sh --test
