@@ -44,8 +44,11 @@ struct KeysDirectory {
             throw Failure.refused("refused, the configuration would be invalid: \(ConfigOption.summary(error))")
         }
         do {
+            // 0640: readable by keys_dir's group too. The package makes keys_dir root:portcullis
+            // 2750 (set-group-ID, so every file made in it gets that group): root writes the
+            // access list and the daemon, running as portcullis, can read but never change it.
             for (name, data) in changes.keyFiles.sorted(by: { $0.key < $1.key }) {
-                try AtomicFile.write(data, to: file(name), mode: 0o600, replace: false)
+                try AtomicFile.write(data, to: file(name), mode: 0o640, replace: false)
             }
             for name in changes.removedKeyFiles.sorted() { try AtomicFile.remove(file(name)) }
         } catch {
