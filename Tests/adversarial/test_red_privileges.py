@@ -1,0 +1,99 @@
+"""Red-team findings on issue 13 (the unprivileged daemon): each test fails today.
+
+1. The audit log is opened (O_CREAT, symlinks followed) and then chown()ed (symlinks followed) by
+   root, before the drop, in a directory the account owns (the start checks insist it can write
+   there). The account plants `audit.jsonl -> /any/path`: the next start, as root, creates that
+   file and gives it to the account. With /etc/ld.so.preload (or a systemd unit, a profile.d
+   script, ...) that is root for whoever holds the account.
+2. Deploy/logrotate/portcullis re-creates the log `create 0600 root root`: the daemon, no longer
+   root, cannot reopen it on SIGUSR1, writes on into audit.jsonl.1, and audit.jsonl (which
+   fail2ban and `policyctl audit` read) stays empty until a restart.
+
+Needs root (each test is skipped otherwise); the account is `nobody`, as in test_deploy_privileges."""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from stresslib import wait_for
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="starts portcullisd as root")
+
+USER = "nobody"
+REPO = Path(__file__).resolve().parents[2]
+
+
+def account():
+    entry = pwd.getpwnam(USER)
+    return entry.pw_uid, entry.pw_gid
+
+
+def as_root_for(workdir, index: int = 0, then: str = "", args: str = "") -> list[str]:
+    """Gives workdir/dN to the account, runs `then` as the account ("$D" is the directory), then
+    starts portcullisd as root."""
+    uid, gid = account()
+    os.chmod(workdir, 0o755)
+    directory = workdir / f"d{index}"
+    script = (f'D="{directory}"; export D; chown -R {uid}:{gid} "$D" && '
+              f'setpriv --reuid {uid} --regid {gid} --clear-groups -- /bin/sh -c \'{then or "true"}\' && '
+              f'exec "$@" {args}')
+    return ["/bin/sh", "-c", script, "sh"]
+
+
+def test_red_audit_log_symlink_planted_by_the_account_is_not_followed_by_root(start_daemon, workdir):
+    uid, _ = account()
+    # A directory only root may enter: nothing the account does should create or own a file in it.
+    vault = workdir / "vault"
+    vault.mkdir(mode=0o700)
+    victim = vault / "ld.so.preload"
+    daemon = start_daemon({"alex": ""}, extra_yaml=f"user: {USER}",
+                          wrapper=as_root_for(workdir, then=f'ln -s {victim} "$D/audit.jsonl"'),
+                          wait_listening=False)
+    wait_for(lambda: "listening on" in daemon.stderr() or daemon.process.poll() is not None,
+             "portcullisd to start or refuse", timeout=20)
+    if daemon.process.poll() is not None:
+        daemon.expect_exit = True
+    created = victim.exists()
+    owner = os.stat(victim).st_uid if created else None
+    assert not created, (f"root followed the account's symlink {daemon.audit_log} -> {victim}: created it "
+                         f"(owner uid {owner}, the account is uid {uid}); daemon log:\n{daemon.stderr()}")
+
+
+def test_red_shipped_logrotate_leaves_the_dropped_daemon_able_to_write_the_new_log(start_daemon, workdir):
+    logrotate = shutil.which("logrotate")
+    if not logrotate:
+        pytest.skip("logrotate is not installed (apt-get install logrotate)")
+    uid, _ = account()
+    directory = workdir / "d0"
+    pid_file = directory / "run" / "portcullisd.pid"
+    daemon = start_daemon({"alex": ""}, extra_yaml=f"user: {USER}",
+                          wrapper=as_root_for(workdir, then='mkdir "$D/run"', args=f'--pid-file "{pid_file}"'))
+    wait_for(lambda: pid_file.exists(), "the pid file")
+    # The shipped snippet, pointed at this daemon's log and pid file.
+    text = (REPO / "Deploy/logrotate/portcullis").read_text()
+    text = text.replace("/var/log/portcullis/audit.jsonl", str(daemon.audit_log))
+    text = text.replace("/run/portcullis/portcullisd.pid", str(pid_file))
+    config = workdir / "logrotate.conf"
+    config.write_text(text)
+    rotate = subprocess.run([logrotate, "-f", "-s", str(workdir / "logrotate.state"), str(config)],
+                            capture_output=True, text=True)
+    assert rotate.returncode == 0, rotate.stderr
+    assert Path(str(daemon.audit_log) + ".1").exists()
+    # The daemon reopened (SIGUSR1 from postrotate); a reload now must be recorded in the new log.
+    time.sleep(1)
+    assert daemon.policyctl("reload").returncode == 0
+    wait_for(lambda: daemon.events("daemon-reload") or '"daemon-reload"' in Path(str(daemon.audit_log) + ".1").read_text(),
+             "the reload's record in either file")
+    new = daemon.audit_log.read_text()
+    info = daemon.audit_log.stat()
+    assert '"event":"daemon-reload"' in new, (
+        f"after the shipped logrotate ran, {daemon.audit_log} (owner uid {info.st_uid}, mode {oct(info.st_mode & 0o777)}) "
+        f"has no record of the reload: the daemon (uid {uid}) could not reopen it; log:\n{daemon.stderr()}")
