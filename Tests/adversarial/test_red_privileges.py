@@ -97,3 +97,40 @@ def test_red_shipped_logrotate_leaves_the_dropped_daemon_able_to_write_the_new_l
     assert '"event":"daemon-reload"' in new, (
         f"after the shipped logrotate ran, {daemon.audit_log} (owner uid {info.st_uid}, mode {oct(info.st_mode & 0o777)}) "
         f"has no record of the reload: the daemon (uid {uid}) could not reopen it; log:\n{daemon.stderr()}")
+
+
+def test_red_pid_file_swapped_for_a_symlink_before_the_chown_does_not_give_root_files_away(start_daemon, workdir):
+    """3. The pid file is written by root (rename into place), then chown()ed by path, in a
+    directory the account must be able to write. The account, renaming a symlink over the pid
+    file in a loop, has root chown whatever file it names (any existing file: /etc/passwd)."""
+    uid, gid = account()
+    vault = workdir / "vault"
+    vault.mkdir(mode=0o700)
+    victim = vault / "passwd"
+    victim.write_text("root:x:0:0:root:/root:/bin/bash\n")
+    os.chmod(victim, 0o644)
+    os.chmod(workdir, 0o755)
+    run = workdir / "run"
+    run.mkdir()
+    os.chown(run, uid, gid)
+    pid_file = run / "portcullisd.pid"
+    loop = (f'cd "{run}"; i=0; while [ ! -e "{workdir}/stop" ]; do '
+            f'ln -s "{victim}" l.$i 2>/dev/null && mv -fT l.$i portcullisd.pid; i=$((i+1)); done')
+    racer = subprocess.Popen(["setpriv", "--reuid", str(uid), "--regid", str(gid), "--clear-groups", "--",
+                              "/bin/sh", "-c", loop])
+    try:
+        for attempt in range(10):
+            daemon = start_daemon({"alex": ""}, extra_yaml=f"user: {USER}",
+                                  wrapper=as_root_for(workdir, index=attempt, args=f'--pid-file "{pid_file}"'),
+                                  wait_listening=False)
+            daemon.expect_exit = True
+            wait_for(lambda: "listening on" in daemon.stderr() or daemon.process.poll() is not None,
+                     "portcullisd to start or refuse", timeout=20)
+            daemon.process.terminate()
+            daemon.process.wait(10)
+            owner = os.stat(victim).st_uid
+            assert owner == 0, (f"start {attempt + 1}: root chowned {victim} (a root file in a 0700 root directory) "
+                                f"to uid {owner} through the account's symlink at {pid_file}; log:\n{daemon.stderr()}")
+    finally:
+        (workdir / "stop").touch()
+        racer.wait(10)
