@@ -134,3 +134,23 @@ def test_red_pid_file_swapped_for_a_symlink_before_the_chown_does_not_give_root_
     finally:
         (workdir / "stop").touch()
         racer.wait(10)
+
+
+def test_red_audit_log_symlink_to_an_existing_root_file_is_not_cut_back_by_root(start_daemon, workdir):
+    """4. The same symlink to an existing root file without a newline: root's torn-line recovery
+    moves its bytes aside (the file is emptied), writes audit records into it and gives it away."""
+    vault = workdir / "vault"
+    vault.mkdir(mode=0o700)
+    victim = vault / "secret"
+    victim.write_bytes(b"precious-bytes-without-a-newline")
+    os.chmod(victim, 0o600)
+    daemon = start_daemon({"alex": ""}, extra_yaml=f"user: {USER}",
+                          wrapper=as_root_for(workdir, then=f'ln -s {victim} "$D/audit.jsonl"'),
+                          wait_listening=False)
+    wait_for(lambda: "listening on" in daemon.stderr() or daemon.process.poll() is not None,
+             "portcullisd to start or refuse", timeout=20)
+    if daemon.process.poll() is not None:
+        daemon.expect_exit = True
+    info = os.stat(victim)
+    assert victim.read_bytes() == b"precious-bytes-without-a-newline" and info.st_uid == 0, (
+        f"{victim} now holds {victim.read_bytes()[:80]!r}..., owner uid {info.st_uid}; log:\n{daemon.stderr()}")
