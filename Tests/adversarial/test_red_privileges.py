@@ -154,3 +154,23 @@ def test_red_audit_log_symlink_to_an_existing_root_file_is_not_cut_back_by_root(
     info = os.stat(victim)
     assert victim.read_bytes() == b"precious-bytes-without-a-newline" and info.st_uid == 0, (
         f"{victim} now holds {victim.read_bytes()[:80]!r}..., owner uid {info.st_uid}; log:\n{daemon.stderr()}")
+
+
+def test_red_rotated_sibling_symlink_does_not_let_root_rewrite_a_root_file(start_daemon, workdir):
+    """5. audit.jsonl empty and audit.jsonl.1 -> a root file of one line (/etc/hostname,
+    /etc/machine-id): root's start-up recovery reads that line as a torn record, moves it aside
+    and writes an audit-recovered record into the root file in its place."""
+    vault = workdir / "vault"
+    vault.mkdir(mode=0o700)
+    victim = vault / "machine-id"
+    victim.write_text("0123456789abcdef0123456789abcdef\n")
+    os.chmod(victim, 0o444)
+    daemon = start_daemon({"alex": ""}, extra_yaml=f"user: {USER}",
+                          wrapper=as_root_for(workdir, then=f': > "$D/audit.jsonl" && ln -s {victim} "$D/audit.jsonl.1"'),
+                          wait_listening=False)
+    wait_for(lambda: "listening on" in daemon.stderr() or daemon.process.poll() is not None,
+             "portcullisd to start or refuse", timeout=20)
+    if daemon.process.poll() is not None:
+        daemon.expect_exit = True
+    assert victim.read_text() == "0123456789abcdef0123456789abcdef\n", (
+        f"{victim} now holds {victim.read_text()[:100]!r}...; log:\n{daemon.stderr()}")
