@@ -174,3 +174,23 @@ def test_red_rotated_sibling_symlink_does_not_let_root_rewrite_a_root_file(start
         daemon.expect_exit = True
     assert victim.read_text() == "0123456789abcdef0123456789abcdef\n", (
         f"{victim} now holds {victim.read_text()[:100]!r}...; log:\n{daemon.stderr()}")
+
+
+def test_red_check_finds_what_stops_the_start_as_the_user(workdir):
+    """6. README: `portcullisd --check` (or `policyctl validate`) "finds what would stop a start
+    too". With user:, a socket_root the account cannot write stops every start, but --check and
+    validate both say OK (the install's next steps run --check before `systemctl enable --now`)."""
+    from stresslib import daemon_binary, make_key
+    os.chmod(workdir, 0o755)
+    root_only = workdir / "sockets"
+    root_only.mkdir(mode=0o700)
+    host_key, _ = make_key(workdir / "host_key")
+    uid, gid = account()
+    os.chown(host_key, uid, gid)
+    config = workdir / "p.yaml"
+    config.write_text(f'listen: ["127.0.0.1:1"]\nhost_keys: ["{host_key}"]\nsocket_root: "{root_only}"\n'
+                      f'audit_log: off\ncontrol_socket: off\nuser: {USER}\nkeys: []\n')
+    check = subprocess.run([str(daemon_binary()), "--check", "--config", str(config)], capture_output=True, text=True)
+    start = subprocess.run([str(daemon_binary()), "--config", str(config)], capture_output=True, text=True, timeout=20)
+    assert start.returncode == 1 and "cannot create sockets there" in start.stderr, start.stderr
+    assert check.returncode == 1, f"--check said {check.stdout.strip()!r}, but the start said: {start.stderr.strip()}"
