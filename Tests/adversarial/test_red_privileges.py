@@ -194,3 +194,26 @@ def test_red_check_finds_what_stops_the_start_as_the_user(workdir):
     start = subprocess.run([str(daemon_binary()), "--config", str(config)], capture_output=True, text=True, timeout=20)
     assert start.returncode == 1 and "cannot create sockets there" in start.stderr, start.stderr
     assert check.returncode == 1, f"--check said {check.stdout.strip()!r}, but the start said: {start.stderr.strip()}"
+
+
+def test_red_policyctl_reload_signals_only_portcullisd(start_daemon, workdir):
+    """7. After the drop the pid file is the account's (given to it so that it can remove it).
+    The account writes another pid there; root's `policyctl reload --pid-file` (and the shipped
+    logrotate's postrotate, with SIGUSR1) signals that process: SIGHUP/SIGUSR1 kill most."""
+    from stresslib import policyctl_binary
+    directory = workdir / "d0"
+    pid_file = directory / "run" / "portcullisd.pid"
+    daemon = start_daemon({"alex": ""}, extra_yaml=f"user: {USER}",
+                          wrapper=as_root_for(workdir, then='mkdir "$D/run"', args=f'--pid-file "{pid_file}"'))
+    wait_for(lambda: pid_file.exists(), "the pid file")
+    victim = subprocess.Popen(["sleep", "300"])
+    try:
+        uid, gid = account()
+        subprocess.run(["setpriv", "--reuid", str(uid), "--regid", str(gid), "--clear-groups", "--",
+                        "/bin/sh", "-c", f'echo {victim.pid} > "{pid_file}"'], check=True)
+        subprocess.run([str(policyctl_binary()), "reload", "--pid-file", str(pid_file)], capture_output=True, timeout=30)
+        time.sleep(0.5)
+        assert victim.poll() is None, f"root's policyctl reload killed pid {victim.pid} (sleep, not portcullisd): status {victim.returncode}"
+    finally:
+        victim.kill()
+        victim.wait()
