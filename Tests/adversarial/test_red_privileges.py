@@ -217,3 +217,24 @@ def test_red_policyctl_reload_signals_only_portcullisd(start_daemon, workdir):
     finally:
         victim.kill()
         victim.wait()
+
+
+def test_red_socket_record_symlink_does_not_make_root_chown_its_target(start_daemon, workdir):
+    """8. Before the drop root chown()s socket_root/.portcullis-sockets by path (following a
+    symlink); socket_root is the account's. The account makes it a symlink to any existing file
+    (/etc/shadow): root gives that file to the account, then the start fails (the sweep, as the
+    account, refuses the symlink), too late. Deterministic: no race."""
+    vault = workdir / "vault"
+    vault.mkdir(mode=0o700)
+    victim = vault / "shadow"
+    victim.write_text("root:$6$hash:19000:0:99999:7:::\n")
+    os.chmod(victim, 0o640)
+    daemon = start_daemon({"alex": ""}, extra_yaml=f"user: {USER}",
+                          wrapper=as_root_for(workdir, then=f'ln -s {victim} "$D/sockets/.portcullis-sockets"'),
+                          wait_listening=False)
+    wait_for(lambda: "listening on" in daemon.stderr() or daemon.process.poll() is not None,
+             "portcullisd to start or refuse", timeout=20)
+    if daemon.process.poll() is not None:
+        daemon.expect_exit = True
+    owner = os.stat(victim).st_uid
+    assert owner == 0, f"root chowned {victim} to uid {owner} through socket_root's record symlink; log:\n{daemon.stderr()}"
