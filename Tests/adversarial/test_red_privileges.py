@@ -18,6 +18,7 @@ import pwd
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -114,12 +115,15 @@ def test_red_pid_file_swapped_for_a_symlink_before_the_chown_does_not_give_root_
     run.mkdir()
     os.chown(run, uid, gid)
     pid_file = run / "portcullisd.pid"
-    loop = (f'cd "{run}"; i=0; while [ ! -e "{workdir}/stop" ]; do '
-            f'ln -s "{victim}" l.$i 2>/dev/null && mv -fT l.$i portcullisd.pid; i=$((i+1)); done')
+    # A tight loop (no fork per try): a symlink renamed over the pid file, again and again.
+    loop = (f"import os\nos.chdir({str(run)!r})\ni = 0\n"
+            f"while not os.path.exists({str(workdir / 'stop')!r}):\n"
+            f"    name = 'l.%d' % i\n    os.symlink({str(victim)!r}, name)\n"
+            f"    os.rename(name, 'portcullisd.pid')\n    i += 1\n")
     racer = subprocess.Popen(["setpriv", "--reuid", str(uid), "--regid", str(gid), "--clear-groups", "--",
-                              "/bin/sh", "-c", loop])
+                              sys.executable, "-c", loop])
     try:
-        for attempt in range(10):
+        for attempt in range(30):
             daemon = start_daemon({"alex": ""}, extra_yaml=f"user: {USER}",
                                   wrapper=as_root_for(workdir, index=attempt, args=f'--pid-file "{pid_file}"'),
                                   wait_listening=False)
