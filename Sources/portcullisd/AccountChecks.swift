@@ -52,7 +52,9 @@ enum AccountChecks {
     }
 
     /// Why the directory `path` cannot have files made and removed in it by this process, or nil.
+    /// Asked with the effective ids (AT_EACCESS), which are the account's under
+    /// `Privileges.asAccount` (for --check) as after the drop.
     static func unwritable(_ path: String) -> String? {
-        access(path, W_OK | X_OK) == 0 ? nil : "\(String(cString: strerror(errno)).lowercased())"
+        faccessat(AT_FDCWD, path, W_OK | X_OK, AT_EACCESS) == 0 ? nil : "\(String(cString: strerror(errno)).lowercased())"
     }
 }

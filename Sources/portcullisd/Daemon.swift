@@ -111,9 +111,11 @@ final class Daemon: @unchecked Sendable {
             if let metrics, let address = config.metricsListen {
                 metricsEndpoint = try MetricsEndpoint(host: address.host, port: address.port) { metrics.render() }
             }
-            // Everything that needs root is bound and open once the listeners are: the pid file,
-            // then the drop to `user:`, both before the first connection is accepted.
+            // Everything that needs root is bound and open once the listeners are: then the drop
+            // to `user:` and the pid file, both before the first connection is accepted.
             try server.start { [self] in
+                if let dropTo { try becomeServiceUser(dropTo) }
+                // As the account once dropped: the pid file is its own, made with its rights.
                 if let pidFile {
                     // Written only now that SIGHUP is handled: a reload sent as soon as it appears is safe.
                     unlink(ReloadStatus.path(pidFile: pidFile))
@@ -124,7 +126,6 @@ final class Daemon: @unchecked Sendable {
                     }
                     pidWritten = true
                 }
-                if let dropTo { try becomeServiceUser(dropTo) }
             }
             metricsEndpoint?.start()
         } catch {
@@ -223,17 +224,11 @@ final class Daemon: @unchecked Sendable {
         return status
     }
 
-    /// Gives the account the files the daemon must still write or remove (the audit log, the
-    /// pid file, socket_root's record of sockets; the control socket got it when made), drops to
-    /// it, and runs the start checks again as it: called before the first connection is accepted.
+    /// Drops to the account for good and runs the start checks again as it: called before the
+    /// first connection is accepted. (The control socket was given to it when made.)
     private func becomeServiceUser(_ account: ServiceAccount) throws {
-        let root = config.socketRoot.hasSuffix("/") ? config.socketRoot : config.socketRoot + "/"
-        let files = [config.auditLog, audit.createdDirectory, pidFile, root + ".portcullis-sockets"].compactMap { $0 }
-        for path in files where FileManager.default.fileExists(atPath: path) {
-            guard chown(path, account.uid, account.gid) == 0 else {
-                throw Privileges.Failure(description: "cannot give \(path) to user \(account.user): \(String(cString: strerror(errno)))")
-            }
-        }
+        // Nothing is chowned by path here: the audit log was opened as the account, and the pid
+        // file and socket_root's record are made after the drop.
         try Privileges.drop(to: account)
         let problems = AccountChecks.problems(config, configPath: configPath, listen: listenOverride, pidFile: pidFile,
                                               account: account)

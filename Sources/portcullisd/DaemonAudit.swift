@@ -10,8 +10,6 @@ final class DaemonAudit: Sendable {
     /// The id the first session of this run gets: unique across restarts, because it follows the
     /// seq of this run's daemon-start record and every session writes at least one record.
     let firstSessionID: UInt64
-    /// The log's directory if this start made it (root gives it to `user:` with the log); else nil.
-    let createdDirectory: String?
 
     /// Opens the log (creating its directory, mode 0750, if missing), recovers a torn last line a
     /// crash left, and writes daemon-start.
@@ -19,13 +17,11 @@ final class DaemonAudit: Sendable {
          log: DaemonLog) throws {
         let report: @Sendable (String) -> Void = { log.line($0) }
         var writer: AuditWriter?
-        var created: String?
         if let path = config.auditLog {
             let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
             if !FileManager.default.fileExists(atPath: directory) {
                 try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
                                                         attributes: [.posixPermissions: 0o750])
-                created = directory
             }
             // A torn last line (a crash mid-write) is moved aside and noted, so the daemon starts.
             writer = try AuditWriter(path: path, hash: { SHA256.hex($0) }, recoverTornLine: true)
@@ -53,7 +49,6 @@ final class DaemonAudit: Sendable {
         ])
         if let start, let syslog { syslog.send(start.line) }
         firstSessionID = (start?.seq ?? 0) + 1
-        createdDirectory = created
         trail = AuditTrail(writer: writer, syslog: syslog, report: report)
     }
 

@@ -84,14 +84,32 @@ struct Portcullisd: ParsableCommand {
             }
             throw ExitCode(1)
         }
+        let plan = Privileges.plan(policyConfig.serviceAccount, configPath: config)
         if check {
+            // What the account the start drops to would find (socket_root it cannot write, a
+            // host key it cannot read...) stops a start, so --check reports it too.
+            var accountProblems: [String] = []
+            switch plan {
+            case .refuse(let message): accountProblems = [message]
+            case .drop(let account):
+                accountProblems = try Privileges.asAccount(account) {
+                    AccountChecks.problems(policyConfig, configPath: config, listen: override, pidFile: pidFile, account: account)
+                }
+            case .stay: break
+            }
+            guard accountProblems.isEmpty else {
+                for problem in accountProblems {
+                    FileHandle.standardError.write(Data("portcullisd: cannot start: \(problem)\n".utf8))
+                }
+                throw ExitCode(1)
+            }
             print("\(config): OK (\(policyConfig.keys.count) keys)")
             return
         }
         let log = DaemonLog()
         // user: the account it drops to once bound; another account than its own needs root.
         var dropTo: ServiceAccount?
-        switch Privileges.plan(policyConfig.serviceAccount, configPath: config) {
+        switch plan {
         case .refuse(let message):
             log.line("cannot start: \(message)")
             throw ExitCode(1)
@@ -105,11 +123,27 @@ struct Portcullisd: ParsableCommand {
         let notify = SystemdNotify(report: { log.line($0) })
         let daemon: Daemon
         do {
-            daemon = try Daemon(configPath: config, policyConfig: policyConfig, listen: addresses, listenOverride: override,
-                                pidFile: pidFile,
-                                syslogSocket: syslogSocket, dropTo: dropTo, notify: notify, log: log)
+            let open = {
+                try Daemon(configPath: config, policyConfig: policyConfig, listen: addresses, listenOverride: override,
+                           pidFile: pidFile, syslogSocket: syslogSocket, dropTo: dropTo, notify: notify, log: log)
+            }
+            if let dropTo {
+                // Root makes a missing audit log directory for the account; the log itself (and a
+                // torn line's recovery) is opened with the account's rights, never root's.
+                if let path = policyConfig.auditLog {
+                    try Privileges.makeDirectory((path as NSString).deletingLastPathComponent, for: dropTo)
+                }
+                daemon = try Privileges.asAccount(dropTo, open)
+            } else {
+                daemon = try open()
+            }
         } catch {
-            log.line("cannot open the audit log: \(error)")
+            if let dropTo {
+                log.line("cannot start: the audit log cannot be opened as user \(dropTo.user) (it is opened with "
+                         + "that user's rights; give it and its directory to \(dropTo.user)): \(error)")
+            } else {
+                log.line("cannot open the audit log: \(error)")
+            }
             throw ExitCode(1)
         }
         try daemon.run()

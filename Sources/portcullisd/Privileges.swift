@@ -70,6 +70,50 @@ enum Privileges {
         for problem in threadProblems(account) { throw Failure(description: "cannot become \(account.user): \(problem)") }
     }
 
+    /// Runs `body` with the account's effective user, group and groups, as OpenSSH's
+    /// temporarily_use_uid does, then becomes root again: what `body` opens or creates (the audit
+    /// log and its recovery, in directories the account may write) is reached with the account's
+    /// rights, so a symbolic link the account planted there leads nowhere it could not already
+    /// write, and what is created is the account's without any chown by path.
+    static func asAccount<T>(_ account: ServiceAccount, _ body: () throws -> T) throws -> T {
+        let savedGroups = currentGroups()
+        let savedGID = getegid()
+        guard initgroups(account.user, account.gid) == 0, setegid(account.gid) == 0, seteuid(account.uid) == 0 else {
+            let reason = String(cString: strerror(errno))
+            restoreRoot(groups: savedGroups, gid: savedGID)
+            throw Failure(description: "cannot act as \(account.user): \(reason)")
+        }
+        defer { restoreRoot(groups: savedGroups, gid: savedGID) }
+        return try body()
+    }
+
+    /// Root again after ``asAccount(_:_:)`` (the saved user id is still 0); a failure here would
+    /// leave the process half-switched, so it ends it.
+    private static func restoreRoot(groups: [gid_t], gid: gid_t) {
+        guard seteuid(0) == 0, setegid(gid) == 0, setgroups(groups.count, groups) == 0 else {
+            fatalError("cannot become root again after acting as the account: \(String(cString: strerror(errno)))")
+        }
+    }
+
+    /// Makes the missing directory `path` (and its parents, mode 0750) as root, then gives the
+    /// last one to the account through a descriptor opened without following a symbolic link: one
+    /// swapped in meanwhile is refused, never followed. Nothing is done when `path` exists.
+    static func makeDirectory(_ path: String, for account: ServiceAccount) throws(Failure) {
+        guard !FileManager.default.fileExists(atPath: path) else { return }
+        do {
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true,
+                                                    attributes: [.posixPermissions: 0o750])
+        } catch {
+            throw Failure(description: "cannot make \(path): \(error.localizedDescription)")
+        }
+        let fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        guard fd >= 0 else { throw Failure(description: "cannot open \(path): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        guard fchown(fd, account.uid, account.gid) == 0 else {
+            throw Failure(description: "cannot give \(path) to \(account.user): \(String(cString: strerror(errno)))")
+        }
+    }
+
     /// The supplementary groups of `account`: those the group database lists it in, and its group.
     static func groups(of account: ServiceAccount) -> Set<gid_t> {
         var count: Int32 = 64

@@ -24,12 +24,14 @@ public final class ControlServer: @unchecked Sendable {
     /// Binds `path`: its parent directory is made (0755) if missing; a socket left by a crash
     /// (nobody answers on it) is replaced; a live one (another daemon answers) or anything that is
     /// not a socket is an error. `group`: the socket's group (mode 0660), else mode 0600. `owner`:
-    /// the user the daemon is about to become (root starts it with `user:`): the socket, and the
-    /// directory if made here, are given to it, so that it can still remove the socket at stop.
+    /// the user the daemon is about to become (root starts it with `user:`): the socket is given
+    /// to it. The mode comes from the umask at bind and ownership is changed without following a
+    /// symbolic link, so whoever can write the directory cannot make root change another file by
+    /// swapping the path; a directory made here stays root's.
     public init(path: String, group: gid_t? = nil, owner: uid_t? = nil) throws {
         self.path = path
         try Self.prepare(path, owner: owner)
-        let old = umask(0o177)
+        let old = umask(group == nil ? 0o177 : 0o117)
         let fd: Int32
         do {
             fd = try Socket.listenUnix(path: path)
@@ -38,21 +40,13 @@ public final class ControlServer: @unchecked Sendable {
             throw ServerError(description: "control_socket \(path): cannot bind: \(error)")
         }
         umask(old)
-        if let owner, chown(path, owner, uid_t.max) != 0 {
+        if owner != nil || group != nil, lchown(path, owner ?? uid_t.max, group ?? gid_t.max) != 0 {
             let reason = String(cString: strerror(errno))
             close(fd)
             unlink(path)
-            throw ServerError(description: "control_socket \(path): cannot give it to uid \(owner): \(reason)")
-        }
-        if let group {
-            guard chown(path, uid_t.max, group) == 0, chmod(path, 0o660) == 0 else {
-                let reason = String(cString: strerror(errno))
-                close(fd)
-                unlink(path)
-                throw ServerError(description: "control_socket \(path): cannot give it to group \(group): \(reason)")
-            }
-        } else {
-            chmod(path, 0o600)
+            throw ServerError(description: "control_socket \(path): cannot give it to "
+                              + [owner.map { "uid \($0)" }, group.map { "group \($0)" }].compactMap { $0 }.joined(separator: " and ")
+                              + ": \(reason)")
         }
         var fds: [Int32] = [0, 0]
         guard pipe(&fds) == 0 else {
@@ -105,8 +99,6 @@ public final class ControlServer: @unchecked Sendable {
     private static func prepare(_ path: String, owner: uid_t?) throws {
         if let problem = problem(path, owner: owner) { throw ServerError(description: "control_socket \(path): \(problem)") }
         let parent = (path as NSString).deletingLastPathComponent
-        let made = !FileManager.default.fileExists(atPath: parent)
-        defer { if made, let owner { _ = chown(parent, owner, uid_t.max) } }
         do {
             try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true,
                                                     attributes: [.posixPermissions: 0o755])
