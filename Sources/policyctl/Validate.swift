@@ -10,7 +10,9 @@ struct Validate: ParsableCommand {
         discussion: """
             Prints every problem as FILE:LINE: MESSAGE. Checks what stops the daemon at start too, \
             as portcullisd --check does: each host key exists, is a regular file that group and \
-            others cannot read, and loads; each listen address is numeric.
+            others cannot read, and loads; each listen address is numeric; with user:, run as root, \
+            what that account could not read or write (the config, host keys, socket_root, the \
+            audit log's directory).
 
             Example:
               policyctl validate --config /etc/portcullis/portcullis.yaml
@@ -40,6 +42,12 @@ struct Validate: ParsableCommand {
             // What would stop the daemon at start: the very checks portcullisd makes before it starts.
             let startProblems = StartupCheck.problems(config)
             guard startProblems.isEmpty else { throw ConfigError(problems: startProblems) }
+            // As the account `user:` names, when root would drop to it (what it cannot read or write).
+            // (Run by another user, it cannot ask as that account; the start would be root's.)
+            let accountProblems = geteuid() == 0 ? (try? AccountChecks.beforeStart(config, configPath: options.config)) ?? [] : []
+            guard accountProblems.isEmpty else {
+                throw ConfigError(problems: accountProblems.map { ConfigProblem(file: options.config, line: nil, message: $0) })
+            }
             if json { printJSON(Output(ok: true, keys: config.keys.count, problems: [])) } else {
                 print("\(options.config): OK (\(config.keys.count) keys in \(config.files.count) files)")
             }

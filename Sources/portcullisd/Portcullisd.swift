@@ -88,15 +88,8 @@ struct Portcullisd: ParsableCommand {
         if check {
             // What the account the start drops to would find (socket_root it cannot write, a
             // host key it cannot read...) stops a start, so --check reports it too.
-            var accountProblems: [String] = []
-            switch plan {
-            case .refuse(let message): accountProblems = [message]
-            case .drop(let account):
-                accountProblems = try Privileges.asAccount(account) {
-                    AccountChecks.problems(policyConfig, configPath: config, listen: override, pidFile: pidFile, account: account)
-                }
-            case .stay: break
-            }
+            let accountProblems = try AccountChecks.beforeStart(policyConfig, configPath: config, listen: override,
+                                                                pidFile: pidFile)
             guard accountProblems.isEmpty else {
                 for problem in accountProblems {
                     FileHandle.standardError.write(Data("portcullisd: cannot start: \(problem)\n".utf8))

@@ -198,6 +198,10 @@ def test_red_check_finds_what_stops_the_start_as_the_user(workdir):
     start = subprocess.run([str(daemon_binary()), "--config", str(config)], capture_output=True, text=True, timeout=20)
     assert start.returncode == 1 and "cannot create sockets there" in start.stderr, start.stderr
     assert check.returncode == 1, f"--check said {check.stdout.strip()!r}, but the start said: {start.stderr.strip()}"
+    assert "cannot create sockets there" in check.stderr, check.stderr
+    from stresslib import policyctl_binary
+    validate = subprocess.run([str(policyctl_binary()), "validate", "--config", str(config)], capture_output=True, text=True)
+    assert validate.returncode == 1 and "cannot create sockets there" in validate.stdout, validate.stdout + validate.stderr
 
 
 def test_red_policyctl_reload_signals_only_portcullisd(start_daemon, workdir):

@@ -4,9 +4,9 @@ import PortcullisPolicy
 /// Who the daemon runs as: it drops root for the account `user:` names (once everything that
 /// needs root is bound and opened) the way OpenSSH's permanently_set_uid does, and then checks
 /// that the drop holds for every thread and cannot be undone.
-enum Privileges {
+public enum Privileges {
     /// What the start does about `user:`.
-    enum Plan: Equatable {
+    public enum Plan: Equatable {
         /// Runs as who started it; `warnRoot`: that is root and no `user:` says otherwise.
         case stay(warnRoot: Bool)
         /// Started as root: drops to the account before accepting any connection.
@@ -16,7 +16,7 @@ enum Privileges {
     }
 
     /// The plan for `account` when the daemon runs as `uid`.
-    static func plan(_ account: ServiceAccount?, uid: uid_t = geteuid(), configPath: String) -> Plan {
+    public static func plan(_ account: ServiceAccount?, uid: uid_t = geteuid(), configPath: String) -> Plan {
         guard let account else { return .stay(warnRoot: uid == 0) }
         if account.uid == uid { return .stay(warnRoot: false) }
         if uid == 0 { return .drop(account) }
@@ -26,22 +26,23 @@ enum Privileges {
     }
 
     /// The line said at start when root runs the daemon and no `user:` makes it drop root.
-    static func rootWarning(configPath: String) -> String {
+    public static func rootWarning(configPath: String) -> String {
         "running as root; set user: (an unprivileged account such as portcullis, owning the host keys, "
             + "socket_root and the audit log directory) in \(configPath) so that the daemon drops root "
             + "once its ports are bound"
     }
 
     /// The drop failed or did not hold.
-    struct Failure: Error, CustomStringConvertible {
-        let description: String
+    public struct Failure: Error, CustomStringConvertible {
+        public let description: String
+        public init(description: String) { self.description = description }
     }
 
     /// Becomes `account` for good, every thread: the user's supplementary groups (initgroups),
     /// then the group, then the user (in that order: only root may change groups); then checks
     /// that real, effective and saved ids are the account's in every thread, that the groups are
     /// exactly the user's, and that root cannot be regained.
-    static func drop(to account: ServiceAccount) throws(Failure) {
+    public static func drop(to account: ServiceAccount) throws(Failure) {
         func fail(_ what: String) -> Failure {
             Failure(description: "cannot become \(account.user): \(what): \(String(cString: strerror(errno)))")
         }
@@ -75,7 +76,7 @@ enum Privileges {
     /// log and its recovery, in directories the account may write) is reached with the account's
     /// rights, so a symbolic link the account planted there leads nowhere it could not already
     /// write, and what is created is the account's without any chown by path.
-    static func asAccount<T>(_ account: ServiceAccount, _ body: () throws -> T) throws -> T {
+    public static func asAccount<T>(_ account: ServiceAccount, _ body: () throws -> T) throws -> T {
         let savedGroups = currentGroups()
         let savedGID = getegid()
         guard initgroups(account.user, account.gid) == 0, setegid(account.gid) == 0, seteuid(account.uid) == 0 else {
@@ -98,7 +99,7 @@ enum Privileges {
     /// Makes the missing directory `path` (and its parents, mode 0750) as root, then gives the
     /// last one to the account through a descriptor opened without following a symbolic link: one
     /// swapped in meanwhile is refused, never followed. Nothing is done when `path` exists.
-    static func makeDirectory(_ path: String, for account: ServiceAccount) throws(Failure) {
+    public static func makeDirectory(_ path: String, for account: ServiceAccount) throws(Failure) {
         guard !FileManager.default.fileExists(atPath: path) else { return }
         do {
             try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true,
@@ -115,7 +116,7 @@ enum Privileges {
     }
 
     /// The supplementary groups of `account`: those the group database lists it in, and its group.
-    static func groups(of account: ServiceAccount) -> Set<gid_t> {
+    public static func groups(of account: ServiceAccount) -> Set<gid_t> {
         var count: Int32 = 64
         while true {
             var list = [gid_t](repeating: 0, count: Int(count))
@@ -159,7 +160,7 @@ enum Privileges {
         return problems
     }
 
-    static func userName(_ uid: uid_t) -> String {
+    public static func userName(_ uid: uid_t) -> String {
         guard let entry = getpwuid(uid) else { return "uid \(uid)" }
         return String(cString: entry.pointee.pw_name)
     }

@@ -1,14 +1,13 @@
 import Foundation
 import PortcullisPolicy
-import PortcullisServer
 
 /// The start checks again, run as the account the daemon dropped to: what it must still read or
 /// write while it runs (the config and host keys at each reload, socket_root at each -R, the
 /// audit log directory when a rotated log is reopened, the pid file's directory for each
 /// reload's answer). One that fails stops the start now, naming the file and the user, instead
 /// of the first reload or forward failing much later.
-enum AccountChecks {
-    static func problems(_ config: PolicyConfig, configPath: String, listen: [ListenAddress]?, pidFile: String?,
+public enum AccountChecks {
+    public static func problems(_ config: PolicyConfig, configPath: String, listen: [ListenAddress]?, pidFile: String?,
                          account: ServiceAccount) -> [String] {
         let who = "user \(account.user)"
         var problems: [String] = []
@@ -42,8 +41,23 @@ enum AccountChecks {
         return problems
     }
 
+    /// What the account a start would run as finds (for --check and `policyctl validate`): the
+    /// checks above, run with that account's rights when root would drop to it; the refusal when
+    /// another account cannot be become; nothing when the start stays who it is.
+    public static func beforeStart(_ config: PolicyConfig, configPath: String, listen: [ListenAddress]? = nil,
+                                   pidFile: String? = nil) throws -> [String] {
+        switch Privileges.plan(config.serviceAccount, configPath: configPath) {
+        case .refuse(let message): return [message]
+        case .drop(let account):
+            return try Privileges.asAccount(account) {
+                problems(config, configPath: configPath, listen: listen, pidFile: pidFile, account: account)
+            }
+        case .stay: return []
+        }
+    }
+
     /// A warning (not a refusal): the control socket could not be removed at stop (the next start replaces it).
-    static func controlSocketWarning(_ config: PolicyConfig, account: ServiceAccount) -> String? {
+    public static func controlSocketWarning(_ config: PolicyConfig, account: ServiceAccount) -> String? {
         guard let path = config.controlSocket else { return nil }
         let directory = (path as NSString).deletingLastPathComponent
         guard let reason = unwritable(directory) else { return nil }
