@@ -17,7 +17,8 @@ import Testing
         let open = try directory(scratch, "open", mode: 0o777)
         _ = try directory(scratch, "open/sub/deeper", mode: 0o755)
         let problem = SecureAncestors.problem(above: scratch.file("open/sub/deeper/c.sock"), owner: geteuid())
-        #expect(problem == InsecureDirectory(directory: open, reason: "may be written by others (mode 777, no sticky bit)"))
+        #expect(problem?.directory == open)
+        #expect(problem?.reason == "may be written by others (mode 777, no sticky bit)")
     }
 
     @Test func aGroupWritableDirectoryIsNamed() throws {
