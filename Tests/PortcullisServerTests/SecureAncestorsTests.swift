@@ -16,7 +16,7 @@ import Testing
         let scratch = try TemporaryDirectory()
         let open = try directory(scratch, "open", mode: 0o777)
         _ = try directory(scratch, "open/sub/deeper", mode: 0o755)
-        let problem = SecureAncestors.problem(above: scratch.file("open/sub/deeper/c.sock"), owner: geteuid())
+        let problem = SecureAncestors.problem(above: scratch.file("open/sub/deeper/c.sock"), owners: [geteuid()])
         #expect(problem?.directory == open)
         #expect(problem?.reason == "may be written by others (mode 777, no sticky bit)")
     }
@@ -25,7 +25,7 @@ import Testing
         let scratch = try TemporaryDirectory()
         let shared = try directory(scratch, "shared", mode: 0o775)
         _ = try directory(scratch, "shared/sub", mode: 0o755)
-        let problem = SecureAncestors.problem(above: scratch.file("shared/sub/c.sock"), owner: geteuid())
+        let problem = SecureAncestors.problem(above: scratch.file("shared/sub/c.sock"), owners: [geteuid()])
         #expect(problem?.directory == shared)
         #expect(problem?.reason == "may be written by its group (mode 775, no sticky bit)")
     }
@@ -34,9 +34,9 @@ import Testing
         let scratch = try TemporaryDirectory()
         _ = try directory(scratch, "sticky", mode: 0o1777)
         _ = try directory(scratch, "sticky/sub", mode: 0o755)
-        #expect(SecureAncestors.problem(above: scratch.file("sticky/sub/c.sock"), owner: geteuid()) == nil)
+        #expect(SecureAncestors.problem(above: scratch.file("sticky/sub/c.sock"), owners: [geteuid()]) == nil)
         // Not made yet (the daemon makes them, 0755): nothing to check there.
-        #expect(SecureAncestors.problem(above: scratch.file("sticky/not/yet/c.sock"), owner: geteuid()) == nil)
+        #expect(SecureAncestors.problem(above: scratch.file("sticky/not/yet/c.sock"), owners: [geteuid()]) == nil)
     }
 
     @Test func aDirectoryOfAnotherUserIsNamed() throws {
@@ -45,11 +45,11 @@ import Testing
         let theirs = try directory(scratch, "theirs", mode: 0o755)
         _ = try directory(scratch, "theirs/sub", mode: 0o755)
         #expect(chown(theirs, 65534, 65534) == 0)
-        let problem = SecureAncestors.problem(above: scratch.file("theirs/sub/c.sock"), owner: 0)
+        let problem = SecureAncestors.problem(above: scratch.file("theirs/sub/c.sock"), owners: [0])
         #expect(problem?.directory == theirs)
         #expect(problem?.reason.hasPrefix("belongs to uid 65534") == true, "\(String(describing: problem))")
         // The daemon's own account may own it.
-        #expect(SecureAncestors.problem(above: scratch.file("theirs/sub/c.sock"), owner: 65534) == nil)
+        #expect(SecureAncestors.problem(above: scratch.file("theirs/sub/c.sock"), owners: [0, 65534]) == nil)
     }
 
     @Test func theRealPathBehindASymbolicLinkIsWalkedToo() throws {
@@ -58,7 +58,7 @@ import Testing
         _ = try directory(scratch, "open/real", mode: 0o755)
         _ = try directory(scratch, "safe", mode: 0o755)
         try FileManager.default.createSymbolicLink(atPath: scratch.file("safe/link"), withDestinationPath: scratch.file("open/real"))
-        let problem = SecureAncestors.problem(above: scratch.file("safe/link/c.sock"), owner: geteuid())
+        let problem = SecureAncestors.problem(above: scratch.file("safe/link/c.sock"), owners: [geteuid()])
         #expect(problem?.directory == open, "\(String(describing: problem))")
         #expect(problem?.reason.hasSuffix("(the real path of \(scratch.file("safe/link")))") == true)
     }

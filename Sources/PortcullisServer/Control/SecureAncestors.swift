@@ -12,14 +12,14 @@ public struct InsecureDirectory: Equatable, CustomStringConvertible {
 }
 
 /// The rule of sshd's StrictModes (secure_path) for every directory above a file: each must be
-/// owned by root or by `owner`, and not writable by its group or others unless it has the
+/// owned by root or by one of `owners` (the daemon's account, the user it runs as), and not writable by its group or others unless it has the
 /// sticky bit (so /tmp, 1777 root, passes: nobody may rename another's entry there).
 public enum SecureAncestors {
     /// The first unsafe directory above `path` (its parent, then each one up to /), or nil.
     /// Both the path as written and, if a directory on it is a symbolic link, the real path are
     /// walked: a link is as safe as the directory holding it, its target as the target's own
     /// ancestors. Directories that do not exist yet are skipped (the daemon makes them).
-    public static func problem(above path: String, owner: uid_t) -> InsecureDirectory? {
+    public static func problem(above path: String, owners: [uid_t]) -> InsecureDirectory? {
         let absolute = path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
         var crossesLink = false
         var deepestExisting: String?
@@ -32,7 +32,7 @@ public enum SecureAncestors {
                 continue
             }
             guard info.st_mode & S_IFMT == S_IFDIR else { continue }
-            if let reason = reason(info, owner: owner) { return InsecureDirectory(directory: directory, reason: reason) }
+            if let reason = reason(info, owners: owners) { return InsecureDirectory(directory: directory, reason: reason) }
         }
         guard crossesLink, let deepestExisting, let resolved = realpath(deepestExisting, nil) else { return nil }
         let real = String(cString: resolved)
@@ -40,17 +40,19 @@ public enum SecureAncestors {
         for directory in [real] + ancestors(of: real) {
             var info = stat()
             guard stat(directory, &info) == 0, info.st_mode & S_IFMT == S_IFDIR else { continue }
-            if let reason = reason(info, owner: owner) {
+            if let reason = reason(info, owners: owners) {
                 return InsecureDirectory(directory: directory, reason: reason + " (the real path of \(deepestExisting))")
             }
         }
         return nil
     }
 
-    /// Why a directory with `info` is unsafe for files of `owner`, or nil.
-    static func reason(_ info: stat, owner: uid_t) -> String? {
-        if info.st_uid != 0 && info.st_uid != owner {
-            return "belongs to uid \(info.st_uid)\(userName(info.st_uid)), not to root or the daemon's user (uid \(owner))"
+    /// Why a directory with `info` is unsafe for files of `owners`, or nil.
+    static func reason(_ info: stat, owners: [uid_t]) -> String? {
+        if info.st_uid != 0 && !owners.contains(info.st_uid) {
+            let allowed = Set(owners.filter { $0 != 0 }).sorted().map { "uid \($0)\(userName($0))" }
+            return "belongs to uid \(info.st_uid)\(userName(info.st_uid)), not to root"
+                + (allowed.isEmpty ? "" : " or the daemon's user (\(allowed.joined(separator: ", ")))")
         }
         let writable = info.st_mode & 0o022
         if writable != 0 && info.st_mode & S_ISVTX == 0 {

@@ -27,7 +27,7 @@ extension StartupCheck {
         }
         // The parent itself is ControlServer's (stricter: no sticky exception); one message for it.
         let parent = (path as NSString).deletingLastPathComponent
-        if let unsafe = SecureAncestors.problem(above: path, owner: config.serviceAccount?.uid ?? geteuid()),
+        if let unsafe = SecureAncestors.problem(above: path, owners: [config.serviceAccount?.uid, geteuid()].compactMap { $0 }),
            direct == nil || unsafe.directory != parent {
             problems.append(ConfigProblem(file: configPath, line: nil, message: "control_socket \(path): \(unsafe): "
                 + "whoever can write it could rename what is below it away and answer policyctl in the daemon's "
