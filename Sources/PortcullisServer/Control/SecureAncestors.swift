@@ -12,8 +12,9 @@ public struct InsecureDirectory: Equatable, CustomStringConvertible {
 }
 
 /// The rule of sshd's StrictModes (secure_path) for every directory above a file: each must be
-/// owned by root or by one of `owners` (the daemon's account, the user it runs as), and not writable by its group or others unless it has the
-/// sticky bit (so /tmp, 1777 root, passes: nobody may rename another's entry there).
+/// owned by root or by one of `owners` (the daemon's account, the user it runs as), and not
+/// writable by its group or others unless it has the sticky bit (so /tmp, 1777 root, passes:
+/// nobody may rename another's entry there).
 public enum SecureAncestors {
     /// The first unsafe directory above `path` (its parent, then each one up to /), or nil.
     /// Both the path as written and, if a directory on it is a symbolic link, the real path are
