@@ -12,8 +12,9 @@ struct Reload: ParsableCommand {
             --control-socket PATH) and prints its answer. With --pid-file PATH instead (or when \
             control_socket is off), reads the daemon's pid from the file it writes with \
             `portcullisd --pid-file PATH`, sends it SIGHUP, and waits for the daemon to write its \
-            answer to PATH.reload. A rejected config leaves the old one in force; the daemon's \
-            message names file:line.
+            answer to PATH.reload. Only a process running portcullisd is signalled: another pid \
+            in the file is refused, naming what it is. A rejected config leaves the old one in \
+            force; the daemon's message names file:line.
 
             Example:
               policyctl reload
@@ -69,6 +70,11 @@ struct Reload: ParsableCommand {
         }
         guard let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)), pid > 1 else {
             throw Failure.refused("\(pidFile) does not hold a process id")
+        }
+        // The pid file is the daemon's account's: it could name any process. Only portcullisd is signalled.
+        if let problem = DaemonProcess.problem(pid: pid) {
+            throw Failure.refused("not signalling pid \(pid) from \(pidFile): \(problem) (a stale pid file, "
+                                  + "or one someone else wrote); `policyctl reload` through the control socket needs no pid file")
         }
         let before = ReloadStatus.read(pidFile: pidFile).flatMap { $0.pid == pid ? $0.sequence : nil } ?? 0
         guard kill(pid, SIGHUP) == 0 else {

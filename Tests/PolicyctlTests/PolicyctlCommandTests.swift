@@ -187,13 +187,30 @@ import PortcullisTestSupport
         let missing = try run(policyctlBinary, ["reload", "--pid-file", scratch.file("none.pid")])
         #expect(missing.status == 1)
         #expect(missing.stderr.hasPrefix("policyctl: cannot read the pid file"))
-        // A live process that never answers: no answer within the deadline.
-        let sleeper = try spawn("/bin/sh", ["-c", "trap '' HUP; sleep 30"])
+        // A live portcullisd (by its executable's name) that never answers: no answer within the deadline.
+        let fake = scratch.file("portcullisd")
+        try FileManager.default.copyItem(atPath: "/bin/sleep", toPath: fake)
+        let sleeper = try spawn("/bin/sh", ["-c", "trap '' HUP; exec \(fake) 30"])
         defer { kill(sleeper, SIGKILL); waitpid(sleeper, nil, 0) }
+        try waitUntil("the shell to exec \(fake)") { (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(sleeper)/exe")) == fake }
         let pidFile = try scratch.write("d.pid", "\(sleeper)\n")
         let silent = try run(policyctlBinary, ["reload", "--pid-file", pidFile, "--timeout", "0.3"])
         #expect(silent.status == 1)
         #expect(silent.stderr.contains("no answer from portcullisd"))
+    }
+
+    @Test func reloadByPidFileSignalsOnlyPortcullisd() throws {
+        // The pid file is the daemon account's: it may name any process. SIGHUP would end this one.
+        let scratch = try TemporaryDirectory()
+        let other = try spawn("/bin/sleep", ["30"])
+        defer { kill(other, SIGKILL); waitpid(other, nil, 0) }
+        let pidFile = try scratch.write("d.pid", "\(other)\n")
+        let refused = try run(policyctlBinary, ["reload", "--pid-file", pidFile, "--timeout", "0.3"])
+        #expect(refused.status == 1)
+        #expect(refused.stderr.contains("not signalling pid \(other) from \(pidFile): pid \(other) is "), "\(refused.stderr)")
+        #expect(refused.stderr.contains("sleep, not portcullisd"), "\(refused.stderr)")
+        usleep(200_000)
+        #expect(waitpid(other, nil, WNOHANG) == 0, "the sleep process was signalled")
     }
 }
 

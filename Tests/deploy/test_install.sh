@@ -4,9 +4,12 @@
 #
 #   1. make install DESTDIR=... with PREFIX=/usr and with PREFIX=/usr/local: exactly the expected
 #      files, each with its mode; the unit names this install's binaries; the installed
-#      portcullisd --version runs; a second install keeps a config the administrator changed;
-#      make uninstall leaves only the config (and keys.d); every directory variable is honoured;
-#      a relative or blank directory is refused by name before anything is written.
+#      portcullisd --version runs; a second install keeps a config the administrator changed, and
+#      the fail2ban jail they enabled, and replaces a logrotate file an earlier install wrote;
+#      make uninstall leaves only the config (and keys.d) and the edited jail; every directory
+#      variable is honoured; a path with & % | in it reaches the unit and the config as written;
+#      a relative or blank directory, or one with quotes, \ or $, is refused by name before
+#      anything is written; scripts/install knows every earlier version of the files it keeps.
 #   2. Every man page lints clean: groff -ww, man --warnings, mandoc -Tlint (each installed if
 #      missing); no output at all.
 #   3. portcullis.yaml(5) documents every setting the daemon accepts, in the right section: the
@@ -103,6 +106,13 @@ for case in "/usr /etc" "/usr/local /usr/local/etc"; do
     echo "# changed by the administrator" >>"$config"
     cp "$config" "$work/changed.yaml"
     chmod 0750 "$dest$etc/portcullis/keys.d"
+    # As the install's last words say: the jail turned on.
+    jail="$dest$etc/fail2ban/jail.d/portcullis.conf"
+    sed -i 's/^enabled  = false$/enabled  = true/' "$jail"
+    cp "$jail" "$work/jail.conf"
+    # The logrotate file an earlier install wrote (create 0600 root root), never edited.
+    logrotate="$dest$etc/logrotate.d/portcullis"
+    git show 90510b1:Deploy/logrotate/portcullis >"$logrotate" 2>/dev/null || cp Deploy/logrotate/portcullis "$logrotate"
     out=$(make -s install DESTDIR="$dest" PREFIX="$prefix" 2>&1) || fail "second make install failed: $out"
     if cmp -s "$config" "$work/changed.yaml" && grep -q "kept $config" <<<"$out" \
         && [ "$(stat -c %a "$dest$etc/portcullis/keys.d")" = 750 ]; then
@@ -110,14 +120,25 @@ for case in "/usr /etc" "/usr/local /usr/local/etc"; do
     else
         fail "PREFIX=$prefix: a second install did not keep the changed config (or did not say so):"$'\n'"$out"
     fi
+    if grep -qx "enabled  = true" "$jail" && cmp -s "$jail" "$work/jail.conf" && grep -q "^kept $jail: it was changed" <<<"$out"; then
+        pass "PREFIX=$prefix: a second install keeps the jail the administrator enabled (and says so)"
+    else
+        fail "PREFIX=$prefix: a second install did not keep the edited jail.d/portcullis.conf:"$'\n'"$out"
+    fi
+    if cmp -s "$logrotate" Deploy/logrotate/portcullis && grep -q "^installed $logrotate (updated: it was as an earlier install wrote it)" <<<"$out"; then
+        pass "PREFIX=$prefix: a second install replaces the logrotate file an earlier install wrote (and says so)"
+    else
+        fail "PREFIX=$prefix: the earlier install's logrotate.d/portcullis was not replaced:"$'\n'"$out"
+    fi
     echo "name: alex" >"$dest$etc/portcullis/keys.d/alex.yaml"
     out=$(make -s uninstall DESTDIR="$dest" PREFIX="$prefix" 2>&1) || fail "make uninstall failed: $out"
     left=$(installed "$dest" | cut -d' ' -f2)
-    if [ "$left" = "$(printf '%s\n' "${etc#/}/portcullis/keys.d/alex.yaml" "${etc#/}/portcullis/portcullis.yaml" | sort)" ] \
-        && cmp -s "$config" "$work/changed.yaml"; then
-        pass "PREFIX=$prefix: make uninstall leaves only the config and keys.d"
+    if [ "$left" = "$(printf '%s\n' "${etc#/}/portcullis/keys.d/alex.yaml" "${etc#/}/portcullis/portcullis.yaml" \
+                                    "${etc#/}/fail2ban/jail.d/portcullis.conf" | sort)" ] \
+        && cmp -s "$config" "$work/changed.yaml" && cmp -s "$jail" "$work/jail.conf" && grep -q "^kept $jail" <<<"$out"; then
+        pass "PREFIX=$prefix: make uninstall leaves only the config, keys.d and the edited jail (and says so)"
     else
-        fail "PREFIX=$prefix: make uninstall left:"$'\n'"$left"
+        fail "PREFIX=$prefix: make uninstall left:"$'\n'"$left"$'\n'"$out"
     fi
 done
 
@@ -135,6 +156,43 @@ else
     fail "an overridden directory was not honoured: $(cd "$dest" 2>/dev/null && find . -type f | sort | tr '\n' ' ')"
 fi
 
+# Characters sed or systemd would read as more than a character reach the files as written:
+# & | (sed's "the match" and the delimiter) literally, % doubled in the unit (systemd's specifiers);
+# systemd itself (systemd-analyze verify) reads back the path as written.
+dest="$work/root-odd"
+odd='/opt/r&d%1|z'
+unit_odd="$dest$odd/lib/systemd/system/portcullisd.service"
+if DESTDIR="$dest" PREFIX="$odd" scripts/install >"$work/odd.out" 2>&1 \
+    && grep -qxF 'ExecStart=/opt/r&d%%1|z/sbin/portcullisd --config /opt/r&d%%1|z/etc/portcullis/portcullis.yaml' "$unit_odd" \
+    && grep -qF "keys_dir: $odd/etc/portcullis/keys.d" "$dest$odd/etc/portcullis/portcullis.yaml"; then
+    pass "a PREFIX with & % | in it reaches the unit (% as %%) and the config as written"
+else
+    fail "PREFIX=$odd was not written as it is:"$'\n'"$(cat "$work/odd.out"; grep -h 'ExecStart\|keys_dir' "$unit_odd" "$dest$odd/etc/portcullis/portcullis.yaml" 2>&1)"
+fi
+if command -v systemd-analyze >/dev/null; then
+    cp "$unit_odd" "$work/odd-test.service"
+    said=$(systemd-analyze verify "$work/odd-test.service" 2>&1)
+    grep -qF "Command $odd/sbin/portcullisd is not executable" <<<"$said" \
+        && pass "systemd reads the unit's ExecStart as $odd/sbin/portcullisd" \
+        || fail "systemd-analyze verify does not read ExecStart as $odd/sbin/portcullisd:"$'\n'"$said"
+fi
+
+# scripts/install replaces (or uninstalls) a logrotate or jail file only if it is as some install
+# wrote it: every earlier version of those files must be listed in it.
+if git rev-parse --git-dir >/dev/null 2>&1; then
+    missing=""
+    for source in Deploy/logrotate/portcullis Deploy/fail2ban/jail.d/portcullis.conf; do
+        for commit in $(git log --format=%H -- "$source"); do
+            git show "$commit:$source" >"$work/version" 2>/dev/null || continue  # the commit removed it
+            cmp -s "$work/version" "$source" && continue
+            sum=$(sha256sum <"$work/version" | cut -d' ' -f1)
+            grep -q "^    $sum" scripts/install || missing+=" $source@${commit:0:7}"
+        done
+    done
+    [ -z "$missing" ] && pass "scripts/install lists every earlier version of logrotate.d and jail.d's files" \
+        || fail "scripts/install's earlier_versions lacks:$missing (add each version's sha256)"
+fi
+
 # Bad directories are refused by name before anything is written.
 for bad in "DESTDIR=relative/root" "PREFIX=/usr/my dir" "MANDIR=usr/share/man"; do
     name=${bad%%=*}
@@ -144,6 +202,21 @@ for bad in "DESTDIR=relative/root" "PREFIX=/usr/my dir" "MANDIR=usr/share/man"; 
         pass "make install $bad is refused, naming $name, and writes nothing"
     else
         fail "make install $bad: not refused by name, or something was written:"$'\n'"$out"
+    fi
+done
+
+# What a unit's command line or the starter config's YAML list cannot hold as written (scripts/install
+# directly: make's own quoting would fail first on a quote).
+for bad in "BINDIR=/opt/it's" 'SBINDIR=/opt/"s"' 'PREFIX=/opt/a\b' 'PREFIX=/opt/$HOME' 'SYSCONFDIR=/etc/a,b' 'PREFIX=/opt/[x]'; do
+    name=${bad%%=*}
+    named=$name
+    [ "$bad" = 'PREFIX=/opt/[x]' ] && named=SYSCONFDIR  # PREFIX/etc is SYSCONFDIR's default
+    if out=$(env DESTDIR="$work/refused" "$bad" scripts/install 2>&1); then
+        fail "scripts/install with $bad was accepted"
+    elif grep -q "scripts/install: $named=.* not supported" <<<"$out" && [ ! -e "$work/refused" ]; then
+        pass "scripts/install with $bad is refused, naming $named, and writes nothing"
+    else
+        fail "scripts/install with $bad: not refused by name, or something was written:"$'\n'"$out"
     fi
 done
 

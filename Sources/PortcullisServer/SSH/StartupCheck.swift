@@ -14,13 +14,25 @@ public enum StartupCheck {
 
 extension StartupCheck {
     /// What stops the control socket from being bound at start: another daemon answering on it,
-    /// something else at its path, a control_group that does not exist. Not part of `problems`
-    /// (a reload or `validate` would find the running daemon's own socket).
+    /// something else at its path, a directory above it that someone other than root or the
+    /// daemon's account could change (any of them, up to /: renaming one away lets its writer
+    /// answer policyctl in the daemon's place), a control_group that does not exist. Not part of
+    /// `problems` (a reload or `validate` would find the running daemon's own socket).
     public static func controlSocketProblems(_ config: PolicyConfig, configPath: String) -> [ConfigProblem] {
         guard let path = config.controlSocket else { return [] }
         var problems: [ConfigProblem] = []
-        if let problem = ControlServer.problem(path, owner: config.serviceAccount?.uid) {
-            problems.append(ConfigProblem(file: configPath, line: nil, message: "control_socket \(path): \(problem)"))
+        let direct = ControlServer.problem(path, owner: config.serviceAccount?.uid)
+        if let direct {
+            problems.append(ConfigProblem(file: configPath, line: nil, message: "control_socket \(path): \(direct)"))
+        }
+        // The parent itself is ControlServer's (stricter: no sticky exception); one message for it.
+        let parent = (path as NSString).deletingLastPathComponent
+        if let unsafe = SecureAncestors.problem(above: path, owners: [config.serviceAccount?.uid, geteuid()].compactMap { $0 }),
+           direct == nil || unsafe.directory != parent {
+            problems.append(ConfigProblem(file: configPath, line: nil, message: "control_socket \(path): \(unsafe): "
+                + "whoever can write it could rename what is below it away and answer policyctl in the daemon's "
+                + "place; every directory above the socket must belong to root (or the daemon's user) and be "
+                + "writable by no one else, unless sticky like /tmp"))
         }
         if let group = config.controlGroup, groupID(group) == nil {
             problems.append(ConfigProblem(file: configPath, line: nil, message: "control_group \(group): no such group"))
