@@ -49,19 +49,25 @@ def as_root_for(workdir, index: int = 0, then: str = "", args: str = "") -> list
     return ["/bin/sh", "-c", script, "sh"]
 
 
+def start_after_planting(start_daemon, workdir, then: str):
+    """Starts portcullisd as root with user: once the account has run `then` in its directory, and
+    waits until it listens or refuses (either is an outcome the test then inspects)."""
+    daemon = start_daemon({"alex": ""}, extra_yaml=f"user: {USER}", wrapper=as_root_for(workdir, then=then),
+                          wait_listening=False)
+    wait_for(lambda: "listening on" in daemon.stderr() or daemon.process.poll() is not None,
+             "portcullisd to start or refuse", timeout=20)
+    if daemon.process.poll() is not None:
+        daemon.expect_exit = True
+    return daemon
+
+
 def test_red_audit_log_symlink_planted_by_the_account_is_not_followed_by_root(start_daemon, workdir):
     uid, _ = account()
     # A directory only root may enter: nothing the account does should create or own a file in it.
     vault = workdir / "vault"
     vault.mkdir(mode=0o700)
     victim = vault / "ld.so.preload"
-    daemon = start_daemon({"alex": ""}, extra_yaml=f"user: {USER}",
-                          wrapper=as_root_for(workdir, then=f'ln -s {victim} "$D/audit.jsonl"'),
-                          wait_listening=False)
-    wait_for(lambda: "listening on" in daemon.stderr() or daemon.process.poll() is not None,
-             "portcullisd to start or refuse", timeout=20)
-    if daemon.process.poll() is not None:
-        daemon.expect_exit = True
+    daemon = start_after_planting(start_daemon, workdir, f'ln -s {victim} "$D/audit.jsonl"')
     created = victim.exists()
     owner = os.stat(victim).st_uid if created else None
     assert not created, (f"root followed the account's symlink {daemon.audit_log} -> {victim}: created it "
@@ -148,13 +154,7 @@ def test_red_audit_log_symlink_to_an_existing_root_file_is_not_cut_back_by_root(
     victim = vault / "secret"
     victim.write_bytes(b"precious-bytes-without-a-newline")
     os.chmod(victim, 0o600)
-    daemon = start_daemon({"alex": ""}, extra_yaml=f"user: {USER}",
-                          wrapper=as_root_for(workdir, then=f'ln -s {victim} "$D/audit.jsonl"'),
-                          wait_listening=False)
-    wait_for(lambda: "listening on" in daemon.stderr() or daemon.process.poll() is not None,
-             "portcullisd to start or refuse", timeout=20)
-    if daemon.process.poll() is not None:
-        daemon.expect_exit = True
+    daemon = start_after_planting(start_daemon, workdir, f'ln -s {victim} "$D/audit.jsonl"')
     info = os.stat(victim)
     assert victim.read_bytes() == b"precious-bytes-without-a-newline" and info.st_uid == 0, (
         f"{victim} now holds {victim.read_bytes()[:80]!r}..., owner uid {info.st_uid}; log:\n{daemon.stderr()}")
@@ -169,13 +169,7 @@ def test_red_rotated_sibling_symlink_does_not_let_root_rewrite_a_root_file(start
     victim = vault / "machine-id"
     victim.write_text("0123456789abcdef0123456789abcdef\n")
     os.chmod(victim, 0o444)
-    daemon = start_daemon({"alex": ""}, extra_yaml=f"user: {USER}",
-                          wrapper=as_root_for(workdir, then=f': > "$D/audit.jsonl" && ln -s {victim} "$D/audit.jsonl.1"'),
-                          wait_listening=False)
-    wait_for(lambda: "listening on" in daemon.stderr() or daemon.process.poll() is not None,
-             "portcullisd to start or refuse", timeout=20)
-    if daemon.process.poll() is not None:
-        daemon.expect_exit = True
+    daemon = start_after_planting(start_daemon, workdir, f': > "$D/audit.jsonl" && ln -s {victim} "$D/audit.jsonl.1"')
     assert victim.read_text() == "0123456789abcdef0123456789abcdef\n", (
         f"{victim} now holds {victim.read_text()[:100]!r}...; log:\n{daemon.stderr()}")
 
@@ -237,12 +231,6 @@ def test_red_socket_record_symlink_does_not_make_root_chown_its_target(start_dae
     victim = vault / "shadow"
     victim.write_text("root:$6$hash:19000:0:99999:7:::\n")
     os.chmod(victim, 0o640)
-    daemon = start_daemon({"alex": ""}, extra_yaml=f"user: {USER}",
-                          wrapper=as_root_for(workdir, then=f'ln -s {victim} "$D/sockets/.portcullis-sockets"'),
-                          wait_listening=False)
-    wait_for(lambda: "listening on" in daemon.stderr() or daemon.process.poll() is not None,
-             "portcullisd to start or refuse", timeout=20)
-    if daemon.process.poll() is not None:
-        daemon.expect_exit = True
+    daemon = start_after_planting(start_daemon, workdir, f'ln -s {victim} "$D/sockets/.portcullis-sockets"')
     owner = os.stat(victim).st_uid
     assert owner == 0, f"root chowned {victim} to uid {owner} through socket_root's record symlink; log:\n{daemon.stderr()}"
