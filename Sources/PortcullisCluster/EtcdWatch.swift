@@ -51,7 +51,7 @@ public final class EtcdWatch: @unchecked Sendable {
     /// Whether the watch thread has ended (after `cancel()` or a compaction).
     public var isStopped: Bool { lock.withLock { stopped } }
 
-    /// Stops the watch; no event is delivered once this returns... after the thread notices, within ~200 ms.
+    /// Stops the watch: no handler call starts after this returns; the thread ends within ~200 ms.
     public func cancel() { lock.withLock { cancelled = true } }
 
     private var isCancelled: Bool { lock.withLock { cancelled } }

@@ -27,6 +27,7 @@ final class TCPConnection {
             _ = fcntl(sock, F_SETFL, fcntl(sock, F_GETFL) | O_NONBLOCK)
             var one: Int32 = 1
             setsockopt(sock, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+            TCPConnection.enableKeepalive(sock)
             if connect(sock, info.pointee.ai_addr, info.pointee.ai_addrlen) == 0 {
                 fd = sock
                 return
@@ -87,6 +88,17 @@ final class TCPConnection {
                 _ = poll(&pfd, 1, 200)
             }
         }
+    }
+
+    /// TCP keepalive (idle 10 s, then 3 probes 5 s apart), so a watch that waits without a deadline
+    /// still notices a peer that vanished without closing the connection.
+    private static func enableKeepalive(_ sock: Int32) {
+        let size = socklen_t(MemoryLayout<Int32>.size)
+        var on: Int32 = 1, idle: Int32 = 10, interval: Int32 = 5, count: Int32 = 3
+        setsockopt(sock, SOL_SOCKET, SO_KEEPALIVE, &on, size)
+        setsockopt(sock, Int32(IPPROTO_TCP), TCP_KEEPIDLE, &idle, size)
+        setsockopt(sock, Int32(IPPROTO_TCP), TCP_KEEPINTVL, &interval, size)
+        setsockopt(sock, Int32(IPPROTO_TCP), TCP_KEEPCNT, &count, size)
     }
 
     /// poll(2) until ready or the deadline: >0 ready, 0 timed out, <0 error.

@@ -106,3 +106,32 @@ final class EventLog: @unchecked Sendable {
     func append(_ event: WatchEvent) { lock.withLock { items.append(event) } }
     var events: [WatchEvent] { lock.withLock { items } }
 }
+
+/// A fake etcd on a free port that answers every connection with `head` and then writes `filler`
+/// over and over until the client goes away: an answer that never ends.
+final class EndlessServer: @unchecked Sendable {
+    let listener: SilentListener
+    private let lock = NSLock()
+    private var sent = 0
+
+    init(head: String, filler: [UInt8]) throws {
+        listener = try SilentListener()
+        let fd = listener.fd
+        Thread.detachNewThread { [self] in
+            let client = accept(fd, nil, nil)
+            guard client >= 0 else { return }
+            defer { close(client) }
+            var bytes = Array(head.utf8)
+            while true {
+                let n = bytes.withUnsafeBytes { send(client, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                if n <= 0 { return }
+                lock.withLock { sent += n }
+                bytes = filler
+            }
+        }
+    }
+
+    var endpoint: EtcdEndpoint { listener.endpoint }
+    /// How many bytes it got the client to take.
+    var bytesSent: Int { lock.withLock { sent } }
+}
