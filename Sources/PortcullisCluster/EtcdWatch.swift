@@ -6,7 +6,8 @@ import Foundation
 /// delete to the handler in revision order. When the connection breaks it reconnects (trying the
 /// endpoints in turn) from the revision after the last event it delivered, so no event is lost or
 /// repeated. It stops at `cancel()`, or when etcd has compacted revisions it still needs
-/// (`EtcdError.compacted`, given to the error handler).
+/// (`EtcdError.compacted`, given to the error handler). The thread holds the watch: it runs until
+/// cancelled, whether or not the caller keeps a reference.
 public final class EtcdWatch: @unchecked Sendable {
     public typealias EventHandler = @Sendable (WatchEvent) -> Void
     public typealias ErrorHandler = @Sendable (EtcdError) -> Void
