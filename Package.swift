@@ -62,6 +62,9 @@ let package = Package(
                           path: "Benchmarks/audit-bench"),
         // What every test target shares: temporary directories, a process runner, waiting with a deadline.
         .target(name: "PortcullisTestSupport", dependencies: ["PortcullisPolicy"], path: "Tests/PortcullisTestSupport"),
+        // Cluster mode (issue 14): a minimal etcd v3 client over the JSON gateway, on its own sockets.
+        .target(name: "PortcullisCluster"),
+        .testTarget(name: "PortcullisClusterTests", dependencies: ["PortcullisCluster", "PortcullisTestSupport"]),
         .testTarget(name: "PortcullisPolicyTests", dependencies: ["PortcullisPolicy", "PortcullisTestSupport"]),
         // policyctl's pure pieces, and the built binary run against temporary configs.
         .testTarget(name: "PolicyctlTests", dependencies: ["PortcullisPolicy", "PortcullisAudit", "PortcullisTestSupport"]),

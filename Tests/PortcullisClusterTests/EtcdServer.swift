@@ -1,0 +1,137 @@
+import Foundation
+@testable import PortcullisCluster
+import PortcullisTestSupport
+
+/// A real etcd (/usr/bin/etcd) on 127.0.0.1, on free ports, with its own data directory and name;
+/// killed when the test is done with it.
+final class EtcdServer: @unchecked Sendable {
+    static let binary = "/usr/bin/etcd"
+    let directory: TemporaryDirectory
+    let clientPort: UInt16
+    let peerPort: UInt16
+    let name: String
+    private var process: BackgroundProcess?
+
+    var endpoint: EtcdEndpoint { EtcdEndpoint(host: "127.0.0.1", port: clientPort) }
+    var url: String { endpoint.description }
+
+    init() throws {
+        directory = try TemporaryDirectory()
+        clientPort = try freePort()
+        peerPort = try freePort()
+        name = "pc-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        try start()
+    }
+
+    deinit { process?.stop() }
+
+    /// Starts etcd (again, on the same data directory and ports) and waits for /health.
+    func start() throws {
+        let peer = "http://127.0.0.1:\(peerPort)"
+        process = try BackgroundProcess(EtcdServer.binary, [
+            "--name", name, "--data-dir", directory.file("data"),
+            "--listen-client-urls", url, "--advertise-client-urls", url,
+            "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
+            "--initial-cluster", "\(name)=\(peer)"
+        ], errorFile: directory.file("etcd.log"))
+        try waitUntil("etcd /health on \(url)", seconds: 30) {
+            guard process?.isRunning == true else {
+                throw TestFailure("etcd exited: \(process?.stderr.suffix(2000) ?? "")")
+            }
+            return healthy()
+        }
+    }
+
+    /// Kills etcd at once (SIGKILL), as a crash would.
+    func kill() { process?.stop() }
+
+    private func healthy() -> Bool {
+        guard let exchange = try? HTTPExchange(endpoint: endpoint, method: "GET", path: "/health", body: [],
+                                               limit: 4096, deadline: Deadline(after: 1)),
+              exchange.status == 200,
+              let body = try? exchange.readBody(deadline: Deadline(after: 1)) else { return false }
+        return String(decoding: body, as: UTF8.self).contains("\"health\":\"true\"")
+    }
+}
+
+/// A TCP port on 127.0.0.1 that nothing listened on a moment ago.
+func freePort() throws -> UInt16 {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = 0
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0
+        }
+    }
+    guard bound else { throw TestFailure("cannot bind a free port") }
+    return UInt16(bigEndian: address.sin_port)
+}
+
+/// A listening socket on a free port that never accepts or answers: a connection to it "works"
+/// but no response ever comes.
+final class SilentListener: @unchecked Sendable {
+    let fd: Int32
+    let port: UInt16
+
+    init() throws {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        self.fd = fd
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let ok = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, length) == 0 && listen(fd, 16) == 0 && getsockname(fd, $0, &length) == 0
+            }
+        }
+        guard ok else { throw TestFailure("cannot listen") }
+        port = UInt16(bigEndian: address.sin_port)
+    }
+
+    deinit { close(fd) }
+
+    var endpoint: EtcdEndpoint { EtcdEndpoint(host: "127.0.0.1", port: port) }
+}
+
+/// Collects what a watch delivers, safely across threads.
+final class EventLog: @unchecked Sendable {
+    private let lock = NSLock()
+    private var items: [WatchEvent] = []
+    func append(_ event: WatchEvent) { lock.withLock { items.append(event) } }
+    var events: [WatchEvent] { lock.withLock { items } }
+}
+
+/// A fake etcd on a free port that answers every connection with `head` and then writes `filler`
+/// over and over until the client goes away: an answer that never ends.
+final class EndlessServer: @unchecked Sendable {
+    let listener: SilentListener
+    private let lock = NSLock()
+    private var sent = 0
+
+    init(head: String, filler: [UInt8]) throws {
+        listener = try SilentListener()
+        let fd = listener.fd
+        Thread.detachNewThread { [self] in
+            let client = accept(fd, nil, nil)
+            guard client >= 0 else { return }
+            defer { close(client) }
+            var bytes = Array(head.utf8)
+            while true {
+                let n = bytes.withUnsafeBytes { send(client, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                if n <= 0 { return }
+                lock.withLock { sent += n }
+                bytes = filler
+            }
+        }
+    }
+
+    var endpoint: EtcdEndpoint { listener.endpoint }
+    /// How many bytes it got the client to take.
+    var bytesSent: Int { lock.withLock { sent } }
+}
