@@ -63,11 +63,14 @@ def test_idle_preauth_connections_cost_nothing(start_daemon, services, measure):
         window = CPUWindow(daemon.pid).start()
         time.sleep(HOLD)
         window.stop()
-        # A legitimate login and round trip in the middle of it all.
+        # A legitimate login and round trip in the middle of it all (with the kernel's TCP counters,
+        # so that a slow one says whether a SYN was dropped or retransmitted on the way).
+        tcp_before = _tcp_counters()
         started = time.monotonic()
         result = subprocess.run(daemon.ssh_args("user", "-W", f"127.0.0.1:{echo.port}"),
                                 input=b"still here\n", capture_output=True, timeout=60)
         login_seconds = time.monotonic() - started
+        tcp_during = {name: value - tcp_before.get(name, 0) for name, value in _tcp_counters().items()}
         login_ok = result.returncode == 0 and result.stdout == b"still here\n"
         sessions = _session_starts(daemon) - sessions_before
         still_open = sum(_still_open(s) for s in held)
@@ -84,7 +87,8 @@ def test_idle_preauth_connections_cost_nothing(start_daemon, services, measure):
     summary = (f"{CONNECTIONS} idle pre-auth connections ({sessions} sessions started, {still_open} still open, "
                f"all accepted after {all_in:.1f} s, daemon holding {fds_held} descriptors): daemon CPU over "
                f"{window.seconds:.1f} s: {window}; a legitimate login took {login_seconds:.2f} s "
-               f"({'ok' if login_ok else 'FAILED: ' + result.stderr.decode(errors='replace')[-200:]})")
+               f"({'ok' if login_ok else 'FAILED: ' + result.stderr.decode(errors='replace')[-200:]}); "
+               f"kernel TCP counters during the login: {tcp_during}")
     assert daemon.alive(), f"portcullisd died: {daemon.describe_exit()}; {summary}"
     assert still_open >= CONNECTIONS * 0.99, f"the daemon dropped idle connections before the grace time: {summary}"
     assert window.demand < CPU_LIMIT, f"idle pre-auth connections cost CPU: {summary}"
@@ -111,3 +115,19 @@ def _still_open(s: socket.socket) -> bool:
         return True
     except OSError:
         return False
+
+
+def _tcp_counters() -> dict[str, int]:
+    """The machine's listen-queue drops and retransmissions (/proc/net/netstat, /proc/net/snmp)."""
+    wanted = {"ListenOverflows", "ListenDrops", "TCPSynRetrans", "TCPTimeouts", "RetransSegs"}
+    counters: dict[str, int] = {}
+    for path in ("/proc/net/netstat", "/proc/net/snmp"):
+        try:
+            lines = open(path).read().splitlines()
+        except OSError:
+            continue
+        for names, values in zip(lines[0::2], lines[1::2]):
+            for name, value in zip(names.split()[1:], values.split()[1:]):
+                if name in wanted and value.lstrip("-").isdigit():
+                    counters[name] = int(value)
+    return counters
