@@ -117,7 +117,7 @@ public final class ClusterPolicySource: @unchecked Sendable {
                 self.events = events
             }
             if current.connected {
-                writeSnapshot()
+                keepSnapshot()
                 startWatch()
             } else {
                 events(.disconnected(reason: current.reason ?? "unreachable"))
@@ -214,15 +214,21 @@ public final class ClusterPolicySource: @unchecked Sendable {
     /// The entries etcd last said are in force now: they become the snapshot.
     private func applied() {
         lock.withLock { (good, goodRevision) = (latest, revision) }
-        writeSnapshot()
+        keepSnapshot()
     }
 
-    private func writeSnapshot() {
+    /// Writes the policy in force to the snapshot now (the daemon's first, right after it dropped
+    /// to its account: a failure there stops the start).
+    public func writeSnapshot() throws(ClusterSnapshot.Failure) {
         let snapshot = lock.withLock {
             ClusterSnapshot(prefix: store.prefix, revision: goodRevision, documents: Array(good.values))
         }
+        try snapshot.write(to: snapshotPath)
+    }
+
+    private func keepSnapshot() {
         do {
-            try snapshot.write(to: snapshotPath)
+            try writeSnapshot()
         } catch {
             log("cannot write the policy snapshot \(snapshotPath): \(error)")
         }
