@@ -205,3 +205,24 @@ def test_two_concurrent_writers_one_wins_the_other_gets_a_conflict(start_daemon,
                       if (workdir / f"{name}.pub").read_text().split()[1] in stored)
     assert "added key dana" in winner and winner_key in stored
     wait_for(lambda: reload_seen(a, outcome="applied", keys_added=["dana"]), "a to apply dana")
+
+
+def test_an_invalid_entry_written_behind_policyctl_is_refused_and_audited_the_last_good_policy_stays(
+        start_daemon, etcd, services):
+    echo = services(echo_handler)
+    a, b, c = three_proxies(start_daemon, etcd, {"alex": open_rule(echo.port)})
+    # Written straight into etcd (not through policyctl, which would refuse it): a bad pattern on line 3.
+    alex = etcd.get("/portcullis/keys/alex").decode()
+    etcd.put("/portcullis/keys/alex", alex + 'permit_listen: ["nonsense:port"]\n')
+    for daemon in (a, b, c):
+        wait_for(lambda: reload_seen(daemon, outcome="rejected"), f"{daemon.proxy_id} to refuse the entry")
+        error = daemon.events("daemon-reload", outcome="rejected")[0]["error"]
+        assert error.startswith("etcd:/portcullis/keys/alex:") and "permit_listen[0] \"nonsense:port\"" in error, error
+        assert "reload rejected, the previous configuration stays in force" in daemon.stderr()
+    # The last good policy decides, and the snapshot still holds it.
+    assert forward_works(b, "alex", echo.port)
+    assert "nonsense" not in (b.dir / "policy.snapshot").read_text()
+    etcd.put("/portcullis/keys/alex", alex.replace(f"127.0.0.1:{echo.port}", "127.0.0.1:1"))
+    for daemon in (a, b, c):
+        wait_for(lambda: reload_seen(daemon, outcome="applied"), f"{daemon.proxy_id} to apply the fixed entry")
+    assert not forward_works(c, "alex", echo.port)
