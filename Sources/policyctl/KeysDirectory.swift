@@ -8,13 +8,13 @@ struct KeysDirectory {
     let configPath: String
     let path: String
     /// Cluster mode: the entries as read from etcd, where the changes go.
-    let cluster: ClusterKeys?
+    let cluster: ClusterKeyEntries?
 
     /// The keys_dir of the configuration at `configPath` (cluster mode: its entries in etcd, read now).
     init(config: PolicyConfig, configPath: String) throws(Failure) {
         self.configPath = configPath
         if let settings = config.cluster {
-            let cluster = try ClusterKeys(settings)
+            let cluster = try ClusterKeyEntries(settings)
             self.cluster = cluster
             path = String(cluster.location.dropLast())
             return

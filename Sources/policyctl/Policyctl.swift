@@ -114,7 +114,7 @@ struct ConfigOption: ParsableArguments {
     func load() throws(Failure) -> PolicyConfig {
         let settings = try loadSettings()
         guard let cluster = settings.cluster else { return settings }
-        let keys = try ClusterKeys(cluster)
+        let keys = try ClusterKeyEntries(cluster)
         do {
             return try keys.load(config)
         } catch {

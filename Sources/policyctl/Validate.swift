@@ -40,10 +40,10 @@ struct Validate: ParsableCommand {
         do throws(ConfigError) {
             var config = try ConfigLoader.load(path: options.config)
             // Cluster mode: the key entries in etcd, validated by the same loader.
-            var clusterRead: ClusterKeys?
+            var clusterRead: ClusterKeyEntries?
             if let settings = config.cluster {
                 do {
-                    clusterRead = try ClusterKeys(settings)
+                    clusterRead = try ClusterKeyEntries(settings)
                 } catch {
                     throw ConfigError(problems: [ConfigProblem(file: options.config, line: nil, message: error.message)])
                 }

@@ -5,7 +5,7 @@ import PortcullisPolicy
 
 /// Cluster mode for policyctl: the key entries are etcd's (`PREFIX/keys/NAME`), read at one
 /// revision and written back only with a compare-and-swap on what was read.
-struct ClusterKeys {
+struct ClusterKeyEntries {
     let store: ClusterKeyStore
     /// The entries as read, by name.
     let documents: [String: KeyDocument]
