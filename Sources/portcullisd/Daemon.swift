@@ -197,7 +197,7 @@ final class Daemon: @unchecked Sendable {
             guard startProblems.isEmpty else { throw ConfigError(problems: startProblems) }
             store.replace(with: Policy(config: new))
             // The reload's record comes before those of the sessions it ends.
-            audit.reloaded(from: config, to: new)
+            audit.reloaded(from: config, to: new, trigger: trigger)
             server.rulesChanged()
             server.admissionChanged(StartupAdmission.Settings(new.limits))
             if new.auditLog != config.auditLog || new.auditSyslog != config.auditSyslog {
@@ -222,7 +222,7 @@ final class Daemon: @unchecked Sendable {
             log.line(status.message)
             notify?.send(NotifyMessage.reloaded(keys: new.keys.count))
         } catch {
-            audit.reloadRejected("\(error)")
+            audit.reloadRejected("\(error)", trigger: trigger)
             metrics?.reloaded(ok: false)
             status = (false, "reload rejected, the previous configuration stays in force:\n\(error)")
             // The reason on the log line itself (a line ending in ":" reads as a refusal without one).

@@ -76,9 +76,10 @@ def test_a_key_added_on_one_proxy_admits_a_forward_on_the_others_within_a_second
     measure("propagation_from_command_s", written - asked + max(delays.values()))
     assert max(delays.values()) < 1.0, f"propagation took {delays}"
     assert forward_works(b, "bob", echo.port) and forward_works(c, "bob", echo.port)
-    # Every proxy's log says where the change came from.
+    # Every proxy's log and audit record say where the change came from.
     for daemon in (a, b, c):
         assert "applied etcd put of /portcullis/keys/bob" in daemon.stderr()
+        assert daemon.events("daemon-reload", keys_added=["bob"])[0]["trigger"].startswith("etcd put of /portcullis/keys/bob at revision ")
     # policyctl reads the same place.
     listed = policyctl(b.config_path, "list-keys")
     assert listed.returncode == 0 and "etcd:/portcullis/keys/bob:" in listed.stdout, listed
