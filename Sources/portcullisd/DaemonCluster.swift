@@ -19,6 +19,19 @@ enum DaemonCluster {
         return (source, said)
     }
 
+    /// Makes the snapshot's directory if it is missing (mode 0750; given to `account` when the daemon
+    /// drops to one, which writes the snapshot).
+    static func makeSnapshotDirectory(_ settings: ClusterSettings, for account: ServiceAccount?) throws {
+        let directory = (settings.snapshot as NSString).deletingLastPathComponent
+        guard !directory.isEmpty, !FileManager.default.fileExists(atPath: directory) else { return }
+        if let account {
+            try Privileges.makeDirectory(directory, for: account)
+        } else {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
+                                                    attributes: [.posixPermissions: 0o750])
+        }
+    }
+
     /// The configuration at `configPath` with the source's key entries.
     static func load(_ configPath: String, _ source: ClusterPolicySource?) throws(ConfigError) -> PolicyConfig {
         guard let source else { return try ConfigLoader.load(path: configPath) }

@@ -132,6 +132,14 @@ struct Portcullisd: ParsableCommand {
         case .drop(let account):
             dropTo = account
         }
+        if let settings = policyConfig.cluster {
+            do {
+                try DaemonCluster.makeSnapshotDirectory(settings, for: dropTo)
+            } catch {
+                log.line("cannot start: cluster.snapshot \(settings.snapshot): cannot make its directory: \(error)")
+                throw ExitCode(1)
+            }
+        }
         let addresses = override ?? policyConfig.listen
         // Opened (and connected) now: it may lie where the account dropped to cannot reach it.
         let notify = SystemdNotify(report: { log.line($0) })
