@@ -227,3 +227,25 @@ def test_an_invalid_entry_written_behind_policyctl_is_refused_and_audited_the_la
     for daemon in (a, b, c):
         wait_for(lambda: reload_seen(daemon, outcome="applied"), f"{daemon.proxy_id} to apply the fixed entry")
     assert not forward_works(c, "alex", echo.port)
+
+
+def test_the_snapshot_is_written_by_the_service_account_after_the_drop(start_daemon, etcd, workdir):
+    """Started as root with user: nobody, the daemon writes its snapshot as nobody, mode 0600."""
+    import os
+    import pwd
+    if os.geteuid() != 0:
+        import pytest
+        pytest.skip("starts portcullisd as root")
+    entry = pwd.getpwnam("nobody")
+    os.chmod(workdir, 0o755)
+    wrapper = ["/bin/sh", "-c", f'chown -R {entry.pw_uid}:{entry.pw_gid} "{workdir / "d0"}" && exec "$@"', "sh"]
+    a = start_daemon({"alex": ""}, cluster=etcd, proxy_id="a", extra_yaml="user: nobody", wrapper=wrapper)
+    assert "running as user nobody" in a.stderr()
+    snapshot = a.dir / "policy.snapshot"
+    wait_for(snapshot.exists, "the snapshot")
+    status = snapshot.stat()
+    assert (status.st_uid, status.st_mode & 0o777) == (entry.pw_uid, 0o600)
+    # Rewritten (as nobody) at each change.
+    etcd.delete("/portcullis/keys/alex")
+    wait_for(lambda: "alex" not in snapshot.read_text(), "the snapshot without alex")
+    assert snapshot.stat().st_uid == entry.pw_uid
