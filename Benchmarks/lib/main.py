@@ -15,6 +15,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import audit  # noqa: E402
+import cluster  # noqa: E402
 import conn_setup  # noqa: E402
 import endpoints  # noqa: E402
 import idle  # noqa: E402
@@ -34,6 +35,7 @@ CASES = {
     "preauth": preauth.run,
     "scale": scale.run,
     "policy": policy.run,
+    "cluster": cluster.run,
 }
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -48,7 +50,7 @@ def arguments():
     p.add_argument("--quick", action="store_true",
                    help="32 MiB per measurement, 1 repetition, aes128-gcm only, 20000 audit records, "
                         "100 setup connections, 100 idle-load connections with 200 idle sessions, 1000 pre-auth "
-                        "connections held 2 s, scale 50 sessions x 200 connections; "
+                        "connections held 2 s, scale 50 sessions x 200 connections, 3 cluster trials; "
                         "fails unless every case produced sane numbers (the test suite runs this)")
     p.add_argument("--mib", type=int, help="MiB per measurement (default 1024)")
     p.add_argument("--repetitions", type=int, help="measurements per side of each case (default 3)")
@@ -78,6 +80,8 @@ def arguments():
     p.add_argument("--memory-reserve-mib", type=int, default=4096,
                    help="idle and scale cases: loadgen opens no further session or connection once the machine's "
                         "MemAvailable is under this, and the row reports how far it got (default 4096)")
+    p.add_argument("--cluster-trials", type=int,
+                   help="cluster case: policyctl add-key then remove-key trials on three proxies (default 50)")
     p.add_argument("--ssh-option", action="append", default=[], metavar="OPTION",
                    help="extra client option for every ssh, e.g. RekeyLimit=64M (repeatable)")
     p.add_argument("--metrics", action="store_true",
@@ -101,6 +105,7 @@ def arguments():
     a.preauth_hold = a.preauth_hold or (2.0 if a.quick else 5.0)
     a.sessions = a.sessions or (50 if a.quick else 5000)
     a.connections = a.connections if a.connections is not None else (200 if a.quick else 50000)
+    a.cluster_trials = a.cluster_trials or (3 if a.quick else 50)
     a.name = a.name or ("quick" if a.quick else "latest")
     for name in a.kinds:
         if name not in throughput.KIND_NAMES:
@@ -183,7 +188,7 @@ def main():
                      "scale_sessions": args.sessions, "scale_connections": args.connections,
                      "idle_sessions": args.idle_sessions, "idle_connections": args.idle_connections,
                      "preauth_connections": args.preauth_connections, "preauth_hold": args.preauth_hold,
-                     "memory_reserve_mib": args.memory_reserve_mib,
+                     "memory_reserve_mib": args.memory_reserve_mib, "cluster_trials": args.cluster_trials,
                      "order": "interleaved A B, B A, ...; medians; ratio = median(A) / median(B)"},
         "machine": {"cpus": os.cpu_count(), "kernel": platform.release(), "loadavg_before": os.getloadavg()},
     }
@@ -233,6 +238,9 @@ def main():
                 zip((args.sessions, args.connections), offered, ("sessions", "connections")) if got != wanted]
         if cuts:
             header += ", cut from %s (open files limit)" % " and ".join(cuts)
+    if "cluster" in args.cases:
+        header += "\ncluster: etcd and three proxies; relayed (B->A), direct (A) and sshd -L of a socket shared on A; " \
+                  "%d policyctl add-key/remove-key trials" % args.cluster_trials
     print(report.table(results, header))
     json_path = os.path.join(args.out, args.name + ".json")
     png_path = os.path.join(args.out, args.name + ".png")

@@ -62,6 +62,7 @@ SECTIONS = {
     "idle load": ("#937860", "idle: ", "idle load, Portcullis / OpenSSH (lower is better)"),
     "pre-auth flood": ("#da8bc3", "pre-auth: ", "pre-auth flood, Portcullis / OpenSSH (lower is better)"),
     "scale": ("#c44e52", "scale: ", "scale, Portcullis / OpenSSH (lower is better)"),
+    "cluster": ("#64b5cd", "cluster: ", "cluster: throughput as labelled (higher is better), relayed open (lower)"),
 }
 
 
