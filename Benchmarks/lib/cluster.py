@@ -40,6 +40,8 @@ MiB = 1 << 20
 RELAY_TARGET = 0.8  # relayed throughput / direct
 POLICY_TARGET_MS = 1000.0  # propagation and revocation, issue 14
 NEW_KEY = "bench-revoke"
+RELAYED = "relayed B->A"  # the sides' names and their columns
+DIRECT = "direct A"
 
 
 class Proxy(servers.Server):
@@ -80,9 +82,10 @@ class Proxy(servers.Server):
             return text.encode() in f.read()
 
 
-def key_entry(name, public_key, roots):
-    """A key entry as policyctl writes it into etcd: every proxy's socket root, all limits off (as sshd)."""
-    patterns = ", ".join('"%s/**"' % root for root in roots)
+def key_entry(name, public_key, run_dir):
+    """A key entry as policyctl writes it into etcd, all limits off (as sshd). One pattern covers every
+    proxy's socket root (the entry is shared; a proxy refuses a pattern that lies outside its own root)."""
+    patterns = '"%s/proxy-*/sockets/**"' % run_dir
     return "\n".join([
         "name: " + name,
         'key: "%s"' % public_key,
@@ -200,21 +203,23 @@ def run(ctx):
     for direction in ("down", "up"):
         extra = dict(direction=direction, cipher=CIPHER, bytes=nbytes)
         rows["relay/direct " + direction] = Result(
-            "cluster", "relayed -L (B->A) / direct -L (A) %s" % direction, "MiB/s", "relayed", "direct", **extra)
-        rows["relay/sshd " + direction] = Result(
-            "cluster", "relayed -L (B->A) / sshd -L %s" % direction, "MiB/s", "relayed", "OpenSSH", **extra)
-        rows["direct/sshd " + direction] = Result(
-            "cluster", "direct -L (A) / sshd -L %s" % direction, "MiB/s", "direct", "OpenSSH", **extra)
+            "cluster relay", "throughput %s" % direction, "MiB/s", RELAYED, DIRECT, **extra)
     for p in (50, 99):
-        rows["open p%d" % p] = Result("cluster", "relayed open p%d (B->A / A)" % p, "us", "relayed", "direct",
+        rows["open p%d" % p] = Result("cluster relay", "open to first byte p%d" % p, "us", RELAYED, DIRECT,
                                       higher_is_better=False, expected=1, **setup_extra)
-    for p in (50, 99):
-        rows["propagation p%d" % p] = Result(
-            "cluster", "policy propagation p%d, 3 proxies" % p, "ms", "Portcullis", higher_is_better=False,
-            expected=1, trials=trials)
-        rows["revocation p%d" % p] = Result(
-            "cluster", "revocation to disconnect p%d, 3 proxies" % p, "ms", "Portcullis", higher_is_better=False,
-            expected=1, trials=trials)
+    for direction in ("down", "up"):
+        extra = dict(direction=direction, cipher=CIPHER, bytes=nbytes)
+        rows["relay/sshd " + direction] = Result(
+            "cluster relayed vs sshd", "throughput %s" % direction, "MiB/s", RELAYED, "OpenSSH", **extra)
+    for direction in ("down", "up"):
+        extra = dict(direction=direction, cipher=CIPHER, bytes=nbytes)
+        rows["direct/sshd " + direction] = Result(
+            "cluster direct vs sshd", "throughput %s" % direction, "MiB/s", DIRECT, "OpenSSH", **extra)
+    for name, case in (("propagation", "policy propagation"), ("revocation", "revocation to disconnect")):
+        for p in (50, 99):
+            rows["%s p%d" % (name, p)] = Result(
+                "cluster policy", "%s p%d, 3 proxies" % (case, p), "ms", "Portcullis", higher_is_better=False,
+                expected=1, trials=trials)
     relay_rows = [r for k, r in rows.items() if k.startswith("relay/") or k.startswith("open ")]
 
     store = None
@@ -225,7 +230,7 @@ def run(ctx):
         store = etcd.Etcd(ctx.run_dir)
         proxies = [Proxy(ctx.run_dir, ctx.client, ctx.portcullisd, p, store.url) for p in ("a", "b", "c")]
         a, b, c = proxies
-        store.put(PREFIX + "keys/bench", key_entry("bench", ctx.client.public_key, [p.socket_dir for p in proxies]))
+        store.put(PREFIX + "keys/bench", key_entry("bench", ctx.client.public_key, ctx.run_dir))
         for p in proxies:
             p.start()
         # What the sharer serves (next to the client): blast's listener (one per measurement) and the echo.
@@ -240,14 +245,14 @@ def run(ctx):
                              lambda: all(procs.unix_socket_present(s) for s in shared), "sharer"))
 
         def reader(name, server, root):
-            local = [os.path.join(cdir, "%s-%s.sock" % (name, s)) for s in ("web", "echo")]
+            local = [os.path.join(cdir, "%s-%s.sock" % (name.split()[0], s)) for s in ("web", "echo")]
             forward = ["-L", "%s:%s" % (local[0], os.path.join(root, "web.sock")),
                        "-L", "%s:%s" % (local[1], os.path.join(root, "echo.sock"))]
             ssh.append(start_ssh(ctx, server, forward, lambda: all(procs.unix_socket_present(s) for s in local),
-                                 "reader-" + name))
+                                 "reader-" + name.split()[0]))
             return Side(name, *local)
-        relayed = reader("relayed", b, b.socket_dir)
-        direct = reader("direct", a, a.socket_dir)
+        relayed = reader(RELAYED, b, b.socket_dir)
+        direct = reader(DIRECT, a, a.socket_dir)
         sshd = reader("OpenSSH", openssh, a.socket_dir)
 
         why_not = relay_check(ctx, store, binary, relayed, b)

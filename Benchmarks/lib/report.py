@@ -62,7 +62,9 @@ SECTIONS = {
     "idle load": ("#937860", "idle: ", "idle load, Portcullis / OpenSSH (lower is better)"),
     "pre-auth flood": ("#da8bc3", "pre-auth: ", "pre-auth flood, Portcullis / OpenSSH (lower is better)"),
     "scale": ("#c44e52", "scale: ", "scale, Portcullis / OpenSSH (lower is better)"),
-    "cluster": ("#64b5cd", "cluster: ", "cluster: throughput as labelled (higher is better), relayed open (lower)"),
+    "cluster relay": ("#64b5cd", "relay: ", "cluster: relayed B->A / direct A (throughput: higher is better; open: lower)"),
+    "cluster relayed vs sshd": ("#4c9fb0", "relayed/sshd: ", "cluster: relayed B->A / OpenSSH -L (higher is better)"),
+    "cluster direct vs sshd": ("#2a6f7f", "direct/sshd: ", "cluster: direct A / OpenSSH -L (higher is better)"),
 }
 
 
