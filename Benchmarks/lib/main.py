@@ -173,7 +173,7 @@ class Context:
 
 def main():
     args = arguments()
-    for binary in ("portcullisd", "audit-bench", "policy-bench"):
+    for binary in ("portcullisd", "policyctl", "audit-bench", "policy-bench"):
         if not os.access(os.path.join(ROOT, ".build", "release", binary), os.X_OK):
             sys.exit("Benchmarks/run: .build/release/%s is missing: run `make build` (Benchmarks/run does)" % binary)
     os.makedirs(args.out, exist_ok=True)
