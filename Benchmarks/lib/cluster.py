@@ -6,6 +6,7 @@ echo.sock (conn_setup's echo, for setup latency). Consumers read them with stock
   relayed  through proxy B (B's socket root; B relays to A over its member link),
   direct   through proxy A itself,
   OpenSSH  through sshd, whose -L opens A's socket file directly.
+All three end in the same sharer's -R on A: they differ only in the consumer's path.
 Rows:
 - throughput (MiB/s, each direction): relayed / direct (target: at least 0.8), relayed / OpenSSH,
   direct / OpenSSH; the three sides take turns (rotating order) as in the throughput case;
