@@ -363,7 +363,7 @@ def policy_trials(ctx, rows, policyctl, proxies, trials):
     servers.keygen(key, NEW_KEY)
     print("cluster policy: %d trials of policyctl add-key then remove-key, 3 proxies" % trials, file=sys.stderr)
     applied = "applied etcd put of %skeys/%s" % (PREFIX, NEW_KEY)
-    propagation, revocation, commands = [], [], []
+    propagation, revocation, commands, removals = [], [], [], []
     for trial in range(trials):
         writer = proxies[trial % len(proxies)]
         offsets = {p.name: p.log_size() for p in proxies}
@@ -390,6 +390,7 @@ def policy_trials(ctx, rows, policyctl, proxies, trials):
                                           "revoke-%s-%d" % (p.proxy_id, trial), key=key)[0])
             started = time.monotonic()
             _policyctl(policyctl, proxies[(trial + 1) % len(proxies)], "remove-key", NEW_KEY)
+            removals.append(time.monotonic() - started)
             ended = {}
 
             def all_ended():
@@ -416,5 +417,14 @@ def policy_trials(ctx, rows, policyctl, proxies, trials):
                 row.notes.append(what + "; the slowest of the three per trial")
             else:
                 target_note(row, row.a[0] < POLICY_TARGET_MS, "under %.0f ms" % POLICY_TARGET_MS)
-    rows["propagation p50"].notes.append("policyctl add-key itself: median %.1f ms" % (
-        percentile(commands, 50) * 1000))
+    for p in (50, 99):
+        rows["propagation p%d" % p].notes.append("policyctl add-key itself: p%d %.1f ms" % (
+            p, percentile(commands, p) * 1000))
+        rows["revocation p%d" % p].notes.append("policyctl remove-key itself: p%d %.1f ms" % (
+            p, percentile(removals, p) * 1000))
+    for name, values in (("propagation", propagation), ("revocation", revocation)):
+        for p in (50, 99):
+            rows["%s p%d" % (name, p)].extra["trials_ms"] = [round(v, 2) for v in values]
+    for p in (50, 99):
+        rows["propagation p%d" % p].extra["policyctl_ms"] = [round(v * 1000, 2) for v in commands]
+        rows["revocation p%d" % p].extra["policyctl_ms"] = [round(v * 1000, 2) for v in removals]
