@@ -40,6 +40,7 @@ let package = Package(
             name: "portcullisd",
             dependencies: [
                 "PortcullisServer",
+                "PortcullisCluster",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: libsshHeaders
