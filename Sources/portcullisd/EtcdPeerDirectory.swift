@@ -44,16 +44,29 @@ final class EtcdPeerDirectory: PeerDirectory, @unchecked Sendable {
     /// Reads `members/` again and again; a failed read keeps the last view (and says so once).
     private func refresh() {
         var failing = false
+        var lastProblems: [String] = []
         while true {
             do {
                 let (kvs, _) = try client.range(prefix: prefix + "members/")
+                var problems: [String] = []
                 let seen = kvs.compactMap { kv -> MemberRecord? in
                     let id = String(kv.keyString.dropFirst(prefix.count + "members/".count))
-                    return try? Self.member(id, kv.value)
+                    do {
+                        return try Self.member(id, kv.value)
+                    } catch {
+                        problems.append("\(error)")
+                        return nil
+                    }
                 }
                 lock.lock()
+                let changed = Set(members) != Set(seen)
                 members = seen
                 lock.unlock()
+                if changed || problems != lastProblems {
+                    log.line("peering: members " + (seen.isEmpty ? "(none)" : seen.map(\.proxyID).sorted().joined(separator: ", "))
+                             + (problems.isEmpty ? "" : "; ignored: " + problems.joined(separator: "; ")))
+                    lastProblems = problems
+                }
                 failing = false
             } catch {
                 if !failing { log.line("peering: cannot read the member list: \(error)") }

@@ -29,6 +29,12 @@ REQUEST = 8 << 20   # consumer -> holder
 ANSWER = 12 << 20   # holder -> consumer
 
 
+def _rule(kind: str, workdir) -> str:
+    """One rule for every proxy's socket root (WORKDIR/dN/sockets): a key entry in etcd is shared
+    by all proxies, and a pattern outside a proxy's socket_root is refused by it."""
+    return f'permit_streamlocal_{kind}: ["{workdir}/*/sockets/alex/*"]'
+
+
 def _member(start_daemon, etcd, proxy_id: str, keys: dict[str, str]):
     """A daemon in cluster mode whose advertise address is its own listen address."""
     port = free_port()
@@ -50,6 +56,13 @@ def _member(start_daemon, etcd, proxy_id: str, keys: dict[str, str]):
     record = json.loads(etcd.get(f"{PREFIX}members/{proxy_id}"))
     assert record["host_key"].split()[:2] == host_key.split()[:2]
     return daemon
+
+
+def _members_seen(*daemons):
+    """Waits until every daemon's member view lists all of them (it is refreshed every 0.5 s)."""
+    names = ", ".join(sorted(d.proxy_id for d in daemons))
+    for daemon in daemons:
+        wait_for(lambda: f"peering: members {names}" in daemon.stderr(), f"proxy {daemon.proxy_id} to see {names}")
 
 
 def _claim(etcd, relative: str, proxy: str):
@@ -141,10 +154,11 @@ def _relay_records(daemon, direction: str) -> list[dict]:
 def test_a_socket_on_a_is_reached_from_b_and_c_intact_with_one_correlation_id(start_daemon, etcd, procs,
                                                                               services, workdir, measure):
     a = _member(start_daemon, etcd, "a", {
-        "sharer": 'permit_streamlocal_listen: ["%ROOT%/alex/*"]',
-        "reader-a": 'permit_streamlocal_open: ["%ROOT%/alex/*"]'})
-    b = _member(start_daemon, etcd, "b", {"reader-b": 'permit_streamlocal_open: ["%ROOT%/alex/*"]'})
-    c = _member(start_daemon, etcd, "c", {"reader-c": 'permit_streamlocal_open: ["%ROOT%/alex/*"]'})
+        "sharer": _rule("listen", workdir),
+        "reader-a": _rule("open", workdir)})
+    b = _member(start_daemon, etcd, "b", {"reader-b": _rule("open", workdir)})
+    c = _member(start_daemon, etcd, "c", {"reader-c": _rule("open", workdir)})
+    _members_seen(a, b, c)
     service = _digest_service(services)
     _share(a, procs, f"{a.socket_root}/alex/web.sock", service.port)
     _claim(etcd, "alex/web.sock", "a")
@@ -206,9 +220,10 @@ def _relay_open(relative: str, correlation: str) -> bytes:
 def test_the_member_door_gives_no_client_rights_and_no_client_gets_through_it(start_daemon, etcd, procs,
                                                                               services, workdir):
     a = _member(start_daemon, etcd, "a", {
-        "sharer": 'permit_streamlocal_listen: ["%ROOT%/alex/*"]',
-        "reader-a": 'permit_streamlocal_open: ["%ROOT%/alex/*"]'})
-    b = _member(start_daemon, etcd, "b", {"reader-b": 'permit_streamlocal_open: ["%ROOT%/alex/*"]'})
+        "sharer": _rule("listen", workdir),
+        "reader-a": _rule("open", workdir)})
+    b = _member(start_daemon, etcd, "b", {"reader-b": _rule("open", workdir)})
+    _members_seen(a, b)
     service = _digest_service(services)
     _share(a, procs, f"{a.socket_root}/alex/web.sock", service.port)
     b_host_key = b.dir / "host_key"
@@ -263,8 +278,9 @@ def test_the_member_door_gives_no_client_rights_and_no_client_gets_through_it(st
 
 
 def test_a_dead_holder_fails_the_relays_with_proxy_unreachable(start_daemon, etcd, procs, services, workdir):
-    a = _member(start_daemon, etcd, "a", {"sharer": 'permit_streamlocal_listen: ["%ROOT%/alex/*"]'})
-    b = _member(start_daemon, etcd, "b", {"reader-b": 'permit_streamlocal_open: ["%ROOT%/alex/*"]'})
+    a = _member(start_daemon, etcd, "a", {"sharer": _rule("listen", workdir)})
+    b = _member(start_daemon, etcd, "b", {"reader-b": _rule("open", workdir)})
+    _members_seen(a, b)
     service = _digest_service(services)
     _share(a, procs, f"{a.socket_root}/alex/web.sock", service.port)
     _claim(etcd, "alex/web.sock", "a")

@@ -69,21 +69,19 @@ final class LinkChannel {
     /// After each poll of the link: flush what waits, pass EOF on, end when both sides are done.
     func service() {
         guard !isFinished else { return }
+        if closedByPeer && !eofReceived {
+            // A close without EOF: the holder cut the channel short (its socket's peer reset).
+            fail("proxy \(proxy) ended the relayed channel before its end of data")
+            return
+        }
         flushToSocket()
         flushToChannel()
         if eofReceived && !socketWriteShut && pendingToSocket == 0 && unconsumedInChannel == 0 {
             shutdown(fd, Int32(SHUT_WR))
             socketWriteShut = true
         }
-        if closedByPeer {
-            if eofReceived && socketWriteShut && eofSent {
-                finish(abort: false)
-            } else {
-                fail("proxy \(proxy) ended the relayed channel before its end of data")
-            }
-            return
-        }
-        if eofSent && socketWriteShut {
+        // After its EOF the holder may close at once: what libssh still buffers is delivered first.
+        if socketWriteShut && (eofSent || closedByPeer) {
             finish(abort: false)
         }
     }
