@@ -88,6 +88,7 @@ final class PeerLink: @unchecked Sendable {
         var port = UInt32(address.port)
         var timeout = Int(peering.connectTimeout)
         var no: Int32 = 0
+        var yes: Int32 = 1
         let algorithms = Self.hostKeyAlgorithms(member.hostKey.algorithm)
         guard ssh_options_set(session, SSH_OPTIONS_HOST, address.host) == SSH_OK,
               ssh_options_set(session, SSH_OPTIONS_PORT, &port) == SSH_OK,
@@ -97,6 +98,8 @@ final class PeerLink: @unchecked Sendable {
               ssh_options_set(session, SSH_OPTIONS_KNOWNHOSTS, "/dev/null") == SSH_OK,
               ssh_options_set(session, SSH_OPTIONS_GLOBAL_KNOWNHOSTS, "/dev/null") == SSH_OK,
               ssh_options_set(session, SSH_OPTIONS_COMPRESSION, "no") == SSH_OK,
+              // Relayed interactive traffic is not held back by Nagle's algorithm.
+              ssh_options_set(session, SSH_OPTIONS_NODELAY, &yes) == SSH_OK,
               ssh_options_set(session, SSH_OPTIONS_HOSTKEYS, algorithms) == SSH_OK
         else { return "cannot set up the link: \(errorText)" }
         guard ssh_connect(session) == SSH_OK else { return errorText }

@@ -109,7 +109,7 @@ extension SessionWorker {
         let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_:".utf8)
         guard (1...128).contains(correlation.utf8.count), correlation.utf8.allSatisfy(allowed.contains) else {
             return .failure(.init(reason: "member \(rules.member): the correlation id (reserved string) must be 1 to 128 "
-                                        + "letters, digits or .-_:"))
+                                        + "letters, digits, '.', '-', '_' or ':' characters"))
         }
         return .success(MemberOpen(rules: rules, relativePath: relativePath, path: path, correlation: correlation))
     }
