@@ -320,3 +320,59 @@ def test_a_dead_holder_fails_the_relays_with_proxy_unreachable(start_daemon, etc
                       or None, "B's forward-failed naming the dead holder")
     assert failed
     assert [r for r in _relay_records(b, "to") if "proxy a unreachable" in r.get("reason", "")]
+
+
+def _settled(read, what: str, still: float = 1.0, timeout: float = 30.0):
+    """Waits until `read()` stays the same for `still` seconds; returns that value."""
+    last, since = read(), time.monotonic()
+
+    def steady():
+        nonlocal last, since
+        now = read()
+        if now != last:
+            last, since = now, time.monotonic()
+            return None
+        return now if time.monotonic() - since >= still else None
+    return wait_for(steady, what, timeout=timeout, interval=0.1)
+
+
+def test_a_slow_consumer_holds_the_holder_back_not_the_proxies_memory(start_daemon, etcd, procs, services,
+                                                                     workdir, measure):
+    a = _member(start_daemon, etcd, "a", {"sharer": _rule("listen", workdir)})
+    b = _member(start_daemon, etcd, "b", {"reader-b": _rule("open", workdir)})
+    _members_seen(a, b)
+    block = pattern(1 << 20, seed=11)
+    sent = [0]
+
+    def endless(conn: socket.socket):
+        while sent[0] < (1 << 30):
+            sent[0] += conn.send(block)
+    service = services(endless)
+    _share(a, procs, f"{a.socket_root}/alex/web.sock", service.port)
+    _claim(etcd, "alex/web.sock", "a")
+    local = str(workdir / "b.sock")
+    _forward(b, procs, "reader-b", local, f"{b.socket_root}/alex/web.sock")
+    rss_before = {"a": a.rss_kib(), "b": b.rss_kib()}
+
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+    sock.settimeout(20)
+    sock.connect(local)
+    # The consumer reads nothing: the holder must be held back by the windows along the relay.
+    stalled = _settled(lambda: sent[0], "the holder to be held back by the relay's windows")
+    growth = {name: (d.rss_kib() - rss_before[name]) / 1024 for name, d in (("a", a), ("b", b))}
+    measure("bytes the holder got out while the consumer read nothing (MiB)", round(stalled / (1 << 20), 1))
+    measure("RSS growth meanwhile, A and B (MiB)", f"{growth['a']:.1f}, {growth['b']:.1f}")
+    assert stalled < 48 << 20, f"{stalled} bytes left the holder with nobody reading: something buffers them"
+    assert growth["b"] < 32 and growth["a"] < 32, growth
+
+    # Then everything arrives, in order.
+    want = 64 << 20
+    got = bytearray()
+    while len(got) < want:
+        data = sock.recv(min(262144, want - len(got)))
+        assert data, f"the relay ended after {len(got)} bytes"
+        got += data
+    sock.close()
+    assert all(got[i:i + len(block)] == block[:min(len(block), want - i)] for i in range(0, want, len(block))), \
+        "the stream came through changed"
