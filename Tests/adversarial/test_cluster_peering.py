@@ -332,8 +332,8 @@ def _settled(read, what: str, still: float = 1.0, timeout: float = 30.0):
         if now != last:
             last, since = now, time.monotonic()
             return None
-        return now if time.monotonic() - since >= still else None
-    return wait_for(steady, what, timeout=timeout, interval=0.1)
+        return (now,) if time.monotonic() - since >= still else None
+    return wait_for(steady, what, timeout=timeout, interval=0.1)[0]
 
 
 def test_a_slow_consumer_holds_the_holder_back_not_the_proxies_memory(start_daemon, etcd, procs, services,
@@ -358,6 +358,7 @@ def test_a_slow_consumer_holds_the_holder_back_not_the_proxies_memory(start_daem
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
     sock.settimeout(20)
     sock.connect(local)
+    wait_for(lambda: sent[0] > 0, "the holder to start sending through the relay")
     # The consumer reads nothing: the holder must be held back by the windows along the relay.
     stalled = _settled(lambda: sent[0], "the holder to be held back by the relay's windows")
     growth = {name: (d.rss_kib() - rss_before[name]) / 1024 for name, d in (("a", a), ("b", b))}

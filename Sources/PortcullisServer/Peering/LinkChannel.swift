@@ -93,6 +93,11 @@ final class LinkChannel {
         }
         if revents & Int32(POLLIN | POLLERR | POLLHUP) != 0 && !eofSent {
             socketReadable()
+        } else if revents & Int32(POLLERR | POLLHUP) != 0 && eofSent && !socketWriteShut && !isFinished {
+            // The consumer's side closed for good before the holder's end of data: nobody is left
+            // to read it (and a hang-up would wake the link's poll until then).
+            end.abortByConsumer()
+            finish(abort: true)
         }
     }
 

@@ -20,15 +20,18 @@ public struct MemberAuthority: SessionAuthority {
 
     public func admit(user: String, key: PublicKey, client: Endpoint) -> Admission {
         let members = directory.currentMembers()
-        if let member = members.first(where: { $0.proxyID == user && $0.hostKey.base64 == key.base64 }),
-           member.proxyID != proxyID {
-            return .admitted(MemberRules(member: member.proxyID))
+        guard let member = members.first(where: { $0.proxyID == user && $0.hostKey.base64 == key.base64 })
+                ?? members.first(where: { $0.hostKey.base64 == key.base64 }) else {
+            return inner.admit(user: user, key: key, client: client)
         }
-        if let member = members.first(where: { $0.hostKey.base64 == key.base64 }) {
-            // A member's host key under another name: never a client key either.
+        // A member's host key is never a client key, whatever keys/* says.
+        if member.proxyID == proxyID {
+            return .refused(reason: "the host key of this proxy (\(proxyID)) opens no member link to itself")
+        }
+        guard member.proxyID == user else {
             return .refused(reason: "the host key of member \(member.proxyID) may only log in as \(member.proxyID)")
         }
-        return inner.admit(user: user, key: key, client: client)
+        return .admitted(MemberRules(member: member.proxyID))
     }
 }
 
