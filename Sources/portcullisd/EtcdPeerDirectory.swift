@@ -10,7 +10,7 @@ final class EtcdPeerDirectory: PeerDirectory, @unchecked Sendable {
     private let client: EtcdClient
     private let prefix: String
     private let lock = NSLock()
-    private var members: [MemberRecord] = []
+    private var members: [PeerMember] = []
     private let log: DaemonLog
 
     init(settings: ClusterSettings, log: DaemonLog) throws {
@@ -30,12 +30,12 @@ final class EtcdPeerDirectory: PeerDirectory, @unchecked Sendable {
         return SocketClaim(proxy: proxy)
     }
 
-    func member(_ proxyID: String) throws -> MemberRecord? {
+    func member(_ proxyID: String) throws -> PeerMember? {
         guard let value = try client.get(prefix + "members/" + proxyID) else { return nil }
         return try Self.member(proxyID, value.value)
     }
 
-    func currentMembers() -> [MemberRecord] {
+    func currentMembers() -> [PeerMember] {
         lock.lock()
         defer { lock.unlock() }
         return members
@@ -49,7 +49,7 @@ final class EtcdPeerDirectory: PeerDirectory, @unchecked Sendable {
             do {
                 let (kvs, _) = try client.range(prefix: prefix + "members/")
                 var problems: [String] = []
-                let seen = kvs.compactMap { kv -> MemberRecord? in
+                let seen = kvs.compactMap { kv -> PeerMember? in
                     let id = String(kv.keyString.dropFirst(prefix.count + "members/".count))
                     do {
                         return try Self.member(id, kv.value)
@@ -76,13 +76,13 @@ final class EtcdPeerDirectory: PeerDirectory, @unchecked Sendable {
         }
     }
 
-    private static func member(_ id: String, _ value: [UInt8]) throws -> MemberRecord {
+    private static func member(_ id: String, _ value: [UInt8]) throws -> PeerMember {
         guard let object = object(value), let advertise = object["advertise"] as? String,
               let hostKey = object["host_key"] as? String else {
             throw DirectoryError(description: "members/\(id) is not a member record (advertise, host_key)")
         }
         do {
-            return MemberRecord(proxyID: id, advertise: advertise, hostKey: try PublicKey(line: hostKey))
+            return PeerMember(proxyID: id, advertise: advertise, hostKey: try PublicKey(line: hostKey))
         } catch {
             throw DirectoryError(description: "members/\(id): host_key: \(error)")
         }

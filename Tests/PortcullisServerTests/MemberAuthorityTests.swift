@@ -7,10 +7,10 @@ import Testing
 /// nothing else passes it, and it never lets a member key through the key policy.
 @Suite struct MemberAuthorityTests {
     struct Directory: PeerDirectory {
-        let members: [MemberRecord]
+        let members: [PeerMember]
         func socketClaim(_ relativePath: String) throws -> SocketClaim? { nil }
-        func member(_ proxyID: String) throws -> MemberRecord? { members.first { $0.proxyID == proxyID } }
-        func currentMembers() -> [MemberRecord] { members }
+        func member(_ proxyID: String) throws -> PeerMember? { members.first { $0.proxyID == proxyID } }
+        func currentMembers() -> [PeerMember] { members }
     }
 
     /// Admits every key as "client", so that what reaches it is visible.
@@ -30,8 +30,8 @@ import Testing
     let authority = MemberAuthority(
         inner: Inner(),
         directory: Directory(members: [
-            MemberRecord(proxyID: "a", advertise: "127.0.0.1:2201", hostKey: key(1)),
-            MemberRecord(proxyID: "b", advertise: "127.0.0.1:2202", hostKey: key(2)),
+            PeerMember(proxyID: "a", advertise: "127.0.0.1:2201", hostKey: key(1)),
+            PeerMember(proxyID: "b", advertise: "127.0.0.1:2202", hostKey: key(2)),
         ]),
         proxyID: "a")
     let client = Endpoint(host: "127.0.0.1", port: 40000)

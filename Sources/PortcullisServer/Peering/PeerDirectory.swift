@@ -8,10 +8,10 @@ public protocol PeerDirectory: Sendable {
     /// Called off the event loops (it may wait for etcd).
     func socketClaim(_ relativePath: String) throws -> SocketClaim?
     /// The member record of `proxyID`, read fresh; nil: not a current member.
-    func member(_ proxyID: String) throws -> MemberRecord?
+    func member(_ proxyID: String) throws -> PeerMember?
     /// The current members as last seen (a view refreshed in the background): what a member link
     /// is admitted against. Called on the event loops, so it never waits.
-    func currentMembers() -> [MemberRecord]
+    func currentMembers() -> [PeerMember]
 }
 
 /// `claims/socket/REL_PATH`: the proxy serving a socket path.
@@ -21,7 +21,7 @@ public struct SocketClaim: Sendable, Hashable {
 }
 
 /// `members/PROXY_ID`: a proxy taking part in the cluster.
-public struct MemberRecord: Sendable, Hashable {
+public struct PeerMember: Sendable, Hashable {
     public let proxyID: String
     /// Where the other members reach it (`host:port`).
     public let advertise: String

@@ -73,7 +73,7 @@ final class PeerLink: @unchecked Sendable {
 
     /// Connects, checks the member's host key and authenticates; a problem's description, or nil.
     private func connect() -> String? {
-        let member: MemberRecord
+        let member: PeerMember
         do {
             guard let found = try peering.directory.member(proxy) else { return "no member record members/\(proxy)" }
             member = found
