@@ -40,6 +40,7 @@ let package = Package(
             name: "portcullisd",
             dependencies: [
                 "PortcullisServer",
+                "PortcullisCluster",
                 "PortcullisClusterPolicy",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],

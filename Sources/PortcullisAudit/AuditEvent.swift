@@ -53,10 +53,16 @@ public enum AuditEvent {
     /// The session ended: `duration`, `channels`, `bytes_from_client`, `bytes_to_client`, `reason`.
     public static let sessionEnd = "session-end"
 
+    /// An open relayed between proxies (cluster peering): `channel`, `kind`, `target` (the path
+    /// relative to socket_root), `correlation` (the same id on both proxies' records), `peer` (the
+    /// other proxy's id), `direction` (`to`: this proxy relays its client's open to the holder;
+    /// `from`: this proxy serves a member's open), and `reason` when the relay failed.
+    public static let relay = "relay"
+
     /// Every event name, daemon-level first.
     public static let all = [
         daemonStart, daemonReload, daemonStop, clusterDisconnected, clusterConnected, staleSocketRemoved, socketLeftAlone, auditRecovered, connectionRefused,
         sourcePenalised, sessionStart, auth, forwardRequest, forwardBound, forwardFailed, forwardCancelled, channelOpen,
-        channelClose, sessionEnd,
+        channelClose, sessionEnd, relay,
     ]
 }

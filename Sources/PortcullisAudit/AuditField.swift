@@ -45,6 +45,12 @@ public enum AuditField {
     public static let alsoRefused = "also_refused"
     /// source-penalised: the source block refused (`ADDRESS/BITS`, per_source_net_block_size).
     public static let source = "source"
+    /// relay: the id a relayed open carries on both proxies' records.
+    public static let correlation = "correlation"
+    /// relay: the other proxy's id.
+    public static let peer = "peer"
+    /// relay: `to` (relayed to the holder) or `from` (served for a member).
+    public static let direction = "direction"
 
     /// The fields that describe who a session is; later records of the session inherit them for filtering.
     public static let identity = [key, fingerprint, user, client]

@@ -78,6 +78,12 @@ final class Daemon: @unchecked Sendable {
             if let cluster { metrics.sampleClusterConnected { cluster.current.connected } }
         }
         configuration.metrics = metrics
+        if let cluster = policyConfig.cluster, let hostKey = policyConfig.hostKeys.first {
+            // The host key is read now, before any drop of privileges.
+            configuration.peering = try Peering(proxyID: policyConfig.proxyID,
+                                                directory: EtcdPeerDirectory(settings: cluster, log: log),
+                                                hostKeyPath: hostKey)
+        }
         server = SSHServer(configuration: configuration, authority: PolicyAuthority(store: store),
                            recorder: metrics.map { MetricsRecorder(recorder, metrics: $0) } ?? recorder)
     }

@@ -46,6 +46,10 @@ final class DaemonLog: @unchecked Sendable {
         case .connectionRefused(let client, let reason, let alsoRefused):
             let more = alsoRefused > 0 ? " (and \(alsoRefused) more like it not recorded one by one)" : ""
             line("refused \(client.map { "a connection from \($0)" } ?? "connections"): \(reason)\(more)")
+        case .relay(let session, let channel, let path, let correlation, let peer, let direction, let reason):
+            let way = direction == "to" ? "relayed to \(peer)" : "served for member \(peer)"
+            line("session \(session): channel \(channel) \(path) \(way) (correlation \(correlation))"
+                 + (reason.map { ": \($0)" } ?? ""))
         case .sourcePenalised(let client, let source, let reason, let seconds):
             line("penalised source \(source) (\(client)) for \(Int(seconds.rounded(.up)))s: \(reason)")
         }

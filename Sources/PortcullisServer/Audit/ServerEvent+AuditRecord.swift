@@ -85,6 +85,12 @@ extension ServerEvent {
             return (AuditEvent.connectionRefused, nil, fields + [
                 JSONMember(F.reason, .string(reason)), JSONMember(F.alsoRefused, .int(Int64(alsoRefused))),
             ])
+        case .relay(let session, let channel, let path, let correlation, let peer, let direction, let reason):
+            var fields = [JSONMember(F.channel, .int(Int64(channel))), JSONMember(F.kind, .string("relay")),
+                          JSONMember(F.target, .string(path)), JSONMember(F.correlation, .string(correlation)),
+                          JSONMember(F.peer, .string(peer)), JSONMember(F.direction, .string(direction))]
+            if let reason { fields.append(JSONMember(F.reason, .string(reason))) }
+            return (AuditEvent.relay, session, fields)
         case .sourcePenalised(let client, let source, let reason, let seconds):
             return (AuditEvent.sourcePenalised, nil, [
                 JSONMember(F.client, .string(client)), JSONMember(F.source, .string(source)),

@@ -71,6 +71,9 @@ final class ChannelPump {
     var live: LiveChannel?
     /// Its place in its key's max_channels, given back at tear-down.
     var slot: KeySlot?
+    /// Set when the socket is this proxy's end of a relay to another member: the link's failure
+    /// ends the channel with its reason, never with a clean-looking end of file.
+    var relay: RelayEnd?
 
     /// `channelID`: the number the channel's records use (a fresh one if nil).
     init(worker: SessionWorker, channel: OpaquePointer, fd: Int32, request: ForwardRequest, channelID: UInt64? = nil) {
@@ -121,6 +124,10 @@ final class ChannelPump {
     /// shut the socket's write side after the channel's EOF, and poll for what is needed next.
     func service() {
         guard closeReason == nil else { return }
+        if let failure = relay?.failure {
+            finish(failure)
+            return
+        }
         if let open = opening {
             switch open(channel) {
             case SSH_OK:
@@ -171,7 +178,10 @@ final class ChannelPump {
         }
         watch?.cancel()
         watch = nil
-        if !socketComplete { Socket.setResetOnClose(fd) }
+        if !socketComplete {
+            Socket.setResetOnClose(fd)
+            relay?.abortByConsumer()
+        }
         close(fd)
         ssh_remove_channel_callbacks(channel, callbacks)
         if opening == nil && !channelClosed {
@@ -249,6 +259,9 @@ final class ChannelPump {
             unsentOffset = 0
             unsentToChannel = count
             flushToChannel()
+        } else if count == 0, let failure = relay?.failure {
+            socketEOF = true
+            finish(failure)
         } else if count == 0 {
             socketEOF = true
             inLibSSH = true

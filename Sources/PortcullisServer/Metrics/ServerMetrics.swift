@@ -108,7 +108,7 @@ public final class ServerMetrics: @unchecked Sendable {
             for kind in state.channels.values { channelGauge[[kind] + key, default: 0] -= 1 }
             if perKey { dropZeros(key) }
         case .forwardFailed, .requestMalformed, .staleSocketRemoved, .socketLeftAlone,
-             .connectionRefused, .sourcePenalised:
+             .connectionRefused, .sourcePenalised, .relay:
             break
         }
     }

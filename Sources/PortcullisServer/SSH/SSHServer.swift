@@ -35,7 +35,10 @@ public final class SSHServer: @unchecked Sendable {
     /// Reports every event to `recorder`, and holds back each reply until its event is recorded.
     public init(configuration: ServerConfiguration, authority: any SessionAuthority, recorder: any EventRecorder) {
         self.configuration = configuration
-        self.authority = authority
+        // Cluster mode: member links come in through their own door, never through the key policy.
+        self.authority = configuration.peering.map {
+            MemberAuthority(inner: authority, directory: $0.directory, proxyID: $0.proxyID)
+        } ?? authority
         self.recorder = recorder
         admission = AdmissionControl(settings: configuration.admission, recorder: recorder, metrics: configuration.metrics)
         configuration.metrics?.sampleForwardedBytes { [live] in live.forwarded.read() }

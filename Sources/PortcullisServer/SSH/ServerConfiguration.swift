@@ -35,6 +35,8 @@ public struct ServerConfiguration: Sendable {
     public var clientAliveCountMax = 3
     /// Where the server counts what it does for `/metrics`; nil: nowhere.
     public var metrics: ServerMetrics?
+    /// Cluster mode: relaying opens to the member that holds a socket; nil: a single proxy.
+    public var peering: Peering?
 
     public init(listen: [Endpoint], hostKeys: [String], socketRoot: String) {
         self.listen = listen

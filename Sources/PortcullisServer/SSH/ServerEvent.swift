@@ -27,6 +27,11 @@ public enum ServerEvent: Sendable {
     /// byte or not UTF-8, a port past 65535, a field missing): `kind` as for a request, `target`
     /// with its bytes escaped when it could be read, `reason` naming the request and the fault.
     case requestMalformed(session: UInt64, kind: String, target: String?, reason: String)
+    /// An open relayed between proxies: `direction` "to" on the proxy that relays its client's open
+    /// to `peer` (the claim's holder), "from" on the holder serving it for member `peer`; the same
+    /// `correlation` on both. `reason`: why the relay failed, nil while it works.
+    case relay(session: UInt64, channel: UInt64, path: String, correlation: String, peer: String,
+               direction: String, reason: String?)
     /// On start: a socket file under socket_root that nobody accepted on (left by a crash) was removed.
     case staleSocketRemoved(path: String)
     /// On start: a socket file under socket_root was found and left untouched: the daemon did not

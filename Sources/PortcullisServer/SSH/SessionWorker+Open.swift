@@ -46,9 +46,23 @@ extension SessionWorker {
         }
         let originator = Endpoint(host: originatorHost,
                                   port: Int(ssh_message_channel_request_open_originator_port(message))).description
-        let request = forward(destination)
+        var request = forward(destination)
         let channel = makeChannelID()
-        var attempt = OpenAttempt(message: message, request: request, channel: channel, originator: originator)
+        // A member link names the socket relative to socket_root, and its correlation id in the
+        // reserved string (SessionWorker+Relay).
+        var member: MemberOpen?
+        if let rules = rules as? MemberRules, subtype == SSH_CHANNEL_DIRECT_STREAMLOCAL.rawValue {
+            switch memberOpen(relativePath: destination, correlation: originatorHost, rules: rules) {
+            case .success(let open):
+                member = open
+                request = .streamLocalOpen(path: open.path)
+            case .failure(let refusal):
+                return perform(core.refuseMalformed(.init(kind: request.kind, target: request.target,
+                                                          reason: refusal.reason, isOpen: true)), about: message)
+            }
+        }
+        var attempt = OpenAttempt(message: message, request: request, channel: channel,
+                                  originator: member.map { "relay \($0.correlation) from proxy \($0.rules.member)" } ?? originator)
         // max_channels, counted from the request on: opens still connecting hold descriptors too.
         switch takeChannel() {
         case .success(let slot):
@@ -64,6 +78,20 @@ extension SessionWorker {
         let decision = rules.decide(request)
         guard record(decision, for: attempt) else { return SSH_MESSAGE_CALLBACK_KEEP }
         guard case .streamLocalOpen(let path) = request else { return 1 }
+        if let member {
+            serveMember(attempt, open: member)
+            return SSH_MESSAGE_CALLBACK_KEEP
+        }
+        if let peering = configuration.peering, let relativePath = relativeToRoot(path), !servesLocally(path) {
+            relay(attempt, path: path, relativePath: relativePath, rules: rules, peering: peering)
+            return SSH_MESSAGE_CALLBACK_KEEP
+        }
+        connectLocal(attempt, path: path, rules: rules)
+        return SSH_MESSAGE_CALLBACK_KEEP
+    }
+
+    /// Opens the socket at `path` on this host, as a single proxy does.
+    func connectLocal(_ attempt: OpenAttempt, path: String, rules: any SessionRules) {
         do {
             let fd = try UnixSocketFile.connect(path: path) { resolved in
                 guard resolved != path else { return nil }
@@ -76,7 +104,6 @@ extension SessionWorker {
         } catch {
             failed(attempt, reason: "\(error)")
         }
-        return SSH_MESSAGE_CALLBACK_KEEP
     }
 
     /// Records the decision on `attempt`; a refusal is sent once recorded. Returns whether allowed.
@@ -168,13 +195,14 @@ extension SessionWorker {
     }
 
     /// The connection for `attempt` is made: record the channel, then accept it and start moving bytes.
-    func opened(_ attempt: OpenAttempt, fd: Int32) {
+    func opened(_ attempt: OpenAttempt, fd: Int32, relay: RelayEnd? = nil) {
         let ticket = report(.channelOpened(session: id, channel: attempt.channel, request: attempt.request,
                                            originator: attempt.originator))
         let opened = ContinuousClock.now
         replies.add(after: ticket, send: { [self] in
             defer { ssh_message_free(attempt.message) }
             guard let channel = ssh_message_channel_request_open_reply_accept(attempt.message) else {
+                relay?.abortByConsumer()
                 close(fd)
                 report(.channelClosed(session: id, channel: attempt.channel, request: attempt.request,
                                       bytesToClient: 0, bytesFromClient: 0, duration: opened.duration(to: .now).seconds,
@@ -183,9 +211,17 @@ extension SessionWorker {
             }
             let pump = ChannelPump(worker: self, channel: channel, fd: fd, request: attempt.request,
                                    channelID: attempt.channel)
+            if let relay {
+                pump.relay = relay
+                let loop = self.loop!
+                relay.onFailure { [weak self] in
+                    loop.post { if let self { loop.markDue(self) } }
+                }
+            }
             track(pump, slot: attempt.slot)
             pumps.append(pump)
         }, abandon: { [self] in
+            relay?.abortByConsumer()
             close(fd)
             ssh_message_free(attempt.message)
             report(.channelClosed(session: id, channel: attempt.channel, request: attempt.request,

@@ -52,6 +52,8 @@ final class SessionWorker: @unchecked Sendable {
     var outbound: [OutboundConnection] = []
     /// `direct-tcpip` opens waiting for a host name to resolve.
     var resolving: [PendingResolution] = []
+    /// `direct-streamlocal` opens waiting to learn whether another member holds the socket.
+    var relaying: [PendingRelay] = []
     /// Session channels of clients that asked for a shell; freed when the session ends.
     var sessionChannels: [OpaquePointer] = []
     private var nextChannelID: UInt64 = 0
@@ -302,6 +304,7 @@ final class SessionWorker: @unchecked Sendable {
     private func service() {
         replies.sendDue()
         serviceResolutions()
+        serviceRelays()
         let connecting = outbound
         for connection in connecting {
             connection.service()
@@ -341,6 +344,7 @@ final class SessionWorker: @unchecked Sendable {
             ssh_message_free(pending.attempt.message)
         }
         resolving = []
+        abandonRelays()
         sessionChannels.forEach { ssh_channel_free($0) }
         sessionChannels = []
         for pump in pumps {

@@ -1,0 +1,37 @@
+import PortcullisPolicy
+
+/// Who holds which socket and how to reach each proxy: the cluster's registry as peering reads
+/// it (`claims/socket/REL_PATH` and `members/PROXY_ID` in etcd). A small lookup protocol, so that
+/// the registry's own table can stand behind it.
+public protocol PeerDirectory: Sendable {
+    /// The claim on the socket `relativePath` (relative to socket_root), read fresh; nil: none.
+    /// Called off the event loops (it may wait for etcd).
+    func socketClaim(_ relativePath: String) throws -> SocketClaim?
+    /// The member record of `proxyID`, read fresh; nil: not a current member.
+    func member(_ proxyID: String) throws -> PeerMember?
+    /// The current members as last seen (a view refreshed in the background): what a member link
+    /// is admitted against. Called on the event loops, so it never waits.
+    func currentMembers() -> [PeerMember]
+}
+
+/// `claims/socket/REL_PATH`: the proxy serving a socket path.
+public struct SocketClaim: Sendable, Hashable {
+    public let proxy: String
+    public init(proxy: String) { self.proxy = proxy }
+}
+
+/// `members/PROXY_ID`: a proxy taking part in the cluster.
+public struct PeerMember: Sendable, Hashable {
+    public let proxyID: String
+    /// Where the other members reach it (`host:port`).
+    public let advertise: String
+    /// Its host key, an OpenSSH public key line: what it authenticates with on a member link, and
+    /// what it must present as a server.
+    public let hostKey: PublicKey
+
+    public init(proxyID: String, advertise: String, hostKey: PublicKey) {
+        self.proxyID = proxyID
+        self.advertise = advertise
+        self.hostKey = hostKey
+    }
+}

@@ -1,0 +1,83 @@
+import CLibSSH
+import Foundation
+import PortcullisPolicy
+
+/// Relaying between the proxies of a cluster: an open on this proxy for a socket another member
+/// holds goes to that member over one SSH link per member pair, made on first use, on which every
+/// relayed channel is multiplexed.
+public final class Peering: @unchecked Sendable {
+    /// This proxy's id: the user name on its links, and how its own claims are told apart.
+    public let proxyID: String
+    public let directory: any PeerDirectory
+    /// This proxy's host key, the identity it authenticates with on a link.
+    let identity: LinkIdentity
+    /// Seconds a link may take to connect and authenticate.
+    public var connectTimeout = 5
+    private let lock = NSLock()
+    private var links: [String: PeerLink] = [:]
+    private let lookups = DispatchQueue(label: "portcullis.peering.lookup", attributes: .concurrent)
+
+    /// Loads the private host key at `hostKeyPath` now (before any drop of privileges).
+    public init(proxyID: String, directory: any PeerDirectory, hostKeyPath: String) throws {
+        self.proxyID = proxyID
+        self.directory = directory
+        self.identity = try LinkIdentity(path: hostKeyPath)
+    }
+
+    /// How an open for a socket under socket_root goes.
+    enum Outcome: @unchecked Sendable {
+        /// Nobody else holds it (no claim, or this proxy's): opened here, as on a single proxy.
+        case local
+        /// Relayed to `peer`: `fd` is this side of the relay (a socket pair), `end` its signals.
+        case relayed(fd: Int32, end: RelayEnd, peer: String)
+        /// Not carried out; `peer` when a holder was known.
+        case failed(reason: String, peer: String?)
+    }
+
+    /// Finds who holds `relativePath` and, if another member does, opens it there with
+    /// `correlation`; `completion` runs on another thread.
+    func open(relativePath: String, correlation: String, completion: @escaping @Sendable (Outcome) -> Void) {
+        lookups.async { [self] in
+            let claim: SocketClaim?
+            do {
+                claim = try directory.socketClaim(relativePath)
+            } catch {
+                completion(.failed(reason: "the cluster registry is unreachable: \(error)", peer: nil))
+                return
+            }
+            guard let claim, claim.proxy != proxyID else {
+                completion(.local)
+                return
+            }
+            link(to: claim.proxy).open(relativePath: relativePath, correlation: correlation, completion: completion)
+        }
+    }
+
+    /// The link to `proxy`, made now if there is none or the last one died.
+    private func link(to proxy: String) -> PeerLink {
+        lock.lock()
+        defer { lock.unlock() }
+        if let link = links[proxy], !link.isDead { return link }
+        let link = PeerLink(proxy: proxy, peering: self)
+        links[proxy] = link
+        link.start()
+        return link
+    }
+}
+
+/// A private key libssh loaded, used on the links' threads.
+final class LinkIdentity: @unchecked Sendable {
+    let key: OpaquePointer
+
+    init(path: String) throws {
+        var key: OpaquePointer?
+        guard ssh_pki_import_privkey_file(path, nil, nil, nil, &key) == SSH_OK, let key else {
+            throw ServerError(description: "peering: cannot read the host key \(path)")
+        }
+        self.key = key
+    }
+
+    deinit {
+        ssh_key_free(key)
+    }
+}

@@ -1,0 +1,98 @@
+import Foundation
+import PortcullisCluster
+import PortcullisPolicy
+import PortcullisServer
+
+/// The registry as peering reads it from etcd: `claims/socket/REL_PATH` and `members/PROXY_ID`
+/// under the cluster prefix (JSON values, see docs/cluster-design.md), read fresh for a relay;
+/// the member list also kept as a view refreshed every half second for admitting member links.
+final class EtcdPeerDirectory: PeerDirectory, @unchecked Sendable {
+    private let client: EtcdClient
+    private let prefix: String
+    private let lock = NSLock()
+    private var members: [PeerMember] = []
+    private let log: DaemonLog
+
+    init(settings: ClusterSettings, log: DaemonLog) throws {
+        client = try EtcdClient(urls: settings.etcd.map(\.description), requestTimeout: 3)
+        prefix = settings.prefix
+        self.log = log
+        let thread = Thread { [self] in refresh() }
+        thread.name = "portcullis-members"
+        thread.start()
+    }
+
+    func socketClaim(_ relativePath: String) throws -> SocketClaim? {
+        guard let value = try client.get(prefix + "claims/socket/" + relativePath) else { return nil }
+        guard let object = Self.object(value.value), let proxy = object["proxy"] as? String else {
+            throw DirectoryError(description: "\(prefix)claims/socket/\(relativePath) is not a claim record")
+        }
+        return SocketClaim(proxy: proxy)
+    }
+
+    func member(_ proxyID: String) throws -> PeerMember? {
+        guard let value = try client.get(prefix + "members/" + proxyID) else { return nil }
+        return try Self.member(proxyID, value.value)
+    }
+
+    func currentMembers() -> [PeerMember] {
+        lock.lock()
+        defer { lock.unlock() }
+        return members
+    }
+
+    /// Reads `members/` again and again; a failed read keeps the last view (and says so once).
+    private func refresh() {
+        var failing = false
+        var lastProblems: [String] = []
+        while true {
+            do {
+                let (kvs, _) = try client.range(prefix: prefix + "members/")
+                var problems: [String] = []
+                let seen = kvs.compactMap { kv -> PeerMember? in
+                    let id = String(kv.keyString.dropFirst(prefix.count + "members/".count))
+                    do {
+                        return try Self.member(id, kv.value)
+                    } catch {
+                        problems.append("\(error)")
+                        return nil
+                    }
+                }
+                lock.lock()
+                let changed = Set(members) != Set(seen)
+                members = seen
+                lock.unlock()
+                if changed || problems != lastProblems {
+                    log.line("peering: members " + (seen.isEmpty ? "(none)" : seen.map(\.proxyID).sorted().joined(separator: ", "))
+                             + (problems.isEmpty ? "" : "; ignored: " + problems.joined(separator: "; ")))
+                    lastProblems = problems
+                }
+                failing = false
+            } catch {
+                if !failing { log.line("peering: cannot read the member list: \(error)") }
+                failing = true
+            }
+            usleep(500_000)
+        }
+    }
+
+    private static func member(_ id: String, _ value: [UInt8]) throws -> PeerMember {
+        guard let object = object(value), let advertise = object["advertise"] as? String,
+              let hostKey = object["host_key"] as? String else {
+            throw DirectoryError(description: "members/\(id) is not a member record (advertise, host_key)")
+        }
+        do {
+            return PeerMember(proxyID: id, advertise: advertise, hostKey: try PublicKey(line: hostKey))
+        } catch {
+            throw DirectoryError(description: "members/\(id): host_key: \(error)")
+        }
+    }
+
+    private static func object(_ bytes: [UInt8]) -> [String: Any]? {
+        (try? JSONSerialization.jsonObject(with: Data(bytes))) as? [String: Any]
+    }
+
+    struct DirectoryError: Error, CustomStringConvertible {
+        let description: String
+    }
+}
