@@ -30,6 +30,8 @@ final class Daemon: @unchecked Sendable {
     /// What `/metrics` serves (metrics_listen); nil: metrics off.
     private let metrics: ServerMetrics?
     private var metricsEndpoint: MetricsEndpoint?
+    /// Cluster mode's tunnel registry (claims before binds, fencing); nil: a single daemon.
+    private let registry: RegistryListenClaims?
     /// The account to drop to once everything is bound (root started it with `user:`); nil: none.
     private let dropTo: ServiceAccount?
     /// systemd's notification socket ($NOTIFY_SOCKET); nil: not run by systemd as Type=notify.
@@ -73,8 +75,11 @@ final class Daemon: @unchecked Sendable {
             trail.observeWrites { metrics.auditWritten(seconds: $0) }
         }
         configuration.metrics = metrics
+        registry = try DaemonRegistry.make(policyConfig, log: log)
+        if let registry { configuration.listenClaims = registry }
         server = SSHServer(configuration: configuration, authority: PolicyAuthority(store: store),
                            recorder: metrics.map { MetricsRecorder(recorder, metrics: $0) } ?? recorder)
+        registry?.attach(server.live)
     }
 
     /// Serves until SIGTERM or SIGINT.
@@ -113,6 +118,8 @@ final class Daemon: @unchecked Sendable {
             }
             // Everything that needs root is bound and open once the listeners are: then the drop
             // to `user:` and the pid file, both before the first connection is accepted.
+            // Cluster mode: the member is registered (its proxy_id unique) before any listen is claimed.
+            try registry?.start()
             try server.start { [self] in
                 if let dropTo { try becomeServiceUser(dropTo) }
                 // As the account once dropped: the pid file is its own, made with its rights.
@@ -129,6 +136,7 @@ final class Daemon: @unchecked Sendable {
             }
             metricsEndpoint?.start()
         } catch {
+            registry?.stop()
             control?.stop()
             if pidWritten, let pidFile, unlink(pidFile) != 0 {
                 // After the drop, in a directory only root writes: say so rather than leave it silently.
@@ -153,6 +161,7 @@ final class Daemon: @unchecked Sendable {
         control?.stop()
         log.line("stopping: closing \(open) sessions")
         let clean = server.shutdown(timeout: 10)
+        registry?.stop()
         metricsEndpoint?.stop()
         signals.forEach { $0.cancel() }
         let reason = stopSignal.withLock { $0 } == SIGINT ? "SIGINT" : "SIGTERM"

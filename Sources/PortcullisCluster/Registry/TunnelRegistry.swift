@@ -198,7 +198,7 @@ public final class TunnelRegistry: @unchecked Sendable {
                     return true
                 }
                 guard kept else {
-                    _ = try? client.delete(fullKey, ifModRevision: revision)
+                    _ = try? client.compareAndDelete(fullKey, modRevision: revision)
                     return .unavailable("cluster registry unreachable: lease lost")
                 }
                 return .granted(Claim(target: target, session: session, lease: lease, revision: revision, registry: self))
@@ -211,7 +211,7 @@ public final class TunnelRegistry: @unchecked Sendable {
                     return true
                 }
                 if stale {
-                    _ = try? client.delete(fullKey, ifModRevision: current.modRevision)
+                    _ = try? client.compareAndDelete(fullKey, modRevision: current.modRevision)
                     continue
                 }
                 let holder = RegistryJSON.decode(ClaimHolder.self, current.value)
@@ -237,7 +237,7 @@ public final class TunnelRegistry: @unchecked Sendable {
             return state.lease.lease == claim.lease
         }
         guard live else { return }
-        let deleted = (try? client(timeout: claimTimeout).delete(fullKey, ifModRevision: claim.revision)) != nil
+        let deleted = (try? client(timeout: claimTimeout).compareAndDelete(fullKey, modRevision: claim.revision)) != nil
         if !deleted {
             state.withLock { $0.pendingDeletes[fullKey] = claim.revision }
         }
@@ -333,7 +333,7 @@ public final class TunnelRegistry: @unchecked Sendable {
 
     private func retryDeletes(_ client: EtcdClient) {
         let pending = state.withLock { $0.pendingDeletes }
-        for (key, revision) in pending where (try? client.delete(key, ifModRevision: revision)) != nil {
+        for (key, revision) in pending where (try? client.compareAndDelete(key, modRevision: revision)) != nil {
             state.withLock { if $0.pendingDeletes[key] == revision { $0.pendingDeletes[key] = nil } }
         }
     }

@@ -35,6 +35,9 @@ public struct ServerConfiguration: Sendable {
     public var clientAliveCountMax = 3
     /// Where the server counts what it does for `/metrics`; nil: nowhere.
     public var metrics: ServerMetrics?
+    /// Where a remote listen is claimed before it is bound (the cluster's tunnel registry); a
+    /// single daemon grants every claim.
+    public var listenClaims: any ListenClaims = AlwaysGranted()
 
     public init(listen: [Endpoint], hostKeys: [String], socketRoot: String) {
         self.listen = listen
