@@ -230,13 +230,16 @@ public final class TunnelRegistry: @unchecked Sendable {
 
     fileprivate func release(_ claim: Claim) {
         let fullKey = prefix + claim.target.key
-        let live = state.withLock { state -> Bool in
-            guard let entry = state.claims[fullKey], entry.revision == claim.revision else { return false }
+        let (live, reachable) = state.withLock { state -> (Bool, Bool) in
+            guard let entry = state.claims[fullKey], entry.revision == claim.revision else { return (false, false) }
             state.claims[fullKey] = nil
             // A fenced lease is revoked as a whole; only a live one's claims are deleted one by one.
-            return state.lease.lease == claim.lease
+            guard state.lease.lease == claim.lease else { return (false, false) }
+            // While etcd does not answer, the delete waits for the keep-alive that gets through.
+            if state.lease.failure != nil { state.pendingDeletes[fullKey] = claim.revision }
+            return (true, state.lease.failure == nil)
         }
-        guard live else { return }
+        guard live, reachable else { return }
         let deleted = (try? client(timeout: claimTimeout).compareAndDelete(fullKey, modRevision: claim.revision)) != nil
         if !deleted {
             state.withLock { $0.pendingDeletes[fullKey] = claim.revision }
