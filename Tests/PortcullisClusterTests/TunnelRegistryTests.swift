@@ -176,12 +176,25 @@ struct TunnelRegistryTests {
         #expect(try client.range(prefix: "/portcullis/").kvs.isEmpty)
     }
 
-    @Test func startingWithEtcdDownSaysSo() throws {
+    @Test func startingWithEtcdDownRefusesClaimsUntilRegistered() throws {
         let etcd = try EtcdServer()
+        let client = try EtcdClient(urls: [etcd.url])
         etcd.kill()
         let a = registry(etcd, "a")
-        let error = #expect(throws: TunnelRegistry.StartError.self) { try a.start() }
-        #expect(error?.description.hasPrefix("cluster registry: cannot get a lease from etcd: ") == true)
+        try a.start()
+        defer { a.stop() }
+        guard case .unavailable(let reason) = a.claim(.socket(relativePath: "x"), session: 1, key: "k") else {
+            Issue.record("a claim before registering was not refused"); return
+        }
+        #expect(reason.hasPrefix("cluster registry unreachable: etcd \(etcd.url): cannot connect"))
+        try etcd.start()
+        try waitUntil("the member record", seconds: 10) {
+            guard let lease = a.currentLease else { return false }
+            return try client.get("/portcullis/members/a")?.lease == lease
+        }
+        guard case .granted = a.claim(.socket(relativePath: "x"), session: 1, key: "k") else {
+            Issue.record("claim after registering refused"); return
+        }
     }
 }
 

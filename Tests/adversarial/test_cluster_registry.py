@@ -47,7 +47,8 @@ def share(procs, daemon, rel: str, port: int, wait: bool = True):
                                          "-R", f"{path}:127.0.0.1:{port}"))
     if wait:
         wait_for(lambda: path.is_socket() or not client.alive(), f"{path} on proxy {daemon.proxy_id}", timeout=15)
-        assert client.alive(), f"ssh -R on {daemon.proxy_id} exited: {client.stderr()}"
+        assert client.alive(), (f"ssh -R on {daemon.proxy_id} exited: {client.stderr()}; its records: "
+                                f"{daemon.events('forward-failed')}")
     return client, path
 
 

@@ -72,8 +72,7 @@ public struct RegistryLease: Sendable, Equatable {
         guard let lease, let until = servingUntil else {
             return .failure(RegistryUnavailable(reason: "cluster registry unreachable: no lease held"))
         }
-        // A claim made now must be served a while: refuse one the lease cannot cover.
-        guard now + margin < until else {
+        guard now < until else {
             return .failure(RegistryUnavailable(reason: "cluster registry unreachable: lease not confirmed since \(Self.seconds(now - (confirmedAt ?? now))) s"))
         }
         return .success(lease)

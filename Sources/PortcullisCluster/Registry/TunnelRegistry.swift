@@ -122,19 +122,14 @@ public final class TunnelRegistry: @unchecked Sendable {
 
     /// Gets a lease and registers the member, then keeps it alive on a thread of its own. A
     /// proxy_id already registered under another live lease is refused: two proxies must never
-    /// share one. etcd unreachable at start is an error too (nothing could be claimed).
+    /// share one. With etcd unreachable the proxy starts all the same (its policy may come from
+    /// the snapshot): listens are refused until it is registered, which the thread keeps trying.
     public func start() throws {
         let now = clock()
         state.withLock { $0.lease.attempting(at: now) }
         let client = self.client(timeout: requestTimeout)
-        let lease: LeaseID
-        let ttl: Int64
         do {
-            (lease, ttl) = try grant(client)
-        } catch {
-            throw StartError(description: "cluster registry: cannot get a lease from etcd: \(error)")
-        }
-        do {
+            let (lease, ttl) = try grant(client)
             if let holder = try register(client, lease: lease) {
                 try? client.revoke(lease)
                 throw StartError(description: """
@@ -143,14 +138,14 @@ public final class TunnelRegistry: @unchecked Sendable {
                     needs its own proxy_id (a proxy that was killed leaves within lease_ttl)
                     """)
             }
+            state.withLock { $0.lease.granted(lease, ttl: Double(ttl), sentAt: now) }
+            log("cluster registry: registered as \(memberKey) with lease \(lease) (ttl \(ttl) s)")
         } catch let error as StartError {
             throw error
         } catch {
-            try? client.revoke(lease)
-            throw StartError(description: "cluster registry: cannot register \(memberKey): \(error)")
+            state.withLock { $0.lease.failed("\(error)") }
+            log("cluster registry unreachable at start (\(error)): remote listens are refused until this proxy is registered")
         }
-        state.withLock { $0.lease.granted(lease, ttl: Double(ttl), sentAt: now) }
-        log("cluster registry: registered as \(memberKey) with lease \(lease) (ttl \(ttl) s)")
         let thread = Thread { [self] in run() }
         thread.name = "tunnel-registry"
         self.thread = thread
