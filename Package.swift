@@ -33,7 +33,7 @@ let package = Package(
         // The libssh glue: listeners, sessions, forwards, the byte pump.
         .target(
             name: "PortcullisServer",
-            dependencies: ["CLibSSH", "PortcullisPolicy", "PortcullisAudit"],
+            dependencies: ["CLibSSH", "PortcullisPolicy", "PortcullisAudit", "PortcullisCluster"],
             swiftSettings: libsshHeaders
         ),
         .executableTarget(

@@ -31,6 +31,8 @@ final class Daemon: @unchecked Sendable {
     /// What `/metrics` serves (metrics_listen); nil: metrics off.
     private let metrics: ServerMetrics?
     private var metricsEndpoint: MetricsEndpoint?
+    /// Cluster mode's tunnel registry (claims before binds, fencing); nil: a single daemon.
+    private let registry: RegistryListenClaims?
     /// The account to drop to once everything is bound (root started it with `user:`); nil: none.
     private let dropTo: ServiceAccount?
     /// systemd's notification socket ($NOTIFY_SOCKET); nil: not run by systemd as Type=notify.
@@ -84,8 +86,11 @@ final class Daemon: @unchecked Sendable {
                                                 directory: EtcdPeerDirectory(settings: cluster, log: log),
                                                 hostKeyPath: hostKey)
         }
+        registry = try DaemonRegistry.make(policyConfig, log: log)
+        if let registry { configuration.listenClaims = registry }
         server = SSHServer(configuration: configuration, authority: PolicyAuthority(store: store),
                            recorder: metrics.map { MetricsRecorder(recorder, metrics: $0) } ?? recorder)
+        registry?.attach(server.live)
     }
 
     /// Serves until SIGTERM or SIGINT.
@@ -124,6 +129,8 @@ final class Daemon: @unchecked Sendable {
             }
             // Everything that needs root is bound and open once the listeners are: then the drop
             // to `user:` and the pid file, both before the first connection is accepted.
+            // Cluster mode: the member is registered (its proxy_id unique) before any listen is claimed.
+            try registry?.start()
             try server.start { [self] in
                 if let dropTo { try becomeServiceUser(dropTo) }
                 // As the account once dropped: the pid file is its own, made with its rights.
@@ -142,6 +149,7 @@ final class Daemon: @unchecked Sendable {
             // As the account once dropped: the snapshot a start during an etcd outage needs.
             if let cluster, cluster.current.connected { try cluster.writeSnapshot() }
         } catch {
+            registry?.stop()
             control?.stop()
             if pidWritten, let pidFile, unlink(pidFile) != 0 {
                 // After the drop, in a directory only root writes: say so rather than leave it silently.
@@ -174,6 +182,7 @@ final class Daemon: @unchecked Sendable {
         cluster?.stop()
         log.line("stopping: closing \(open) sessions")
         let clean = server.shutdown(timeout: 10)
+        registry?.stop()
         metricsEndpoint?.stop()
         signals.forEach { $0.cancel() }
         let reason = stopSignal.withLock { $0 } == SIGINT ? "SIGINT" : "SIGTERM"

@@ -20,6 +20,8 @@ final class RemoteForward {
     private(set) var isPausedForRecorder = false
     /// Out of descriptors: connections wait in the backlog until then.
     private(set) var resumeAt: UInt64?
+    /// Its claim in the cluster's tunnel registry (nil: none needed); released on close.
+    var claim: (any ListenClaim)?
     /// The socket file this forward created, to remove it and nothing else on close.
     private var createdSocket: UnixSocketFile.Created?
     /// Connections taken per readiness report, so one busy listener cannot hog its loop.
@@ -64,11 +66,16 @@ final class RemoteForward {
                 worker.loop.watch(fd, for: worker) { [unowned self] _ in acceptAll(on: fd) }
             }
         }
-        let listening = active && !isPausedForRecorder && resumeAt == nil
+        let listening = active && !isPausedForRecorder && resumeAt == nil && claim?.lostReason == nil
         watches.forEach { $0.set(listening ? UInt32(POLLIN) : 0) }
     }
 
     private func acceptAll(on fd: Int32) {
+        // A claim no longer served (its lease was lost) takes no connection: another proxy may hold it.
+        if claim?.lostReason != nil {
+            watches.forEach { $0.set(0) }
+            return
+        }
         for _ in 0..<Self.acceptsPerWakeUp where !cancelled && resumeAt == nil {
             switch Socket.accept(fd) {
             case .connection(let connection):
@@ -101,6 +108,8 @@ final class RemoteForward {
         watches = []
         fds.forEach { Glibc.close($0) }
         fds = []
+        claim?.release()
+        claim = nil
     }
 
     private func removeCreatedSocket() {

@@ -37,6 +37,9 @@ public struct ServerConfiguration: Sendable {
     public var metrics: ServerMetrics?
     /// Cluster mode: relaying opens to the member that holds a socket; nil: a single proxy.
     public var peering: Peering?
+    /// Where a remote listen is claimed before it is bound (the cluster's tunnel registry); a
+    /// single daemon grants every claim.
+    public var listenClaims: any ListenClaims = AlwaysGranted()
 
     public init(listen: [Endpoint], hostKeys: [String], socketRoot: String) {
         self.listen = listen

@@ -29,13 +29,36 @@ extension SessionWorker {
                     queue = core.listenFailed(request, reason: reason)[...] + queue
                     continue
                 }
+                // Claimed (cluster-wide) before it is bound; a TCP port 0 listen once its port is known.
+                var claim: (any ListenClaim)?
+                if !request.isDynamicTCPListen {
+                    switch claimListen(request, port: nil) {
+                    case .granted(let held): claim = held
+                    case .refused(let reason):
+                        returnListen()
+                        queue = core.listenFailed(request, reason: reason)[...] + queue
+                        continue
+                    }
+                }
                 do {
                     let forward = try RemoteForward(worker: self, request: request, dynamicRanges: ranges)
+                    if request.isDynamicTCPListen {
+                        switch claimListen(request, port: forward.boundPort) {
+                        case .granted(let held): claim = held
+                        case .refused(let reason):
+                            forward.close()
+                            returnListen()
+                            queue = core.listenFailed(request, reason: reason)[...] + queue
+                            continue
+                        }
+                    }
+                    forward.claim = claim
                     remoteForwards.append(forward)
                     listenBound(forward)
                     bound = forward
                     queue = core.listenBound(request, bound: forward.bound, port: forward.boundPort)[...] + queue
                 } catch {
+                    claim?.release()
                     returnListen()
                     queue = core.listenFailed(request, reason: "\(error)")[...] + queue
                 }

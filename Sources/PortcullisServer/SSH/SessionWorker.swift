@@ -352,6 +352,10 @@ final class SessionWorker: @unchecked Sendable {
         }
         pumps = []
         for forward in remoteForwards + cancelledForwards {
+            // A listen whose claim was lost (fencing) is recorded as ended for that reason.
+            if let lost = forward.claim?.lostReason {
+                report(.forwardFailed(session: id, request: forward.request, reason: lost))
+            }
             forward.close()
         }
         remoteForwards = []

@@ -59,7 +59,8 @@ final class TestServer {
     /// `workers`: event-loop threads (0: one per core).
     /// `limits`: the test key's max_sessions, max_listens, max_channels.
     init(workers: Int = 0, loginGraceTime: Int = 10, limits: KeyLimits = KeyLimits(),
-         decide: @escaping @Sendable (ForwardRequest) -> Decision = { _ in .allow(rule: .at("test.yaml", 1, "test")) }) throws {
+         decide: @escaping @Sendable (ForwardRequest) -> Decision = { _ in .allow(rule: .at("test.yaml", 1, "test")) },
+         claims: any ListenClaims = AlwaysGranted()) throws {
         directory = try TemporaryDirectory()
         let hostKey = try KeyPair.generate(at: directory.file("host_key"))
         clientKey = try KeyPair.generate(at: directory.file("client_key"))
@@ -67,6 +68,7 @@ final class TestServer {
                                                 hostKeys: [hostKey.privatePath], socketRoot: directory.path)
         configuration.loginGraceTime = loginGraceTime
         configuration.workerThreads = workers
+        configuration.listenClaims = claims
         let events = self.events
         server = SSHServer(configuration: configuration,
                            authority: TestAuthority(keys: [clientKey.base64], decide: decide, limits: limits),
