@@ -51,6 +51,7 @@ let package = Package(
                 "PortcullisPolicy",
                 "PortcullisAudit",
                 "PortcullisServer",
+                "PortcullisCluster",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: libsshHeaders
