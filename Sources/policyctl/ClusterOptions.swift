@@ -13,24 +13,42 @@ struct ClusterOptions: ParsableArguments {
         guard timeout > 0, timeout <= 300 else { throw ValidationError("--timeout must be more than 0 and at most 300 seconds") }
     }
 
-    /// The etcd client and the key prefix; a config without cluster: is a usage error.
-    func connect() throws(Failure) -> (client: EtcdClient, prefix: String) {
+    /// The cluster's etcd and key prefix, with --timeout starting now; a config without cluster:
+    /// is a usage error.
+    func connect() throws(Failure) -> ClusterReader {
         let config = try options.load()
         guard let cluster = config.cluster else {
             throw Failure.usage("\(options.config) has no cluster: section; policyctl cluster reads the cluster's etcd")
         }
-        let endpoints = cluster.etcd.map { EtcdEndpoint(host: $0.host, port: $0.port) }
-        do {
-            let client = try EtcdClient(endpoints: endpoints, requestTimeout: timeout / Double(max(1, endpoints.count)))
-            return (client, cluster.prefix)
-        } catch {
-            throw Failure.usage("\(options.config): cluster.etcd: \(error)")
-        }
+        return ClusterReader(endpoints: cluster.etcd.map { EtcdEndpoint(host: $0.host, port: $0.port) }, prefix: cluster.prefix,
+                             timeout: timeout)
+    }
+}
+
+/// etcd as a cluster command reads it: every request within what is left of one overall
+/// deadline, shared among the endpoints.
+struct ClusterReader {
+    let endpoints: [EtcdEndpoint]
+    let prefix: String
+    let timeout: Double
+    private let deadline: UInt64
+
+    init(endpoints: [EtcdEndpoint], prefix: String, timeout: Double) {
+        self.endpoints = endpoints
+        self.prefix = prefix
+        self.timeout = timeout
+        deadline = DispatchTime.now().uptimeNanoseconds + UInt64(timeout * 1e9)
     }
 
-    /// Runs `body` against etcd; an etcd that does not answer fails naming it (exit 1).
-    func reading<T>(_ body: () throws -> T) throws -> T {
-        do { return try body() } catch let error as EtcdError {
+    /// Runs `body` with a client whose requests end by the deadline; an etcd that does not answer
+    /// in time fails naming it (exit 1).
+    func read<T>(_ body: (EtcdClient) throws -> T) throws -> T {
+        let now = DispatchTime.now().uptimeNanoseconds
+        guard now < deadline else { throw Failure.refused("cannot read the cluster from etcd: no answer within --timeout \(timeout) s") }
+        do {
+            let left = Double(deadline - now) / 1e9
+            return try body(try EtcdClient(endpoints: endpoints, requestTimeout: left / Double(max(1, endpoints.count))))
+        } catch let error as EtcdError {
             throw Failure.refused("cannot read the cluster from etcd: \(error)")
         }
     }

@@ -1,6 +1,7 @@
 import Foundation
 import PortcullisAudit
 import PortcullisCluster
+import PortcullisPolicy
 
 /// A member of the cluster as `members/PROXY_ID` says (docs/cluster-design.md), with its lease.
 struct ClusterMember: Encodable {
@@ -70,6 +71,9 @@ enum ClusterRecords {
 
     /// `members/PROXY_ID` read as a member, with `lease` as etcd told it.
     static func member(_ kv: KeyValue, id: String, place: String, lease: LeaseTimeToLive?) throws(ClusterRecordError) -> ClusterMember {
+        if let problem = ProxyID.problem(id) {
+            throw ClusterRecordError(place: place, reason: "the key's proxy id \"\(id)\" is not one: \(problem)")
+        }
         let fields = try Fields(kv, place: place)
         return ClusterMember(proxy: id, advertise: try fields.string("advertise"), hostKey: try fields.string("host_key"),
                              sessions: Int(try fields.count("sessions")), started: try fields.string("started"),

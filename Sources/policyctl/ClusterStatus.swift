@@ -33,29 +33,28 @@ struct ClusterStatus: ParsableCommand {
     }
 
     func run() throws {
-        let (client, prefix) = try cluster.connect()
+        let etcd = try cluster.connect()
+        let prefix = etcd.prefix
         var problems: [ClusterRecordError] = []
-        let report: Report = try cluster.reading {
-            let (kvs, revision) = try client.range(prefix: prefix + "members/")
-            var leases: [LeaseID: LeaseTimeToLive?] = [:]
-            var members: [ClusterMember] = []
-            for kv in kvs {
-                let id = String(kv.keyString.dropFirst(prefix.utf8.count + "members/".utf8.count))
-                var lease: LeaseTimeToLive?
-                if let leaseID = kv.lease {
-                    if leases[leaseID] == nil { leases[leaseID] = .some(try client.leaseTimeToLive(leaseID)) }
-                    // Expired since the read: the member is gone.
-                    guard let known = leases[leaseID] ?? nil else { continue }
-                    lease = known
-                }
-                do throws(ClusterRecordError) {
-                    members.append(try ClusterRecords.member(kv, id: id, place: "etcd:\(kv.keyString)", lease: lease))
-                } catch {
-                    problems.append(error)
-                }
+        let (kvs, revision) = try etcd.read { try $0.range(prefix: prefix + "members/") }
+        var leases: [LeaseID: LeaseTimeToLive?] = [:]
+        var members: [ClusterMember] = []
+        for kv in kvs {
+            let id = String(decoding: kv.key.dropFirst(prefix.utf8.count + "members/".utf8.count), as: UTF8.self)
+            var lease: LeaseTimeToLive?
+            if let leaseID = kv.lease {
+                if leases[leaseID] == nil { leases[leaseID] = .some(try etcd.read { try $0.leaseTimeToLive(leaseID) }) }
+                // Expired since the read: the member is gone.
+                guard let known = leases[leaseID] ?? nil else { continue }
+                lease = known
             }
-            return Report(prefix: prefix, revision: revision, members: members)
+            do throws(ClusterRecordError) {
+                members.append(try ClusterRecords.member(kv, id: id, place: "etcd:\(kv.keyString)", lease: lease))
+            } catch {
+                problems.append(error)
+            }
         }
+        let report = Report(prefix: prefix, revision: revision, members: members)
         if json {
             printSnakeCaseJSON(report)
         } else {

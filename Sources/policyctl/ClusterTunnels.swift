@@ -33,28 +33,27 @@ struct ClusterTunnels: ParsableCommand {
     }
 
     func run() throws {
-        let (client, prefix) = try cluster.connect()
+        let etcd = try cluster.connect()
+        let prefix = etcd.prefix
         var problems: [ClusterRecordError] = []
-        let report: Report = try cluster.reading {
-            let base = prefix + "claims/"
-            let (kvs, revision) = try client.range(prefix: base)
-            var claims: [ClusterClaim] = []
-            for kv in kvs {
-                let place = "etcd:\(kv.keyString)"
-                let rest = kv.keyString.dropFirst(base.utf8.count)
-                guard let slash = rest.firstIndex(of: "/"), case let kind = String(rest[..<slash]), ["socket", "tcp"].contains(kind),
-                      case let target = String(rest[rest.index(after: slash)...]), !target.isEmpty else {
-                    problems.append(ClusterRecordError(place: place, reason: "not claims/socket/PATH or claims/tcp/HOST:PORT"))
-                    continue
-                }
-                do throws(ClusterRecordError) {
-                    claims.append(try ClusterRecords.claim(kv, kind: kind, target: target, place: place))
-                } catch {
-                    problems.append(error)
-                }
+        let base = prefix + "claims/"
+        let (kvs, revision) = try etcd.read { try $0.range(prefix: base) }
+        var claims: [ClusterClaim] = []
+        for kv in kvs {
+            let place = "etcd:\(kv.keyString)"
+            let rest = String(decoding: kv.key.dropFirst(base.utf8.count), as: UTF8.self)
+            guard let slash = rest.firstIndex(of: "/"), case let kind = String(rest[..<slash]), ["socket", "tcp"].contains(kind),
+                  case let target = String(rest[rest.index(after: slash)...]), !target.isEmpty else {
+                problems.append(ClusterRecordError(place: place, reason: "not claims/socket/PATH or claims/tcp/HOST:PORT"))
+                continue
             }
-            return Report(prefix: prefix, revision: revision, claims: claims)
+            do throws(ClusterRecordError) {
+                claims.append(try ClusterRecords.claim(kv, kind: kind, target: target, place: place))
+            } catch {
+                problems.append(error)
+            }
         }
+        let report = Report(prefix: prefix, revision: revision, claims: claims)
         if json {
             printSnakeCaseJSON(report)
         } else {

@@ -137,6 +137,7 @@ struct ClusterViewTests {
         try client.put(Self.prefix + "members/proxy-a", Self.member("127.0.0.1:2201", sessions: 1, started: "2026-12-02T03:00:00Z"))
         try client.put(Self.prefix + "members/proxy-c", "not json")
         try client.put(Self.prefix + "members/proxy-d", #"{"advertise":"x:1","host_key":"k","started":"t","sessions":"many"}"#)
+        try client.put(Self.prefix + "members/bad/id", Self.member("127.0.0.1:2209", sessions: 1, started: "2026-12-02T03:00:00Z"))
         try client.put(Self.prefix + "claims/socket/alex/web.sock", Self.claim("proxy-a", session: 1, key: "alex", since: "2026-12-02T03:00:00Z"))
         try client.put(Self.prefix + "claims/udp/localhost:53", Self.claim("proxy-a", session: 1, key: "alex", since: "2026-12-02T03:00:00Z"))
         try client.put(Self.prefix + "claims/tcp/localhost:80", #"{"proxy":"proxy-a","session":1,"since":"t"}"#)
@@ -149,6 +150,9 @@ struct ClusterViewTests {
         #expect(status.stdout.contains("no lease"))
         #expect(status.stderr.contains("policyctl: etcd:/pc-view/members/proxy-c: the value is not JSON"), "\(status.stderr)")
         #expect(status.stderr.contains("policyctl: etcd:/pc-view/members/proxy-d: \"sessions\" is not a whole number >= 0"), "\(status.stderr)")
+        #expect(status.stderr.contains("policyctl: etcd:/pc-view/members/bad/id: the key's proxy id \"bad/id\" is not one: only letters"),
+                "\(status.stderr)")
+        #expect(!status.stdout.contains("2209"))
 
         let tunnels = try policyctl(["tunnels"], config: config)
         #expect(tunnels.status == 1)
@@ -178,6 +182,16 @@ struct ClusterViewTests {
         #expect(timedOut.stderr.contains("policyctl: cannot read the cluster from etcd: etcd http://127.0.0.1:\(silent.port): timed out"),
                 "\(timedOut.stderr)")
         #expect(took >= 0.9 && took < 4, "took \(took) s")
+
+        // Two endpoints that never answer share the one deadline.
+        let other = try SilentListener()
+        let both = try config(["http://127.0.0.1:\(silent.port)", "http://127.0.0.1:\(other.port)"])
+        started = Date()
+        let bothTimedOut = try policyctl(["status", "--timeout", "2"], config: both)
+        let tookBoth = Date().timeIntervalSince(started)
+        #expect(bothTimedOut.status == 1)
+        #expect(bothTimedOut.stderr.contains("policyctl: cannot read the cluster from etcd: all etcd endpoints failed: "), "\(bothTimedOut.stderr)")
+        #expect(tookBoth >= 1.9 && tookBoth < 5, "took \(tookBoth) s")
     }
 
     @Test func aConfigWithoutClusterIsAUsageError() throws {
