@@ -16,7 +16,8 @@ struct ClusterOptions: ParsableArguments {
     /// The cluster's etcd and key prefix, with --timeout starting now; a config without cluster:
     /// is a usage error.
     func connect() throws(Failure) -> ClusterReader {
-        let config = try options.load()
+        // The settings alone: the key entries (in etcd too) are not needed here.
+        let config = try options.loadSettings()
         guard let cluster = config.cluster else {
             throw Failure.usage("\(options.config) has no cluster: section; policyctl cluster reads the cluster's etcd")
         }
