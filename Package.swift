@@ -53,6 +53,7 @@ let package = Package(
                 "PortcullisPolicy",
                 "PortcullisAudit",
                 "PortcullisServer",
+                "PortcullisCluster",
                 "PortcullisClusterPolicy",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],

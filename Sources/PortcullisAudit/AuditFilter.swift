@@ -20,6 +20,8 @@ public struct AuditFilter: Sendable {
     /// Tested on the ``AuditField/target`` as requested.
     public var target: (@Sendable (String) -> Bool)?
     public var session: UInt64?
+    /// The writing proxy's id (``AuditRecord/proxy``).
+    public var proxy: String?
     /// Inclusive.
     public var since: Date?
     /// Exclusive.
@@ -39,7 +41,8 @@ public struct AuditFilter: Sendable {
         guard equal(key, AuditField.key), equal(fingerprint, AuditField.fingerprint), equal(user, AuditField.user),
               equal(kind, AuditField.kind), equal(decision?.rawValue, AuditField.decision),
               passes(client, AuditField.client), passes(target, AuditField.target),
-              event.map({ record.event == $0 }) ?? true, session.map({ record.session == $0 }) ?? true
+              event.map({ record.event == $0 }) ?? true, session.map({ record.session == $0 }) ?? true,
+              proxy.map({ record.proxy == $0 }) ?? true
         else { return false }
         if since != nil || until != nil {
             guard let date = AuditTimestamp.date(from: record.ts) else { return false }

@@ -1,9 +1,11 @@
-/// One line of the audit log: `{"ts":…,"seq":…,"event":…,"session":…,<fields…>,"prev":…}`.
+/// One line of the audit log: `{"ts":…,"seq":…,"event":…,"session":…,"proxy":…,<fields…>,"prev":…}`.
 ///
-/// `session` is left out for daemon-level events. `fields` keep the order they were given in.
+/// `session` is left out for daemon-level events; `proxy` (the writing proxy's id) in logs written
+/// before proxy ids. `fields` keep the order they were given in. The chain hashes the whole line,
+/// `proxy` included.
 public struct AuditRecord: Sendable, Hashable {
     /// The names the record itself uses; a field may not take one of them.
-    public static let reservedKeys: Set<String> = ["ts", "seq", "event", "session", "prev"]
+    public static let reservedKeys: Set<String> = ["ts", "seq", "event", "session", "proxy", "prev"]
 
     /// When, in ``AuditTimestamp`` form.
     public var ts: String
@@ -11,15 +13,19 @@ public struct AuditRecord: Sendable, Hashable {
     public var seq: UInt64
     public var event: String
     public var session: UInt64?
+    /// The id of the proxy that wrote the record (`proxy_id`); nil in logs from before proxy ids.
+    public var proxy: String?
     public var fields: [JSONMember]
     /// Hex SHA-256 of the previous line as written (without its newline); ``AuditChain/genesis`` first.
     public var prev: String
 
-    public init(ts: String, seq: UInt64, event: String, session: UInt64?, fields: [JSONMember], prev: String) {
+    public init(ts: String, seq: UInt64, event: String, session: UInt64?, proxy: String? = nil, fields: [JSONMember],
+                prev: String) {
         self.ts = ts
         self.seq = seq
         self.event = event
         self.session = session
+        self.proxy = proxy
         self.fields = fields
         self.prev = prev
     }
@@ -33,6 +39,7 @@ public struct AuditRecord: Sendable, Hashable {
     public var line: [UInt8] {
         var members = [JSONMember("ts", .string(ts)), JSONMember("seq", .int(Int64(seq))), JSONMember("event", .string(event))]
         if let session { members.append(JSONMember("session", .int(Int64(session)))) }
+        if let proxy { members.append(JSONMember("proxy", .string(proxy))) }
         members += fields
         members.append(JSONMember("prev", .string(prev)))
         var out: [UInt8] = []
@@ -56,7 +63,12 @@ public struct AuditRecord: Sendable, Hashable {
             guard let id = value.intValue, id >= 0 else { throw .missing("session") }
             session = UInt64(id)
         }
-        self.init(ts: ts, seq: UInt64(seq), event: event, session: session,
+        var proxy: String?
+        if let value = member("proxy") {
+            guard let id = value.stringValue else { throw .missing("proxy") }
+            proxy = id
+        }
+        self.init(ts: ts, seq: UInt64(seq), event: event, session: session, proxy: proxy,
                   fields: members.filter { !Self.reservedKeys.contains($0.key) }, prev: prev)
     }
 }

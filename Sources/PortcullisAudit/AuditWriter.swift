@@ -9,6 +9,8 @@ import Glibc
 /// `seq` and `prev`, so the chain has no gaps and no line is ever interleaved with another.
 public final class AuditWriter: Sendable {
     public let path: String
+    /// The proxy id every record carries (`proxy`); nil writes records without one.
+    public let proxy: String?
     private let hash: AuditChain.Hash
     private let now: @Sendable () -> Date
     private let state: Mutex<State>
@@ -24,12 +26,14 @@ public final class AuditWriter: Sendable {
     /// A last line that is incomplete or not a record is an error, unless `recoverTornLine`: then
     /// it is moved aside (or, a whole record missing only its newline, completed) and an
     /// `audit-recovered` record notes it, as ``AuditRecovery`` tells; ``recovered`` holds it.
+    /// `proxy`: the id every record written carries (the recovery's included).
     public init(path: String, hash: @escaping AuditChain.Hash, now: @escaping @Sendable () -> Date = Date.init,
-                recoverTornLine: Bool = false) throws(AuditError) {
+                recoverTornLine: Bool = false, proxy: String? = nil) throws(AuditError) {
         self.path = path
+        self.proxy = proxy
         self.hash = hash
         self.now = now
-        recovered = recoverTornLine ? try AuditRecovery.recover(log: path, hash: hash, now: now) : nil
+        recovered = recoverTornLine ? try AuditRecovery.recover(log: path, hash: hash, now: now, proxy: proxy) : nil
         let fd = try Self.open(path)
         do {
             let chain = try Self.resumePoint(path: path, hash: hash)
@@ -68,7 +72,7 @@ public final class AuditWriter: Sendable {
         }
         return try state.withLock { (state: inout State) throws(AuditError) -> (record: AuditRecord, line: [UInt8]) in
             let record = AuditRecord(ts: AuditTimestamp.string(from: now()), seq: state.chain.seq + 1, event: event,
-                                     session: session, fields: fields, prev: state.chain.hash)
+                                     session: session, proxy: proxy, fields: fields, prev: state.chain.hash)
             let line = record.line
             try Self.write(line + [UInt8(ascii: "\n")], to: state.fd, path: path)
             state.chain = AuditChainPoint(seq: record.seq, hash: hash(Data(line)))

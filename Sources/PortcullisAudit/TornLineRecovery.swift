@@ -13,13 +13,14 @@ extension AuditRecovery {
     /// (plain, not `.gz`), if its last line is torn; returns what was done, nil if nothing was
     /// needed. Throws, changing nothing in the log, when the side file cannot be written (a full
     /// disk: ``AuditError/sideFileFailed(log:sideFile:call:errno:)``) or when more than the last
-    /// line is damaged, which no crash of the writer leaves.
-    public static func recover(log path: String, hash: AuditChain.Hash,
-                               now: @Sendable () -> Date = Date.init) throws(AuditError) -> (recovery: AuditRecovery, record: AuditRecord)? {
-        try recover(log: path, hash: hash, now: now, writeSide: writeAndSync)
+    /// line is damaged, which no crash of the writer leaves. `proxy`: the id the
+    /// `audit-recovered` record carries.
+    public static func recover(log path: String, hash: AuditChain.Hash, now: @Sendable () -> Date = Date.init,
+                               proxy: String? = nil) throws(AuditError) -> (recovery: AuditRecovery, record: AuditRecord)? {
+        try recover(log: path, hash: hash, now: now, proxy: proxy, writeSide: writeAndSync)
     }
 
-    static func recover(log path: String, hash: AuditChain.Hash, now: () -> Date,
+    static func recover(log path: String, hash: AuditChain.Hash, now: () -> Date, proxy: String? = nil,
                         writeSide: SideWriter) throws(AuditError) -> (recovery: AuditRecovery, record: AuditRecord)? {
         var target = path
         var info = stat()
@@ -40,7 +41,8 @@ extension AuditRecovery {
         guard fstat(fd, &info) == 0 else { throw .lastSystem("fstat", target) }
         guard info.st_mode & S_IFMT == S_IFREG else { return nil }
         guard let damage = try damage(fd: fd, file: target, log: path, hash: hash) else { return nil }
-        return try repair(damage, fd: fd, file: target, mode: info.st_mode & 0o666, hash: hash, now: now(), writeSide: writeSide)
+        return try repair(damage, fd: fd, file: target, mode: info.st_mode & 0o666, hash: hash, now: now(), proxy: proxy,
+                          writeSide: writeSide)
     }
 
     /// A torn end found: its bytes, where they start, why they cannot stay as they are, and the
@@ -126,7 +128,7 @@ extension AuditRecovery {
     }
 
     private static func repair(_ damage: Damage, fd: Int32, file: String, mode: mode_t, hash: AuditChain.Hash,
-                               now: Date, writeSide: SideWriter) throws(AuditError) -> (recovery: AuditRecovery, record: AuditRecord) {
+                               now: Date, proxy: String?, writeSide: SideWriter) throws(AuditError) -> (recovery: AuditRecovery, record: AuditRecord) {
         var side: String?
         if !damage.completes {
             side = try moveAside(damage.bytes, of: file, mode: mode, at: now, writeSide: writeSide)
@@ -135,7 +137,7 @@ extension AuditRecovery {
                                      offset: UInt64(damage.offset), byteCount: UInt64(damage.bytes.count),
                                      sha256: hash(Data(damage.bytes)), sideFile: side)
         let record = AuditRecord(ts: AuditTimestamp.string(from: now), seq: damage.after.seq + 1, event: AuditEvent.auditRecovered,
-                                 session: nil, fields: recovery.fields, prev: damage.after.hash)
+                                 session: nil, proxy: proxy, fields: recovery.fields, prev: damage.after.hash)
         let newline = [UInt8(ascii: "\n")]
         // Over the moved bytes (they are safe in the side file), then cut what is left of them:
         // a crash in between leaves a shorter torn end, recovered the same way at the next start.

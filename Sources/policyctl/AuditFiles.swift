@@ -6,7 +6,8 @@ import PortcullisPolicy
 /// Which log files an audit command reads: FILES, or the configured log and its rotated siblings.
 struct AuditFiles: ParsableArguments {
     @OptionGroup var options: ConfigOption
-    @Argument(help: ArgumentHelp("Log files, oldest first, plain or .gz (default: the configured audit_log and its rotated siblings).",
+    @Argument(help: ArgumentHelp("Log files, oldest first, plain or .gz (default: the configured audit_log and its rotated siblings). "
+                                 + "The logs of several proxies are told apart by the proxy id of their records.",
                                  valueName: "FILE"))
     var files: [String] = []
 
@@ -29,6 +30,13 @@ struct AuditFiles: ParsableArguments {
         }
         for file in found { try Self.checkReadable(file) }
         return found
+    }
+
+    /// The files to read as the chains they form: one per proxy whose records they hold
+    /// (``AuditLogChain/group(_:)``).
+    func resolveChains() throws(Failure) -> [AuditLogChain] {
+        let files = try resolve()
+        do { return try AuditLogChain.group(files) } catch { throw Failure.usage("cannot read \(error)") }
     }
 
     /// The configured `audit_log`; auditing switched off is a usage error.

@@ -17,6 +17,7 @@ struct AuditFilterOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Only forwards whose requested target matches; * and ? match any characters, / included.",
                                valueName: "GLOB")) var target: String?
     @Option(help: ArgumentHelp("Only this session.", valueName: "ID")) var session: UInt64?
+    @Option(help: ArgumentHelp("Only records written by this proxy (its proxy_id).", valueName: "ID")) var proxy: String?
     @Option(help: ArgumentHelp("From this time on: RFC 3339, a date, or how long ago (90s, 15m, 2h, 3d).", valueName: "TIME"))
     var since: String?
     @Option(help: ArgumentHelp("Before this time: the same forms as --since.", valueName: "TIME")) var until: String?
@@ -28,6 +29,7 @@ struct AuditFilterOptions: ParsableArguments {
         filter.fingerprint = fingerprint
         filter.user = user
         filter.session = session
+        filter.proxy = proxy
         filter.decision = decision.flatMap { AuditFilter.Decision(rawValue: $0.rawValue) }
         if let client {
             switch IPNetwork.parse(client) {

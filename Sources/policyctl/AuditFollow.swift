@@ -14,7 +14,8 @@ struct AuditFollow: ParsableCommand {
             truncated in place (copytruncate) is read again from its start. Only new records \
             are printed unless --from-start, which first prints the matching records of every \
             FILE (or of the rotated siblings and the log). The current log is read either way, \
-            so identity filters know the sessions already open. SIGINT or SIGTERM ends it.
+            so identity filters know the sessions already open. SIGINT or SIGTERM ends it. It \
+            follows one proxy's log; show and summary read several proxies' logs together.
 
             Example:
               policyctl audit follow --decision deny

@@ -14,7 +14,8 @@ struct AuditSummary: ParsableCommand {
             that are not configured, by fingerprint. Then the sessions still open as far as the \
             log shows (a daemon start or stop ends all sessions before it), with the listens in \
             place. The filters select the records counted; an open session is listed if any of \
-            its records passed them.
+            its records passed them. The logs of several proxies are read together: sessions are \
+            told apart per proxy, and open sessions name their proxy.
 
             Example:
               policyctl audit summary --since 1d
@@ -31,10 +32,10 @@ struct AuditSummary: ParsableCommand {
 
     func run() throws {
         let filter = try filters.filter()
-        let files = try source.resolve()
-        let scan = AuditScan(filter: filter)
+        let chains = try source.resolveChains()
+        let scan = AuditScan(filter: filter, chains: chains.count)
         var tally = AuditTally()
-        try scan.run(files: files) { _, match in
+        try scan.run(chains: chains) { _, match, _ in
             let pastUntil = filter.until.map { until in AuditTimestamp.date(from: match.record.ts).map { $0 >= until } ?? false } ?? false
             tally.add(match, pastUntil: pastUntil)
         }

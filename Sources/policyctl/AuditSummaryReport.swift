@@ -37,6 +37,8 @@ struct AuditSummaryReport: Encodable {
     }
 
     struct OpenSession: Encodable {
+        /// The proxy that holds it; absent for a log from before proxy ids.
+        let proxy: String?
         let session: UInt64
         let key: String?
         let user: String?
@@ -72,8 +74,8 @@ struct AuditSummaryReport: Encodable {
                               lastUser: details.lastUser, lastClient: details.lastClient)
         }
         unknownKeysExact = tally.unknownAttempts.isExact
-        openSessions = tally.openSessions.values.filter(\.matched).sorted { $0.id < $1.id }.map { session in
-            OpenSession(session: session.id, key: session.key, user: session.user, client: session.client,
+        openSessions = tally.openSessions.values.filter(\.matched).sorted { ($0.proxy ?? "", $0.id) < ($1.proxy ?? "", $1.id) }.map { session in
+            OpenSession(proxy: session.proxy, session: session.id, key: session.key, user: session.user, client: session.client,
                         started: session.started,
                         listens: session.listens.map { Listen(kind: $0.target.kind, target: $0.target.target, bound: $0.bound) })
         }
@@ -104,14 +106,18 @@ struct AuditSummaryReport: Encodable {
         out.append("")
         out.append("Open sessions as far as the log shows\(asOf.map { " (last record \(AuditTable.time($0)))" } ?? ""):")
         if openSessions.isEmpty { out.append("  none") } else {
+            // A PROXY column once the sessions are on more than one proxy.
+            let proxies = Set(openSessions.map(\.proxy)).count > 1
             var rows: [[String]] = []
             for session in openSessions {
                 let listens = session.listens.map { "\($0.kind) \($0.target)" }
-                rows.append(["\(session.session)", session.key ?? "(not logged in)", session.user ?? "", session.client,
-                             AuditTable.time(session.started), listens.first ?? ""])
-                rows += listens.dropFirst().map { ["", "", "", "", "", $0] }
+                let lead = proxies ? [session.proxy ?? ""] : []
+                rows.append(lead + ["\(session.session)", session.key ?? "(not logged in)", session.user ?? "", session.client,
+                                    AuditTable.time(session.started), listens.first ?? ""])
+                rows += listens.dropFirst().map { (proxies ? [""] : []) + ["", "", "", "", "", $0] }
             }
-            out += Self.table(["SESSION", "KEY", "USER", "CLIENT", "SINCE", "LISTENING"], rightAligned: 0...0, rows)
+            let titles = ["SESSION", "KEY", "USER", "CLIENT", "SINCE", "LISTENING"]
+            out += Self.table(proxies ? ["PROXY"] + titles : titles, rightAligned: proxies ? 1...1 : 0...0, rows)
         }
         return out.joined(separator: "\n")
     }

@@ -35,8 +35,15 @@ struct AuditTally {
         var lastClient = ""
     }
 
+    /// A session of one proxy (nil: a log from before proxy ids).
+    struct SessionID: Hashable {
+        let proxy: String?
+        let id: UInt64
+    }
+
     /// A session with a start and no end yet, as far as the log shows.
     struct OpenSession {
+        let proxy: String?
         let id: UInt64
         let started: String
         let client: String
@@ -51,7 +58,7 @@ struct AuditTally {
     private(set) var keys: [String: KeyFigures] = [:]
     private(set) var unknownAttempts = TopCounter<String>(capacity: AuditTally.unknownCapacity)
     private(set) var unknownKeys: [String: UnknownKey] = [:]
-    private(set) var openSessions: [UInt64: OpenSession] = [:]
+    private(set) var openSessions: [SessionID: OpenSession] = [:]
     private(set) var recordsRead = 0
     private(set) var recordsMatched = 0
     /// The timestamp of the last record that counted for the open sessions.
@@ -107,17 +114,20 @@ struct AuditTally {
         func string(_ name: String) -> String? { record[field: name]?.stringValue }
         switch record.event {
         case AuditEvent.daemonStart, AuditEvent.daemonStop:
-            openSessions.removeAll()
+            // Only that proxy's sessions end.
+            openSessions = openSessions.filter { $0.key.proxy != record.proxy }
         case AuditEvent.sessionStart:
-            guard let id = record.session else { break }
+            guard let session = record.session else { break }
+            let id = SessionID(proxy: record.proxy, id: session)
             let client = string(AuditField.client) ?? ""
             let port = record[field: AuditField.clientPort]?.intValue
             let address = port.map { client.contains(":") ? "[\(client)]:\($0)" : "\(client):\($0)" } ?? client
-            openSessions[id] = OpenSession(id: id, started: record.ts, client: address)
+            openSessions[id] = OpenSession(proxy: record.proxy, id: session, started: record.ts, client: address)
         case AuditEvent.sessionEnd:
-            if let id = record.session { openSessions[id] = nil }
+            if let session = record.session { openSessions[SessionID(proxy: record.proxy, id: session)] = nil }
         default:
-            guard let id = record.session, var session = openSessions[id] else { break }
+            guard let number = record.session, case let id = SessionID(proxy: record.proxy, id: number),
+                  var session = openSessions[id] else { break }
             let target = Target(kind: string(AuditField.kind) ?? "", target: string(AuditField.target) ?? "")
             switch record.event {
             case AuditEvent.auth where string(AuditField.decision) == AuditFilter.Decision.allow.rawValue:
@@ -131,6 +141,6 @@ struct AuditTally {
             }
             openSessions[id] = session
         }
-        if match.matches, let id = record.session { openSessions[id]?.matched = true }
+        if match.matches, let id = record.session { openSessions[SessionID(proxy: record.proxy, id: id)]?.matched = true }
     }
 }

@@ -21,8 +21,13 @@ struct AuditVerify: ParsableCommand {
             Example:
               policyctl audit verify
               policyctl audit verify /var/log/portcullis/audit.jsonl.2.gz /var/log/portcullis/audit.jsonl.1
+              policyctl audit verify a/audit.jsonl.1 a/audit.jsonl b/audit.jsonl
 
-            Exit status: 0 intact (recoveries included); 1 broken (modified, deleted or truncated, at FILE:LINE); 2 usage \
+            Given the logs of several proxies (told apart by the proxy id in their records), each \
+            proxy's files form a chain of their own and each is verified alone: one line per \
+            proxy, starting with its id. A log from before proxy ids is one chain.
+
+            Exit status: 0 intact (recoveries included); 1 broken (modified, deleted or truncated, at FILE:LINE; any proxy's chain); 2 usage \
             error, unusable config, no or unreadable log files.
             """
     )
@@ -30,13 +35,27 @@ struct AuditVerify: ParsableCommand {
     @OptionGroup var source: AuditFiles
 
     func run() throws {
-        let files = try source.resolve()
+        let chains = try source.resolveChains()
+        var broken = false
+        for chain in chains {
+            // One proxy's log says what it always said; several say it per proxy.
+            let prefix = chains.count > 1 ? "\(chain.name): " : ""
+            if let line = try verify(chain.files, prefix: prefix) {
+                print(line)
+                broken = true
+            }
+        }
+        if broken { throw ExitCode(1) }
+    }
+
+    /// Verifies one chain, printing the outcome when intact; returns the line naming a break.
+    private func verify(_ files: [String], prefix: String) throws -> String? {
         let verification: AuditVerification
         do {
             verification = try AuditVerifier(hash: { SHA256.hex($0) }).verify(files: files)
         } catch {
             if case .lineTooLong(let path, let line) = error {
-                return try broken(AuditBreak(kind: .modified, file: path, line: line, detail: "line too long to be a record"))
+                return brokenLine(AuditBreak(kind: .modified, file: path, line: line, detail: "line too long to be a record"), prefix)
             }
             throw Failure.usage("cannot read \(error)")
         }
@@ -47,18 +66,16 @@ struct AuditVerify: ParsableCommand {
                 : "; \(recoveries.count) crash recover\(recoveries.count == 1 ? "y" : "ies") (not tampering)"
             if let first, let last {
                 let records = last.seq - first.seq + 1
-                print("audit log intact: \(records) record\(records == 1 ? "" : "s"), seq \(first.seq)-\(last.seq) across \(count)\(recovered)")
+                print("\(prefix)audit log intact: \(records) record\(records == 1 ? "" : "s"), seq \(first.seq)-\(last.seq) across \(count)\(recovered)")
             } else {
-                print("audit log intact: 0 records across \(count)")
+                print("\(prefix)audit log intact: 0 records across \(count)")
             }
-            for note in recoveries { print(note.description) }
+            for note in recoveries { print("\(prefix)\(note.description)") }
+            return nil
         case .broken(let place):
-            try broken(place)
+            return brokenLine(place, prefix)
         }
     }
 
-    private func broken(_ place: AuditBreak) throws {
-        print("audit log BROKEN at \(place)")
-        throw ExitCode(1)
-    }
+    private func brokenLine(_ place: AuditBreak, _ prefix: String) -> String { "\(prefix)audit log BROKEN at \(place)" }
 }

@@ -27,7 +27,7 @@ struct Policyctl: ParsableCommand {
         version: "policyctl 0.1.0",
         subcommands: [Init.self, AddKey.self, RemoveKey.self, ListKeys.self, ShowKey.self, Check.self,
                       Validate.self, ImportAuthorizedKeys.self, Reload.self, Audit.self,
-                      Status.self, Sessions.self, Disconnect.self]
+                      Status.self, Sessions.self, Disconnect.self, Cluster.self]
     )
 
     /// Runs the command; our failures print one line, usage errors exit 2.

@@ -24,7 +24,8 @@ final class DaemonAudit: Sendable {
                                                         attributes: [.posixPermissions: 0o750])
             }
             // A torn last line (a crash mid-write) is moved aside and noted, so the daemon starts.
-            writer = try AuditWriter(path: path, hash: { SHA256.hex($0) }, recoverTornLine: true)
+            // Every record names this proxy (proxy_id), so the logs of several can be read together.
+            writer = try AuditWriter(path: path, hash: { SHA256.hex($0) }, recoverTornLine: true, proxy: config.proxyID)
         }
         let syslog = config.auditSyslog ? SyslogSender(socketPath: syslogSocket, report: report) : nil
         if let (recovery, record) = writer?.recovered {
