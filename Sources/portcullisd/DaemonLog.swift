@@ -33,6 +33,8 @@ final class DaemonLog: @unchecked Sendable {
             line("session \(session): \(request) failed: \(reason)")
         case .forwardCancelled(let session, let request):
             line("session \(session): cancelled \(request)")
+        case .nameWithdrawn(let session, let request, let reason):
+            line("session \(session): name \(request.target) withdrawn: \(reason)")
         case .channelOpened(let session, let channel, let request, let originator):
             line("session \(session): channel \(channel) \(request) from \(originator)")
         case .channelClosed(let session, let channel, _, let toClient, let fromClient, _, let reason):

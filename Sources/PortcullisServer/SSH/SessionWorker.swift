@@ -19,6 +19,8 @@ final class SessionWorker: @unchecked Sendable {
     let recorder: any EventRecorder
     /// The record of the socket files this daemon created (`ssh -R /path`).
     let socketFiles: SocketRegistry
+    /// The published names (`ssh -R NAME:PORT:...`), looked up before any DNS.
+    let names: any NameDirectory
     private let registry: WorkerRegistry
     /// Replies waiting for the events they describe to be recorded.
     let replies: DeferredReplies
@@ -52,6 +54,8 @@ final class SessionWorker: @unchecked Sendable {
     var outbound: [OutboundConnection] = []
     /// `direct-tcpip` opens waiting for a host name to resolve.
     var resolving: [PendingResolution] = []
+    /// Name publishes waiting to learn whether the name is also a host name.
+    var publishing: [PendingPublish] = []
     /// Session channels of clients that asked for a shell; freed when the session ends.
     var sessionChannels: [OpaquePointer] = []
     private var nextChannelID: UInt64 = 0
@@ -74,8 +78,9 @@ final class SessionWorker: @unchecked Sendable {
 
     init(id: UInt64, session: OpaquePointer, client: Endpoint, server: Endpoint,
          configuration: ServerConfiguration, authority: any SessionAuthority, registry: WorkerRegistry,
-         socketFiles: SocketRegistry, recorder: any EventRecorder, live: LiveSessions) {
+         socketFiles: SocketRegistry, names: any NameDirectory, recorder: any EventRecorder, live: LiveSessions) {
         self.registry = registry
+        self.names = names
         self.live = SessionLiveState(sessions: live)
         self.socketFiles = socketFiles
         self.id = id
@@ -206,6 +211,9 @@ final class SessionWorker: @unchecked Sendable {
         for pending in resolving where pending.result == nil {
             earliest = min(earliest, pending.deadline)
         }
+        for pending in publishing where pending.result == nil {
+            earliest = min(earliest, pending.deadline)
+        }
         for forward in remoteForwards {
             if let deadline = forward.resumeAt { earliest = min(earliest, deadline) }
         }
@@ -302,6 +310,7 @@ final class SessionWorker: @unchecked Sendable {
     private func service() {
         replies.sendDue()
         serviceResolutions()
+        servicePublishes()
         let connecting = outbound
         for connection in connecting {
             connection.service()
@@ -341,6 +350,11 @@ final class SessionWorker: @unchecked Sendable {
             ssh_message_free(pending.attempt.message)
         }
         resolving = []
+        for pending in publishing {
+            pending.request?.cancel()
+            ssh_message_free(pending.message)
+        }
+        publishing = []
         sessionChannels.forEach { ssh_channel_free($0) }
         sessionChannels = []
         for pump in pumps {
@@ -348,6 +362,7 @@ final class SessionWorker: @unchecked Sendable {
         }
         pumps = []
         for forward in remoteForwards + cancelledForwards {
+            if forward.withdrawName() { report(.nameWithdrawn(session: id, request: forward.request, reason: "session ended: \(reason)")) }
             forward.close()
         }
         remoteForwards = []
