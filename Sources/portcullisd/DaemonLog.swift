@@ -27,6 +27,8 @@ final class DaemonLog: @unchecked Sendable {
             line("session \(session): deny \(request): \(reason)")
         case .requestMalformed(let session, let kind, let target, let reason):
             line("session \(session): refused \(kind)\(target.map { " " + $0 } ?? ""): \(reason)")
+        case .forwardBound(let session, .namePublish(let name, let port), _):
+            line("session \(session): published name \(name) (port \(port))")
         case .forwardBound(let session, let request, let bound):
             line("session \(session): listening for \(request.kind) on \(bound)")
         case .forwardFailed(let session, let request, let reason, _):

@@ -101,7 +101,7 @@ extension SessionWorker {
     private func openTCP(_ attempt: OpenAttempt, host: String, port: Int) {
         let numeric = Socket.numericAddress(host: host, port: port)
         switch core.planTCPOpen(host: host, port: port, numericAddress: numeric?.host) {
-        case .refuse(.deny(let reason)) where ServiceName.isNameRequest(host):
+        case .refuse(.deny(let reason)) where ServiceName.isNameRequest(host) && ServiceName.problem(host) == nil:
             _ = record(.deny(reason: "\(reason); no name \(host) is published here"), for: attempt)
         case .refuse(let decision):
             _ = record(decision, for: attempt)
