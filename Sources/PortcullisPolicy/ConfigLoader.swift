@@ -9,7 +9,7 @@ public enum ConfigLoader {
     public static let fields = [
         "listen", "host_keys", "socket_root", "socket_mode", "gateway_ports", "allow_privileged_ports",
         "names_may_shadow_hosts", "keys_dir", "audit_log", "audit_syslog", "limits", "keys", "algorithms",
-    ] + operationsFields + serviceFields
+    ] + operationsFields + serviceFields + clusterFields
 
     /// Reads `path` and every `*.yaml`/`*.yml` file in its keys_dir (dot files are skipped; each
     /// must be a regular file, not a link), and validates everything. Throws a `ConfigError` listing
@@ -33,8 +33,10 @@ public enum ConfigLoader {
         var socketRoot: String?
         if let root = document.root, let fields = reader.fields(of: root, known: fields, what: "top-level") {
             socketRoot = readSettings(fields, into: &config, reader: &reader, root: root)
-            keysDirNode = fields["keys_dir"].flatMap { NodeReader.isNull($0.value) ? nil : $0.value }
-            if let keys = fields["keys"]?.value, !NodeReader.isNull(keys) {
+            // In cluster mode keys and keys_dir are refused (readCluster says so), never read.
+            let clusterMode = fields["cluster"].map { !NodeReader.isNull($0.value) } ?? false
+            keysDirNode = clusterMode ? nil : fields["keys_dir"].flatMap { NodeReader.isNull($0.value) ? nil : $0.value }
+            if !clusterMode, let keys = fields["keys"]?.value, !NodeReader.isNull(keys) {
                 if case .sequence(let items) = keys { keyNodes = Array(items) } else { reader.report(keys, "keys: expected a list") }
             }
         } else if document.root == nil {
@@ -153,6 +155,7 @@ public enum ConfigLoader {
         if let node = value("algorithms") { config.algorithms = Algorithms.read(node, reader: &reader) }
         readOperations(fields, into: &config, reader: &reader)
         readService(fields, into: &config, reader: &reader)
+        readCluster(fields, into: &config, reader: &reader, root: root)
         return socketRoot
     }
 

@@ -40,6 +40,10 @@ public struct PolicyConfig: Sendable, Hashable {
     /// The account the daemon drops to once it has bound its sockets (`user:`, `group:`); nil:
     /// it runs as whoever started it.
     public var serviceAccount: ServiceAccount?
+    /// The name this proxy goes by on audit records and in the cluster (`proxy_id`; default: the host name).
+    public var proxyID = ProxyID.hostName()
+    /// Cluster mode (`cluster:`): key entries come from etcd; nil: a single proxy, keys from the file.
+    public var cluster: ClusterSettings?
     /// Where `listen` and `host_keys` entries were written, for the start checks to name.
     public var locations = SettingLocations()
 

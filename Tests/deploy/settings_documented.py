@@ -13,8 +13,8 @@ one it does not know ("unknown limits field "x""). Whatever it does not call unk
 (it has to be a literal somewhere in Sources/ for the loader to know it) without its paragraph in
 the page fails here.
 
-In the page a setting is a tagged paragraph, `.TP` then `.B name`, in its section: SETTINGS (top
-level), LIMITS, ALGORITHMS, KEY ENTRIES.
+In the page a setting is a tagged paragraph, `.TP` (or `.TQ`) then `.B name`, in its section: SETTINGS (top
+level), LIMITS, ALGORITHMS, KEY ENTRIES, CLUSTER.
 """
 import json
 import pathlib
@@ -30,12 +30,13 @@ LEVELS = {
     "limits": ("limits", "LIMITS"),
     "algorithms": ("algorithms", "ALGORITHMS"),
     "key": ("key entry", "KEY ENTRIES"),
+    "cluster": ("cluster", "CLUSTER"),
 }
 # The containers of the other levels, present in the probe as containers.
-CONTAINERS = {"limits", "algorithms", "keys"}
-# Documented ahead of the code: the daemon's own account (issue 13 item 1, being added as this is
-# written). Tolerated only while the daemon does not know them; once it does they are ordinary.
-AHEAD = {("top", "user"), ("top", "group")}
+CONTAINERS = {"limits", "algorithms", "keys", "cluster"}
+# Documented ahead of the code. Tolerated only while the daemon does not know them; once it does
+# they are ordinary.
+AHEAD = set()
 
 
 def candidates(sources):
@@ -51,16 +52,8 @@ def probe(policyctl, names):
     nested = "\n".join(f"  {n}: null" for n in names)
     document = "\n".join(f"{n}: null" for n in top) + "\n"
     document += f"limits:\n{nested}\nalgorithms:\n{nested}\nkeys:\n  -\n" + "\n".join(f"    {n}: null" for n in names) + "\n"
-    with tempfile.TemporaryDirectory() as directory:
-        config = pathlib.Path(directory, "probe.yaml")
-        config.write_text(document)
-        result = subprocess.run([policyctl, "validate", "--config", str(config), "--json"],
-                                capture_output=True, text=True, timeout=60)
-    try:
-        output = "\n".join(p["message"] for p in json.loads(result.stdout)["problems"])
-    except (ValueError, KeyError, TypeError):
-        sys.exit(f"settings_documented.py: policyctl validate --json did not answer with problems:\n"
-                 f"{result.stdout[:2000]}{result.stderr[:2000]}")
+    # cluster: in a document of its own (with it, keys: is refused rather than read).
+    output = validate(policyctl, document) + "\n" + validate(policyctl, f"cluster:\n{nested}\n")
     known = {}
     for level, (what, _) in LEVELS.items():
         unknown = set(re.findall(rf'unknown {what} field "([a-z0-9_]+)"', output))
@@ -72,6 +65,20 @@ def probe(policyctl, names):
     return known
 
 
+def validate(policyctl, document):
+    """The problems `policyctl validate --json` finds in `document`, one message per line."""
+    with tempfile.TemporaryDirectory() as directory:
+        config = pathlib.Path(directory, "probe.yaml")
+        config.write_text(document)
+        result = subprocess.run([policyctl, "validate", "--config", str(config), "--json"],
+                                capture_output=True, text=True, timeout=60)
+    try:
+        return "\n".join(p["message"] for p in json.loads(result.stdout)["problems"])
+    except (ValueError, KeyError, TypeError):
+        sys.exit(f"settings_documented.py: policyctl validate --json did not answer with problems:\n"
+                 f"{result.stdout[:2000]}{result.stderr[:2000]}")
+
+
 def documented(page):
     """The tagged paragraphs (.TP, .B name) of each section of the page."""
     sections, current, previous = {}, None, ""
@@ -80,7 +87,7 @@ def documented(page):
         if heading:
             current = heading.group(1)
             sections.setdefault(current, set())
-        elif previous == ".TP" and current:
+        elif previous in (".TP", ".TQ") and current:
             tag = re.match(r"^\.B ([a-z][a-z0-9_]*)\s*$", line)
             if tag:
                 sections[current].add(tag.group(1))

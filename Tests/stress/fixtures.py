@@ -145,6 +145,16 @@ def start_daemon(request, workdir, procs):
         pytest.fail("\n".join(problems), pytrace=False)
 
 
+@pytest.fixture
+def etcd(workdir):
+    """A real etcd on 127.0.0.1 (free ports, data in the test's directory), stopped at the end."""
+    from etcdlib import Etcd
+    from stresslib import free_port
+    server = Etcd(workdir / "etcd", free_port)
+    yield server
+    server.stop()
+
+
 @pytest.fixture(autouse=True)
 def _wall_clock(request, measure):
     started = time.monotonic()

@@ -195,7 +195,11 @@ class Daemon:
                  login_grace_time: str = "30s", nofile: int | None = None,
                  wrapper: list[str] | None = None, socket_root: Path | None = None,
                  audit_log: Path | None = None, control_socket: Path | str | None = None,
-                 wait_listening: bool = True, limits: str = ""):
+                 wait_listening: bool = True, limits: str = "", cluster=None, proxy_id: str | None = None,
+                 cluster_yaml: str = "lease_ttl: 2s"):
+        """`cluster`: an etcdlib.Etcd; the daemon then runs in cluster mode on it (proxy_id
+        `proxy_id`, more `cluster:` fields in `cluster_yaml`) and `keys` are written into etcd under
+        /portcullis/keys/ instead of the file (an entry already there is replaced)."""
         self.dir = directory
         # `socket_root`: another daemon's, to start over what it left (a restart after a crash).
         self.socket_root = socket_root or directory / "sockets"
@@ -224,15 +228,25 @@ class Daemon:
             lines.append(f'control_socket: "{self.control_socket}"')
         if extra_yaml:
             lines.append(extra_yaml)
-        lines.append("keys:")
+        self.cluster = cluster
+        self.proxy_id = proxy_id
+        if cluster is not None:
+            if proxy_id:
+                lines.append(f"proxy_id: {proxy_id}")
+            fields = ", ".join(f for f in [f'etcd: ["{cluster.url}"]', f'snapshot: "{directory / "policy.snapshot"}"',
+                                           cluster_yaml] if f)
+            lines.append(f"cluster: {{{fields}}}")
+        else:
+            lines.append("keys:")
         for name, rules in keys.items():
             private, public = make_key(directory / f"key-{name}")
             self.keys[name] = Key(name, private, public)
-            lines.append(f"  - name: {name}")
-            lines.append(f'    key: "{public}"')
-            for rule in rules.strip().splitlines():
-                if rule.strip():
-                    lines.append("    " + rule.strip().replace("%ROOT%", str(self.socket_root)))
+            entry = [f"name: {name}", f'key: "{public}"'] + [
+                rule.strip().replace("%ROOT%", str(self.socket_root)) for rule in rules.strip().splitlines() if rule.strip()]
+            if cluster is not None:
+                cluster.put(f"/portcullis/keys/{name}", "\n".join(entry) + "\n")
+            else:
+                lines += ["  - " + entry[0]] + ["    " + line for line in entry[1:]]
         self.config_path.write_text("\n".join(lines) + "\n")
         self.known_hosts.write_text(f"[127.0.0.1]:{self.port} {host_public}\n")
 
