@@ -40,6 +40,7 @@ let package = Package(
             name: "portcullisd",
             dependencies: [
                 "PortcullisServer",
+                "PortcullisClusterPolicy",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: libsshHeaders
@@ -51,6 +52,7 @@ let package = Package(
                 "PortcullisPolicy",
                 "PortcullisAudit",
                 "PortcullisServer",
+                "PortcullisClusterPolicy",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: libsshHeaders
@@ -64,7 +66,10 @@ let package = Package(
         .target(name: "PortcullisTestSupport", dependencies: ["PortcullisPolicy"], path: "Tests/PortcullisTestSupport"),
         // Cluster mode (issue 14): a minimal etcd v3 client over the JSON gateway, on its own sockets.
         .target(name: "PortcullisCluster"),
-        .testTarget(name: "PortcullisClusterTests", dependencies: ["PortcullisCluster", "PortcullisTestSupport"]),
+        // Cluster mode's policy source: key entries read and written in etcd, the watch, the snapshot.
+        .target(name: "PortcullisClusterPolicy", dependencies: ["PortcullisCluster", "PortcullisPolicy"]),
+        .testTarget(name: "PortcullisClusterTests",
+                    dependencies: ["PortcullisCluster", "PortcullisClusterPolicy", "PortcullisPolicy", "PortcullisTestSupport"]),
         .testTarget(name: "PortcullisPolicyTests", dependencies: ["PortcullisPolicy", "PortcullisTestSupport"]),
         // policyctl's pure pieces, and the built binary run against temporary configs.
         .testTarget(name: "PolicyctlTests", dependencies: ["PortcullisPolicy", "PortcullisAudit", "PortcullisTestSupport"]),

@@ -3,10 +3,16 @@ public enum AuditEvent {
     /// The daemon started: `version`, `libssh`, `config`, `config_digest`, `listen`, `keys`, `pid`.
     public static let daemonStart = "daemon-start"
     /// A reload was asked for: `outcome` (`applied`/`rejected`), `config_digest`, `keys`,
-    /// `keys_added`, `keys_removed` (names), or `error` when rejected.
+    /// `keys_added`, `keys_removed` (names), or `error` when rejected; in cluster mode, `trigger`
+    /// (the etcd change that caused it, e.g. `etcd put of /portcullis/keys/bob at revision 7`).
     public static let daemonReload = "daemon-reload"
     /// The daemon stopped: `reason`, `sessions` still open when it began stopping.
     public static let daemonStop = "daemon-stop"
+    /// Cluster mode: etcd could not be reached; the last good policy stays in force (fail-static):
+    /// `reason`, `revision` (of the policy in force).
+    public static let clusterDisconnected = "cluster-disconnected"
+    /// Cluster mode: etcd answers again; the policy is read again at `revision`.
+    public static let clusterConnected = "cluster-connected"
     /// On start, a socket file left by a crash under socket_root was removed: `path`.
     public static let staleSocketRemoved = "stale-socket-removed"
     /// On start, a socket file under socket_root was left untouched: `path` (non-UTF-8 bytes
@@ -52,7 +58,7 @@ public enum AuditEvent {
 
     /// Every event name, daemon-level first.
     public static let all = [
-        daemonStart, daemonReload, daemonStop, staleSocketRemoved, socketLeftAlone, auditRecovered, connectionRefused,
+        daemonStart, daemonReload, daemonStop, clusterDisconnected, clusterConnected, staleSocketRemoved, socketLeftAlone, auditRecovered, connectionRefused,
         sourcePenalised, sessionStart, auth, forwardRequest, forwardBound, forwardFailed, forwardCancelled, nameWithdrawn,
         channelOpen, channelClose, sessionEnd,
     ]

@@ -21,6 +21,11 @@ public enum ConfigLoader {
     /// Loads the configuration as it will be once `pending` is applied, without touching a file:
     /// how a tool validates a change before it writes it.
     public static func load(path: String, pending: PendingChanges) throws(ConfigError) -> PolicyConfig {
+        try load(path: path, pending: pending, keyDocuments: nil)
+    }
+
+    /// The loader behind both: `keyDocuments` (cluster mode) adds the entries held outside the files.
+    static func load(path: String, pending: PendingChanges, keyDocuments: [KeyDocument]?) throws(ConfigError) -> PolicyConfig {
         let document: YAMLDocument
         switch YAMLDocument.load(path: path, pending: pending.mainFile) {
         case .success(let loaded): document = loaded
@@ -72,6 +77,11 @@ public enum ConfigLoader {
                     }
                 }
             }
+        }
+        if let keyDocuments {
+            let read = readKeyDocuments(keyDocuments, socketRoot: socketRoot, into: &config)
+            documents += read.documents
+            problems += read.problems
         }
         problems += duplicateProblems(config.keys)
         guard problems.isEmpty else { throw ConfigError(problems: problems) }

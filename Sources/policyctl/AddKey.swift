@@ -85,7 +85,7 @@ struct AddKey: ParsableCommand {
         }
         let spec = KeySpec(name: name, key: line.trimmingCharacters(in: .whitespacesAndNewlines),
                            values: try Self.fieldValues(fieldOptions, now: Date()))
-        let path = try KeysDirectory.locked(options) { (config, directory) throws(Failure) -> String in
+        let (path, hint) = try KeysDirectory.locked(options) { (config, directory) throws(Failure) -> (String, String) in
             let publicKey: PublicKey
             do throws(PatternError) { publicKey = try spec.validate(socketRoot: config.socketRoot) } catch { throw Failure.refused(Self.optionName(error.message)) }
             let policy = Policy(config: config)
@@ -97,9 +97,9 @@ struct AddKey: ParsableCommand {
             }
             let data = Data(spec.yaml(header: KeysDirectory.header("add-key", name: spec.name)).utf8)
             try directory.apply(PendingChanges(keyFiles: [spec.fileName: data]))
-            return directory.file(spec.fileName)
+            return (directory.file(spec.fileName), directory.applyHint)
         }
-        print("added key \(spec.name) in \(path); run policyctl reload to apply it")
+        print("added key \(spec.name) in \(path); \(hint)")
     }
 
     /// `permit_open "x": ...` as the option an administrator typed: `--permit-open "x": ...`.

@@ -33,7 +33,7 @@ struct AuditFiles: ParsableArguments {
 
     /// The configured `audit_log`; auditing switched off is a usage error.
     func configuredLog() throws(Failure) -> String {
-        guard let log = try options.load().auditLog else {
+        guard let log = try options.loadSettings().auditLog else {
             throw Failure.usage("auditing is off in \(options.config) (audit_log: off); name the log files to read")
         }
         return log

@@ -109,10 +109,14 @@ struct ConfigOption: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("The main configuration file.", valueName: "FILE"))
     var config = "/etc/portcullis/portcullis.yaml"
 
-    /// The configuration as the daemon would load it; an unusable one fails with exit 2.
+    /// The configuration as the daemon would load it (cluster mode: with etcd's key entries); an
+    /// unusable one fails with exit 2.
     func load() throws(Failure) -> PolicyConfig {
+        let settings = try loadSettings()
+        guard let cluster = settings.cluster else { return settings }
+        let keys = try ClusterKeyEntries(cluster)
         do {
-            return try ConfigLoader.load(path: config)
+            return try keys.load(config)
         } catch {
             throw Failure.usage("invalid configuration: \(Self.summary(error))")
         }

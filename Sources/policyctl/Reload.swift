@@ -59,8 +59,15 @@ struct Reload: ParsableCommand {
             printJSON(Output(accepted: outcome.ok, pid: outcome.pid ?? 0, message: outcome.message))
         } else {
             print((outcome.ok ? "accepted: " : "rejected: ") + outcome.message)
+            if let note = clusterNote { print(note) }
         }
         if !outcome.ok { throw ExitCode(1) }
+    }
+
+    /// Cluster mode: key entries are etcd's and need no reload.
+    private var clusterNote: String? {
+        guard (try? ConfigLoader.load(path: control.config))?.cluster != nil else { return nil }
+        return "note: cluster mode: key changes in etcd apply by themselves on every proxy (a reload re-reads the main file)"
     }
 
     private func signal(pidFile: String) throws {
@@ -85,6 +92,7 @@ struct Reload: ParsableCommand {
             if let status = ReloadStatus.read(pidFile: pidFile), status.pid == pid, status.sequence > before {
                 if json { printJSON(Output(accepted: status.ok, pid: pid, message: status.message)) } else {
                     print((status.ok ? "accepted: " : "rejected: ") + status.message)
+                    if let note = clusterNote { print(note) }
                 }
                 if !status.ok { throw ExitCode(1) }
                 return

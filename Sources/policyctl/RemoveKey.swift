@@ -23,7 +23,7 @@ struct RemoveKey: ParsableCommand {
     @Argument(help: "The key's name.") var name: String
 
     func run() throws {
-        let path = try KeysDirectory.locked(options) { (config, directory) throws(Failure) -> String in
+        let (path, hint) = try KeysDirectory.locked(options) { (config, directory) throws(Failure) -> (String, String) in
             guard let entry = Policy(config: config).entry(named: name) else {
                 throw Failure.refused("no key named \"\(name)\"")
             }
@@ -35,8 +35,8 @@ struct RemoveKey: ParsableCommand {
                 throw Failure.refused("\(file) defines more than one key; edit it by hand")
             }
             try directory.apply(PendingChanges(removedKeyFiles: [String(file.dropFirst(directory.file("").count))]))
-            return file
+            return (file, directory.applyHint)
         }
-        print("removed key \(name) (\(path)); run policyctl reload to apply it")
+        print("removed key \(name) (\(path)); \(hint)")
     }
 }

@@ -39,6 +39,7 @@ struct Status: ParsableCommand {
         print("channels \(totals.channels.values.reduce(0, +)): \(kinds(totals.channels))")
         print("bytes \(totals.bytesToClient) to clients, \(totals.bytesFromClient) from clients")
         print("audit backlog \(status.auditBacklog) records")
+        if let cluster = status.cluster { print("proxy \(cluster.proxy): " + TerminalText.visible(cluster.line)) }
         if let last = status.lastReload {
             print("last reload \(last.at ?? "?"): " + (last.ok ? "accepted: " : "rejected: ") + TerminalText.visible(last.message))
         } else {

@@ -38,7 +38,17 @@ struct Validate: ParsableCommand {
 
     func run() throws {
         do throws(ConfigError) {
-            let config = try ConfigLoader.load(path: options.config)
+            var config = try ConfigLoader.load(path: options.config)
+            // Cluster mode: the key entries in etcd, validated by the same loader.
+            var clusterRead: ClusterKeyEntries?
+            if let settings = config.cluster {
+                do {
+                    clusterRead = try ClusterKeyEntries(settings)
+                } catch {
+                    throw ConfigError(problems: [ConfigProblem(file: options.config, line: nil, message: error.message)])
+                }
+                config = try clusterRead!.load(options.config)
+            }
             // What would stop the daemon at start: the very checks portcullisd makes before it starts.
             let startProblems = StartupCheck.problems(config)
             guard startProblems.isEmpty else { throw ConfigError(problems: startProblems) }
@@ -49,7 +59,11 @@ struct Validate: ParsableCommand {
                 throw ConfigError(problems: accountProblems.map { ConfigProblem(file: options.config, line: nil, message: $0) })
             }
             if json { printJSON(Output(ok: true, keys: config.keys.count, problems: [])) } else {
-                print("\(options.config): OK (\(config.keys.count) keys in \(config.files.count) files)")
+                if let clusterRead {
+                    print("\(options.config): OK (\(config.keys.count) keys in \(clusterRead.location) at revision \(clusterRead.revision))")
+                } else {
+                    print("\(options.config): OK (\(config.keys.count) keys in \(config.files.count) files)")
+                }
             }
         } catch {
             if json {

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Synchronization
 import PortcullisAudit
+import PortcullisClusterPolicy
 import PortcullisPolicy
 import PortcullisServer
 
@@ -34,12 +35,15 @@ final class Daemon: @unchecked Sendable {
     private let dropTo: ServiceAccount?
     /// systemd's notification socket ($NOTIFY_SOCKET); nil: not run by systemd as Type=notify.
     private let notify: SystemdNotify?
+    /// Cluster mode: where the key entries come from (etcd, watched); nil: the files.
+    private let cluster: ClusterPolicySource?
 
     /// Opens the audit log and writes daemon-start; throws if the log cannot be written.
     init(configPath: String, policyConfig: PolicyConfig, listen: [ListenAddress], listenOverride: [ListenAddress]? = nil,
          pidFile: String? = nil, syslogSocket: String = "/dev/log", dropTo: ServiceAccount? = nil,
-         notify: SystemdNotify? = nil, log: DaemonLog) throws {
+         notify: SystemdNotify? = nil, cluster: ClusterPolicySource? = nil, log: DaemonLog) throws {
         self.configPath = configPath
+        self.cluster = cluster
         self.dropTo = dropTo
         self.notify = notify
         self.listenOverride = listenOverride
@@ -71,6 +75,7 @@ final class Daemon: @unchecked Sendable {
             let trail = audit.trail
             metrics.sampleAuditBacklog { trail.backlog }
             trail.observeWrites { metrics.auditWritten(seconds: $0) }
+            if let cluster { metrics.sampleClusterConnected { cluster.current.connected } }
         }
         configuration.metrics = metrics
         server = SSHServer(configuration: configuration, authority: PolicyAuthority(store: store),
@@ -128,6 +133,8 @@ final class Daemon: @unchecked Sendable {
                 }
             }
             metricsEndpoint?.start()
+            // As the account once dropped: the snapshot a start during an etcd outage needs.
+            if let cluster, cluster.current.connected { try cluster.writeSnapshot() }
         } catch {
             control?.stop()
             if pidWritten, let pidFile, unlink(pidFile) != 0 {
@@ -139,6 +146,13 @@ final class Daemon: @unchecked Sendable {
             throw ExitCode(1)
         }
         control?.start { [self] in answer($0) }
+        cluster?.run(apply: { [self] change in reload(trigger: change).ok }, events: { [self] event in
+            audit.cluster(event)
+            switch event {
+            case .disconnected(let reason): log.line("etcd unreachable: the last good policy stays in force (stale): \(reason)")
+            case .connected(let revision): log.line("etcd reachable again: policy read at revision \(revision)")
+            }
+        })
         let endpoints = server.endpoints.map(\.description)
         log.line("listening on \(endpoints.joined(separator: ", ")) "
                  + "with \(store.current.config.keys.count) keys; \(LibSSH.build); "
@@ -151,6 +165,7 @@ final class Daemon: @unchecked Sendable {
         let open = server.sessionCount
         notify?.send(NotifyMessage.stopping(sessions: open))
         control?.stop()
+        cluster?.stop()
         log.line("stopping: closing \(open) sessions")
         let clean = server.shutdown(timeout: 10)
         metricsEndpoint?.stop()
@@ -169,19 +184,20 @@ final class Daemon: @unchecked Sendable {
     /// Re-reads the configuration; an invalid one, or one that would stop the next start (a host
     /// key or listen address StartupCheck refuses), is rejected and the old one stays in force.
     /// With a pid file, the outcome is written next to it for `policyctl reload`.
-    private func reload() -> (ok: Bool, message: String) {
+    /// `trigger`: the etcd change that asked for it (cluster mode); nil: SIGHUP or the control socket.
+    private func reload(trigger: String? = nil) -> (ok: Bool, message: String) {
         reloadLock.lock()
         defer { reloadLock.unlock() }
         notify?.send(NotifyMessage.reloading(monotonicMicroseconds: NotifyMessage.monotonicNow()))
         let status: (ok: Bool, message: String)
         do {
-            let new = try ConfigLoader.load(path: configPath)
+            let new = try DaemonCluster.load(configPath, cluster)
             // Refused too: what would stop the next start (as `policyctl validate` would refuse it).
             let startProblems = StartupCheck.problems(new, listen: listenOverride)
             guard startProblems.isEmpty else { throw ConfigError(problems: startProblems) }
             store.replace(with: Policy(config: new))
             // The reload's record comes before those of the sessions it ends.
-            audit.reloaded(from: config, to: new)
+            audit.reloaded(from: config, to: new, trigger: trigger)
             server.rulesChanged()
             server.admissionChanged(StartupAdmission.Settings(new.limits))
             if new.auditLog != config.auditLog || new.auditSyslog != config.auditSyslog {
@@ -202,11 +218,11 @@ final class Daemon: @unchecked Sendable {
             config = new
             configLoadedAt = Date()
             metrics?.reloaded(ok: true)
-            status = (true, "reloaded \(configPath): \(new.keys.count) keys")
+            status = (true, trigger.map { "applied \($0): \(new.keys.count) keys" } ?? "reloaded \(configPath): \(new.keys.count) keys")
             log.line(status.message)
             notify?.send(NotifyMessage.reloaded(keys: new.keys.count))
         } catch {
-            audit.reloadRejected("\(error)")
+            audit.reloadRejected("\(error)", trigger: trigger)
             metrics?.reloaded(ok: false)
             status = (false, "reload rejected, the previous configuration stays in force:\n\(error)")
             // The reason on the log line itself (a line ending in ":" reads as a refusal without one).
@@ -214,7 +230,8 @@ final class Daemon: @unchecked Sendable {
             notify?.send(NotifyMessage.reloadRejected(reason: "\(error)"))
         }
         lastReload = ControlReload(ok: status.ok, message: status.message, at: ControlTime.text(Date()))
-        guard let pidFile else { return status }
+        // PATH.reload answers `policyctl reload` (a SIGHUP); an etcd change is no answer to it.
+        guard let pidFile, trigger == nil else { return status }
         reloads += 1
         do {
             try ReloadStatus(pid: getpid(), sequence: reloads, ok: status.ok, message: status.message).write(pidFile: pidFile)
@@ -248,11 +265,13 @@ final class Daemon: @unchecked Sendable {
             reloadLock.lock()
             let (config, loaded, last) = (self.config, configLoadedAt, lastReload)
             reloadLock.unlock()
-            return ControlResponse(ok: true, status: ControlStatus(
+            var status = ControlStatus(
                 version: portcullisVersion, libssh: LibSSH.build, pid: getpid(), started: ControlTime.text(startedAt),
                 uptimeSeconds: (Date().timeIntervalSince(startedAt) * 10).rounded() / 10, config: configPath,
                 configDigest: config.digest, configLoaded: ControlTime.text(loaded), totals: server.live.totals(),
-                auditBacklog: audit.trail.backlog, lastReload: last))
+                auditBacklog: audit.trail.backlog, lastReload: last)
+            status.cluster = cluster.map { DaemonCluster.status($0, config) }
+            return ControlResponse(ok: true, status: status)
         case .sessions(let key):
             return ControlResponse(ok: true, sessions: server.live.snapshot(key: key))
         case .disconnect(let target):

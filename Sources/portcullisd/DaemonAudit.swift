@@ -52,8 +52,9 @@ final class DaemonAudit: Sendable {
         trail = AuditTrail(writer: writer, syslog: syslog, report: report)
     }
 
-    /// A reload's outcome, with the keys it added and removed by name.
-    func reloaded(from old: PolicyConfig, to new: PolicyConfig) {
+    /// A reload's outcome, with the keys it added and removed by name; `trigger`: the etcd change
+    /// that caused it (cluster mode), recorded as `trigger`.
+    func reloaded(from old: PolicyConfig, to new: PolicyConfig, trigger: String? = nil) {
         let before = Set(old.keys.map(\.name)), after = Set(new.keys.map(\.name))
         trail.submit(event: AuditEvent.daemonReload, fields: [
             JSONMember("outcome", .string("applied")),
@@ -61,13 +62,13 @@ final class DaemonAudit: Sendable {
             JSONMember("keys", .int(Int64(new.keys.count))),
             JSONMember("keys_added", .array(after.subtracting(before).sorted().map { .string($0) })),
             JSONMember("keys_removed", .array(before.subtracting(after).sorted().map { .string($0) })),
-        ])
+        ] + (trigger.map { [JSONMember("trigger", .string($0))] } ?? []))
     }
 
-    func reloadRejected(_ error: String) {
+    func reloadRejected(_ error: String, trigger: String? = nil) {
         trail.submit(event: AuditEvent.daemonReload, fields: [
             JSONMember("outcome", .string("rejected")), JSONMember("error", .string(error)),
-        ])
+        ] + (trigger.map { [JSONMember("trigger", .string($0))] } ?? []))
     }
 
     /// Writes daemon-stop after everything before it, then closes the log.

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import PortcullisClusterPolicy
 import PortcullisPolicy
 import PortcullisServer
 
@@ -61,12 +62,32 @@ struct Portcullisd: ParsableCommand {
         } catch {
             throw ValidationError("--listen: \(error)")
         }
-        let policyConfig: PolicyConfig
+        var policyConfig: PolicyConfig
         do {
             policyConfig = try ConfigLoader.load(path: config)
         } catch {
             FileHandle.standardError.write(Data("portcullisd: invalid configuration:\n\(error)\n".utf8))
             throw ExitCode(1)
+        }
+        // Cluster mode: the key entries are etcd's (or, while it is down, the snapshot's).
+        var cluster: ClusterPolicySource?
+        if let settings = policyConfig.cluster {
+            let source: ClusterPolicySource, said: String
+            let clusterLog = DaemonLog()
+            do {
+                (source, said) = try DaemonCluster.begin(settings) { clusterLog.line($0) }
+            } catch {
+                FileHandle.standardError.write(Data("portcullisd: cannot start: \(error)\n".utf8))
+                throw ExitCode(1)
+            }
+            do {
+                policyConfig = try DaemonCluster.load(config, source)
+            } catch {
+                FileHandle.standardError.write(Data("portcullisd: invalid configuration:\n\(error)\n".utf8))
+                throw ExitCode(1)
+            }
+            if !check { clusterLog.line(said) }
+            cluster = source
         }
         // What would stop the start (host keys, listen addresses) is found here, for --check too.
         let startProblems = StartupCheck.problems(policyConfig, listen: override)
@@ -111,6 +132,14 @@ struct Portcullisd: ParsableCommand {
         case .drop(let account):
             dropTo = account
         }
+        if let settings = policyConfig.cluster {
+            do {
+                try DaemonCluster.makeSnapshotDirectory(settings, for: dropTo)
+            } catch {
+                log.line("cannot start: cluster.snapshot \(settings.snapshot): cannot make its directory: \(error)")
+                throw ExitCode(1)
+            }
+        }
         let addresses = override ?? policyConfig.listen
         // Opened (and connected) now: it may lie where the account dropped to cannot reach it.
         let notify = SystemdNotify(report: { log.line($0) })
@@ -118,7 +147,8 @@ struct Portcullisd: ParsableCommand {
         do {
             let open = {
                 try Daemon(configPath: config, policyConfig: policyConfig, listen: addresses, listenOverride: override,
-                           pidFile: pidFile, syslogSocket: syslogSocket, dropTo: dropTo, notify: notify, log: log)
+                           pidFile: pidFile, syslogSocket: syslogSocket, dropTo: dropTo, notify: notify,
+                           cluster: cluster, log: log)
             }
             if let dropTo {
                 // Root makes a missing audit log directory for the account; the log itself (and a

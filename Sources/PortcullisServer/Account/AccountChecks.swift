@@ -31,6 +31,14 @@ public enum AccountChecks {
                                 + "so a rotated log could not be reopened; chown the directory to \(account.user)")
             }
         }
+        if let snapshot = config.cluster?.snapshot {
+            let directory = (snapshot as NSString).deletingLastPathComponent
+            if let reason = unwritable(directory.isEmpty ? "." : directory) {
+                problems.append("cluster.snapshot \(snapshot): \(who) cannot write its directory \(directory) (\(reason)), "
+                                + "so the last good policy could not be kept for a start while etcd is down; "
+                                + "chown the directory to \(account.user)")
+            }
+        }
         if let pidFile {
             let directory = (pidFile as NSString).deletingLastPathComponent
             if let reason = unwritable(directory.isEmpty ? "." : directory) {

@@ -252,6 +252,8 @@ public struct ControlStatus: Codable, Sendable, Equatable {
     /// Audit records accepted but not yet written.
     public var auditBacklog: Int
     public var lastReload: ControlReload?
+    /// Cluster mode: where the policy stands; nil: a single proxy.
+    public var cluster: ControlCluster?
 
     public init(version: String, libssh: String, pid: Int32, started: String, uptimeSeconds: Double, config: String,
                 configDigest: String, configLoaded: String, totals: ControlTotals, auditBacklog: Int,

@@ -38,6 +38,7 @@ public final class ServerMetrics: @unchecked Sendable {
     private var auditBacklog: (@Sendable () -> Int)?
     private var admission: (@Sendable () -> (unauthenticated: Int, penalised: Int))?
     private var forwarded: (@Sendable () -> (toClient: UInt64, fromClient: UInt64))?
+    private var clusterConnected: (@Sendable () -> Bool)?
 
     private static let openKinds = ["tcp-open", "streamlocal-open", "name-open", "tcp-listen", "streamlocal-listen", "name-publish"]
     private static let listenKinds = ["tcp-listen", "streamlocal-listen", "name-publish"]
@@ -140,6 +141,13 @@ public final class ServerMetrics: @unchecked Sendable {
         lock.unlock()
     }
 
+    /// Cluster mode: where whether etcd is reachable is read when scraped (`portcullis_cluster_connected`).
+    public func sampleClusterConnected(_ read: @escaping @Sendable () -> Bool) {
+        lock.lock()
+        clusterConnected = read
+        lock.unlock()
+    }
+
     /// Where the unauthenticated connections and the penalised sources are read when scraped.
     func sampleAdmission(_ read: @escaping @Sendable () -> (unauthenticated: Int, penalised: Int)) {
         lock.lock()
@@ -162,6 +170,7 @@ public final class ServerMetrics: @unchecked Sendable {
         lock.lock()
         let backlogRead = auditBacklog
         let admissionRead = admission
+        let clusterRead = clusterConnected
         var bytes = self.bytes
         if !perKey, let forwarded {
             let (toClient, fromClient) = forwarded()
@@ -209,6 +218,11 @@ public final class ServerMetrics: @unchecked Sendable {
         out.append(MetricFamily(name: "portcullis_build_info", help: "The daemon's version and libssh's.",
                                 kind: .gauge,
                                 samples: [.init(labels: [("version", version), ("libssh", libssh)], value: 1)]))
+        if let clusterRead {
+            out.append(MetricFamily(name: "portcullis_cluster_connected",
+                                    help: "1 while the policy follows etcd; 0 while etcd is unreachable (the last good policy stays).",
+                                    kind: .gauge, samples: [.init(value: clusterRead() ? 1 : 0)]))
+        }
         return out
     }
 
