@@ -45,6 +45,9 @@ public enum AuditEvent {
     public static let forwardFailed = "forward-failed"
     /// The client cancelled a listen: `kind`, `target`.
     public static let forwardCancelled = "forward-cancelled"
+    /// A published name left the table: `kind` (`name-publish`), `target` (`NAME:PORT`),
+    /// `reason` (cancelled by the client, or the session ended).
+    public static let nameWithdrawn = "name-withdrawn"
     /// A channel began carrying data: `channel`, `kind`, `target`, `originator`.
     public static let channelOpen = "channel-open"
     /// A channel ended: `channel`, `kind`, `target`, `bytes_from_client`, `bytes_to_client`,
@@ -62,7 +65,7 @@ public enum AuditEvent {
     /// Every event name, daemon-level first.
     public static let all = [
         daemonStart, daemonReload, daemonStop, clusterDisconnected, clusterConnected, staleSocketRemoved, socketLeftAlone, auditRecovered, connectionRefused,
-        sourcePenalised, sessionStart, auth, forwardRequest, forwardBound, forwardFailed, forwardCancelled, channelOpen,
-        channelClose, sessionEnd, relay,
+        sourcePenalised, sessionStart, auth, forwardRequest, forwardBound, forwardFailed, forwardCancelled, nameWithdrawn,
+        channelOpen, channelClose, sessionEnd, relay,
     ]
 }

@@ -8,7 +8,7 @@ public enum ConfigLoader {
     /// The top-level fields the main file may have.
     public static let fields = [
         "listen", "host_keys", "socket_root", "socket_mode", "gateway_ports", "allow_privileged_ports",
-        "keys_dir", "audit_log", "audit_syslog", "limits", "keys", "algorithms",
+        "names_may_shadow_hosts", "keys_dir", "audit_log", "audit_syslog", "limits", "keys", "algorithms",
     ] + operationsFields + serviceFields + clusterFields
 
     /// Reads `path` and every `*.yaml`/`*.yml` file in its keys_dir (dot files are skipped; each
@@ -145,7 +145,8 @@ public enum ConfigLoader {
                 reader.report(node, "gateway_ports \(NodeReader.quoted(text)): expected \"no\", \"yes\" or \"clientspecified\"")
             }
         }
-        for (name, keyPath) in [("allow_privileged_ports", \PolicyConfig.allowPrivilegedPorts), ("audit_syslog", \.auditSyslog)] {
+        for (name, keyPath) in [("allow_privileged_ports", \PolicyConfig.allowPrivilegedPorts), ("audit_syslog", \.auditSyslog),
+                                ("names_may_shadow_hosts", \.namesMayShadowHosts)] {
             guard let (text, node) = scalar(name) else { continue }
             if let flag = ConfigScalars.bool(text) { config[keyPath: keyPath] = flag } else {
                 reader.report(node, "\(name) \(NodeReader.quoted(text)): expected true or false")

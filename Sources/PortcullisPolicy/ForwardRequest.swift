@@ -8,6 +8,11 @@ public enum ForwardRequest: Sendable, Hashable, CustomStringConvertible {
     case streamLocalListen(path: String)
     /// `ssh -L ...:/path`: connect from the proxy to a Unix socket.
     case streamLocalOpen(path: String)
+    /// `ssh -R NAME:port:...` with a host that is a name (``ServiceName/isNameRequest(_:)``):
+    /// publish the client's service under `name` in the proxy's name table; nothing is bound.
+    case namePublish(name: String, port: Int)
+    /// `ssh -J proxy NAME`, `-W NAME:port`: reach the service published under `name`.
+    case nameOpen(name: String, port: Int)
 
     /// The kind's name, as the audit log and `policyctl check` spell it.
     public var kind: String {
@@ -16,13 +21,16 @@ public enum ForwardRequest: Sendable, Hashable, CustomStringConvertible {
         case .tcpOpen: "tcp-open"
         case .streamLocalListen: "streamlocal-listen"
         case .streamLocalOpen: "streamlocal-open"
+        case .namePublish: "name-publish"
+        case .nameOpen: "name-open"
         }
     }
 
     /// The target as requested: `host:port` or the socket path.
     public var target: String {
         switch self {
-        case .tcpListen(let host, let port), .tcpOpen(let host, let port):
+        case .tcpListen(let host, let port), .tcpOpen(let host, let port),
+             .namePublish(let host, let port), .nameOpen(let host, let port):
             ListenAddress(host: host, port: port).description
         case .streamLocalListen(let path), .streamLocalOpen(let path):
             path

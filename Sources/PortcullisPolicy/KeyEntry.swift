@@ -17,6 +17,9 @@ public struct KeyEntry: Sendable, Hashable {
     public var permitOpen: [OpenRule]
     public var permitStreamLocalListen: [PathRule]
     public var permitStreamLocalOpen: [PathRule]
+    /// Names the key may publish (`ssh -R NAME:port:...`), and names it may reach (`ssh -J proxy NAME`).
+    public var permitNamePublish: [NameRule] = []
+    public var permitNameOpen: [NameRule] = []
     /// This key's own limits; unset values fall back to `limits:` (see `Policy.limits(for:)`);
     /// `KeyLimits.unlimited` where the entry says `unlimited` or `off`.
     public var limits = KeyLimits()

@@ -68,6 +68,16 @@ extension KeyField {
              view: { entry, _ in
                  rulesView("permit_streamlocal_open", entry, entry.permitStreamLocalOpen.map { ($0.pattern.text, $0.location) })
              }),
+        list("permit_name_publish", help: "ssh -R NAME:PORT:... name pattern (a-z 0-9 -, *, ?, %k); repeatable; none: no name.",
+             valueName: "PATTERN", allowsNone: true,
+             parse: { text, location, _ throws(PatternError) in try NameRule(text, location: location) },
+             store: { $0.permitNamePublish = $1 },
+             view: { entry, _ in rulesView("permit_name_publish", entry, entry.permitNamePublish.map { ($0.text, $0.location) }) }),
+        list("permit_name_open", help: "ssh -J proxy NAME name pattern (a-z 0-9 -, *, ?, %k); repeatable; none: no name.",
+             valueName: "PATTERN", allowsNone: true,
+             parse: { text, location, _ throws(PatternError) in try NameRule(text, location: location) },
+             store: { $0.permitNameOpen = $1 },
+             view: { entry, _ in rulesView("permit_name_open", entry, entry.permitNameOpen.map { ($0.text, $0.location) }) }),
         limit("max_sessions", \.maxSessions, help: "Concurrent sessions of the key (at least 1), or unlimited.", valueName: "N",
               parse: { text throws(PatternError) in try KeyLimits.count(text, minimum: 1) }, text: KeyLimits.countText),
         limit("max_listens", \.maxListens, help: "Concurrent -R listens of the key (0: none), or unlimited.", valueName: "N",

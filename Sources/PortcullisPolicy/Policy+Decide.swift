@@ -9,6 +9,8 @@ extension Policy {
         case .tcpOpen(let host, let port): decideOpen(host: host, port: port, key: key)
         case .streamLocalListen(let path): decideStreamLocal(path: path, listen: true, key: key, user: user)
         case .streamLocalOpen(let path): decideStreamLocal(path: path, listen: false, key: key, user: user)
+        case .namePublish(let name, let port): decideName(name, port: port, publish: true, key: key)
+        case .nameOpen(let name, let port): decideName(name, port: port, publish: false, key: key)
         }
     }
 

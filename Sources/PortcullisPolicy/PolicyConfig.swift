@@ -11,6 +11,9 @@ public struct PolicyConfig: Sendable, Hashable {
     public var gatewayPorts: GatewayPorts
     /// Whether explicit listens on ports below 1024 may be granted at all.
     public var allowPrivilegedPorts: Bool
+    /// Whether a name may be published that is also a host name the daemon can resolve
+    /// (`names_may_shadow_hosts`; off: such a publish is refused, so a name never hides a host).
+    public var namesMayShadowHosts = false
     /// The keys directory, resolved to an absolute path; nil if not configured.
     public var keysDir: String?
     /// Absolute path of the audit log; nil when auditing is switched off (`audit_log: off`).

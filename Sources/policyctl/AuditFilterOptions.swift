@@ -12,7 +12,7 @@ struct AuditFilterOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Records of sessions from this address or network.", valueName: "IP|CIDR")) var client: String?
     @Option(help: ArgumentHelp("Only this event, e.g. auth, forward-request, session-end.", valueName: "EVENT")) var event: String?
     @Option(help: ArgumentHelp("Only records with this decision.", valueName: "allow|deny")) var decision: DecisionOption?
-    @Option(help: ArgumentHelp("Only forwards of this kind: tcp-listen, tcp-open, streamlocal-listen, streamlocal-open.",
+    @Option(help: ArgumentHelp("Only forwards of this kind: tcp-listen, tcp-open, streamlocal-listen, streamlocal-open, name-publish, name-open.",
                                valueName: "KIND")) var kind: String?
     @Option(help: ArgumentHelp("Only forwards whose requested target matches; * and ? match any characters, / included.",
                                valueName: "GLOB")) var target: String?

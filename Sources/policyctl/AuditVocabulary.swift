@@ -6,5 +6,6 @@ enum AuditVocabulary {
     static let events = AuditEvent.all
 
     static let kinds = [ForwardRequest.tcpListen(host: "", port: 0), .tcpOpen(host: "", port: 0),
-                        .streamLocalListen(path: ""), .streamLocalOpen(path: "")].map(\.kind)
+                        .streamLocalListen(path: ""), .streamLocalOpen(path: ""),
+                        .namePublish(name: "", port: 0), .nameOpen(name: "", port: 0)].map(\.kind)
 }

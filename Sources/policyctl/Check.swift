@@ -8,8 +8,12 @@ struct Check: ParsableCommand {
         abstract: "Would this key be allowed to do that? Asks the daemon's own policy code.",
         discussion: """
             KIND is listen (ssh -R port), open (ssh -L/-W/-J host:port), streamlocal-listen \
-            (ssh -R /path) or streamlocal-open (ssh -L ...:/path); the audit log's names tcp-listen \
-            and tcp-open are accepted too. A listen TARGET is [HOST:]PORT as the client sends it: a \
+            (ssh -R /path), streamlocal-open (ssh -L ...:/path), name-publish (ssh -R NAME:PORT:...) \
+            or name-open (ssh -J proxy NAME, -W NAME:PORT); the audit log's names tcp-listen \
+            and tcp-open are accepted too. A listen whose host is a name (no dot or colon, not \
+            localhost) is a name-publish, as the daemon takes it. A name decision is the key's \
+            rules only: whether the name is published, free, or also a host name is the \
+            daemon's to see. A listen TARGET is [HOST:]PORT as the client sends it: a \
             bare port is what ssh -R PORT sends (localhost:PORT), and :PORT, the empty host, is what \
             ssh -R :PORT and ssh -R '*:PORT' send. An open TARGET is HOST:PORT; otherwise an \
             absolute socket path. The key must log in first: expiry, user and (with --from) the \
@@ -21,6 +25,7 @@ struct Check: ParsableCommand {
             Example:
               policyctl check --key alex streamlocal-listen /srv/portcullis/alex/web.sock
               policyctl check --key blake --from 198.51.100.7 --at 2027-01-01 open 127.0.0.1:5900
+              policyctl check --key blake name-open alex-ssh:22
 
             Exit status: 0 allow; 1 deny; 2 usage error or unusable config.
             """
@@ -33,6 +38,8 @@ struct Check: ParsableCommand {
         case tcpOpen = "tcp-open"
         case streamlocalListen = "streamlocal-listen"
         case streamlocalOpen = "streamlocal-open"
+        case namePublish = "name-publish"
+        case nameOpen = "name-open"
     }
 
     @OptionGroup var options: ConfigOption
@@ -41,8 +48,8 @@ struct Check: ParsableCommand {
     @Option(help: ArgumentHelp("The client's IP address (default: the from list is not checked).", valueName: "ADDR")) var from: String?
     @Option(help: ArgumentHelp("When: RFC 3339, a date, or a duration from now such as 30d (default: now).", valueName: "TIME")) var at: String?
     @Flag(help: "Print JSON.") var json = false
-    @Argument(help: "listen (or tcp-listen), open (or tcp-open), streamlocal-listen or streamlocal-open.") var kind: Kind
-    @Argument(help: "[HOST]:PORT, PORT, HOST:PORT or /socket/path.") var target: String
+    @Argument(help: "listen (or tcp-listen), open (or tcp-open), streamlocal-listen, streamlocal-open, name-publish or name-open.") var kind: Kind
+    @Argument(help: "[HOST]:PORT, PORT, HOST:PORT, /socket/path or NAME:PORT.") var target: String
 
     struct Output: Encodable {
         let key: String
@@ -110,9 +117,16 @@ struct Check: ParsableCommand {
             guard let address = try? ListenAddress(text) else {
                 throw Failure.usage("\(kind.rawValue) target \"\(target)\": expected \(listen ? "[HOST]:PORT or PORT" : "HOST:PORT")")
             }
+            if listen, ServiceName.isNameRequest(address.host) { return .namePublish(name: address.host, port: address.port) }
             return listen ? .tcpListen(host: address.host, port: address.port) : .tcpOpen(host: address.host, port: address.port)
         case .streamlocalListen: return .streamLocalListen(path: target)
         case .streamlocalOpen: return .streamLocalOpen(path: target)
+        case .namePublish, .nameOpen:
+            guard let address = try? ListenAddress(target) else {
+                throw Failure.usage("\(kind.rawValue) target \"\(target)\": expected NAME:PORT")
+            }
+            return kind == .namePublish ? .namePublish(name: address.host, port: address.port)
+                : .nameOpen(name: address.host, port: address.port)
         }
     }
 

@@ -27,12 +27,16 @@ final class DaemonLog: @unchecked Sendable {
             line("session \(session): deny \(request): \(reason)")
         case .requestMalformed(let session, let kind, let target, let reason):
             line("session \(session): refused \(kind)\(target.map { " " + $0 } ?? ""): \(reason)")
+        case .forwardBound(let session, .namePublish(let name, let port), _):
+            line("session \(session): published name \(name) (port \(port))")
         case .forwardBound(let session, let request, let bound):
             line("session \(session): listening for \(request.kind) on \(bound)")
         case .forwardFailed(let session, let request, let reason, _):
             line("session \(session): \(request) failed: \(reason)")
         case .forwardCancelled(let session, let request):
             line("session \(session): cancelled \(request)")
+        case .nameWithdrawn(let session, let request, let reason):
+            line("session \(session): name \(request.target) withdrawn: \(reason)")
         case .channelOpened(let session, let channel, let request, let originator):
             line("session \(session): channel \(channel) \(request) from \(originator)")
         case .channelClosed(let session, let channel, _, let toClient, let fromClient, _, let reason):

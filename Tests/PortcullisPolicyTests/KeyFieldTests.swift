@@ -179,10 +179,11 @@ import Testing
         let names = KeyField.names
         #expect(Set(names).count == names.count)
         #expect(names == ["user", "from", "expires", "permit_listen", "permit_open", "permit_streamlocal_listen",
-                          "permit_streamlocal_open", "max_sessions", "max_listens", "max_channels", "idle_timeout"])
+                          "permit_streamlocal_open", "permit_name_publish", "permit_name_open", "max_sessions", "max_listens",
+                          "max_channels", "idle_timeout"])
         #expect(KeyField.named("max_channels")?.option == "--max-channels")
         #expect(KeyField.all.filter(\.allowsNone).map(\.name) == ["permit_listen", "permit_open", "permit_streamlocal_listen",
-                                                                 "permit_streamlocal_open"])
+                                                                 "permit_streamlocal_open", "permit_name_publish", "permit_name_open"])
     }
 
     @Test func importReadsOpenSSHNoneAsNone() throws {

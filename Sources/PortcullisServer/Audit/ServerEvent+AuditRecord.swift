@@ -53,6 +53,8 @@ extension ServerEvent {
             return (AuditEvent.forwardFailed, session, fields)
         case .forwardCancelled(let session, let request):
             return (AuditEvent.forwardCancelled, session, Self.target(request))
+        case .nameWithdrawn(let session, let request, let reason):
+            return (AuditEvent.nameWithdrawn, session, Self.target(request) + [JSONMember(F.reason, .string(reason))])
         case .channelOpened(let session, let channel, let request, let originator):
             return (AuditEvent.channelOpen, session,
                     [JSONMember(F.channel, .int(Int64(channel)))] + Self.target(request)
@@ -137,6 +139,8 @@ extension ServerEvent {
             return .forwardFailed(session: session, request: request.capped, reason: reason(why), channel: channel)
         case .forwardCancelled(let session, let request):
             return .forwardCancelled(session: session, request: request.capped)
+        case .nameWithdrawn(let session, let request, let reason):
+            return .nameWithdrawn(session: session, request: request.capped, reason: reason)
         case .channelOpened(let session, let channel, let request, let originator):
             return .channelOpened(session: session, channel: channel, request: request.capped,
                                   originator: ClientText.capped(originator))
@@ -175,6 +179,8 @@ private extension ForwardRequest {
         case .tcpOpen(let host, let port): .tcpOpen(host: ClientText.capped(host), port: port)
         case .streamLocalListen(let path): .streamLocalListen(path: ClientText.capped(path))
         case .streamLocalOpen(let path): .streamLocalOpen(path: ClientText.capped(path))
+        case .namePublish(let name, let port): .namePublish(name: ClientText.capped(name), port: port)
+        case .nameOpen(let name, let port): .nameOpen(name: ClientText.capped(name), port: port)
         }
     }
 }

@@ -2,8 +2,9 @@ import CLibSSH
 import Foundation
 import PortcullisPolicy
 
-/// A listener the client asked for with `ssh -R`: a TCP port or a Unix socket on the proxy. Each
-/// connection accepted on it becomes a channel to the client.
+/// A listener the client asked for with `ssh -R`: a TCP port or a Unix socket on the proxy, or a
+/// name in the name table (`ssh -R NAME:PORT:...`, nothing bound). Each connection accepted on it
+/// (for a name: handed over by a consumer's session) becomes a channel to the client.
 final class RemoteForward {
     let request: ForwardRequest
     /// The port actually bound (TCP), or 0.
@@ -24,6 +25,8 @@ final class RemoteForward {
     var claim: (any ListenClaim)?
     /// The socket file this forward created, to remove it and nothing else on close.
     private var createdSocket: UnixSocketFile.Created?
+    /// The name this forward holds in the name table, until it is withdrawn.
+    private var publishedName: String?
     /// Connections taken per readiness report, so one busy listener cannot hog its loop.
     private static let acceptsPerWakeUp = 64
 
@@ -45,9 +48,39 @@ final class RemoteForward {
             createdSocket = created
             boundPort = 0
             bound = path
+        case .namePublish(let name, let port):
+            fds = []
+            boundPort = port
+            bound = "name \(request.target)"
+            let delivery = NameDelivery(loop: worker.loop)
+            let holder = NameHolder(session: worker.id, keyName: worker.rules?.keyName ?? "-", port: port,
+                                    deliver: delivery.deliver)
+            if let current = worker.names.publish(name, holder: holder) {
+                throw NameTaken(name: name, holder: current)
+            }
+            publishedName = name
+            delivery.forward = self
         default:
             throw SocketError("listen", code: EINVAL)
         }
+    }
+
+    /// Takes the name out of the table if this forward holds it; returns whether it did.
+    func withdrawName() -> Bool {
+        guard let name = publishedName else { return false }
+        publishedName = nil
+        return worker.names.withdraw(name, session: worker.id)
+    }
+
+    /// A consumer's connection for the published name, on this forward's loop: a channel to the
+    /// client, once the client has been told the name is published; closed otherwise.
+    fileprivate func delivered(_ fd: Int32, originator: Endpoint?) {
+        guard active, !cancelled else {
+            Glibc.close(fd)
+            return
+        }
+        worker.accepted(fd, on: self, originator: originator)
+        worker.loop.markDue(worker)
     }
 
     /// The client has been told: connections may be taken from the next poll on.
@@ -97,6 +130,7 @@ final class RemoteForward {
     /// listening sockets are closed by `close()` between polls.
     func cancel() {
         cancelled = true
+        _ = withdrawName()
         watches.forEach { $0.set(0) }
         removeCreatedSocket()
     }
@@ -115,5 +149,34 @@ final class RemoteForward {
     private func removeCreatedSocket() {
         createdSocket?.remove()
         createdSocket = nil
+    }
+}
+
+/// Why a name cannot be published: another session holds it.
+struct NameTaken: Error, CustomStringConvertible {
+    let name: String
+    let holder: NameHolder
+
+    var description: String { "name \(name) is already published by \(holder.description)" }
+}
+
+/// Carries a consumer's connection to the forward that holds the name, on that forward's loop.
+final class NameDelivery: @unchecked Sendable {
+    private unowned let loop: EventLoop
+    /// Set once the name is published; gone with the forward.
+    weak var forward: RemoteForward?
+
+    init(loop: EventLoop) {
+        self.loop = loop
+    }
+
+    func deliver(_ fd: Int32, originator: Endpoint?) {
+        loop.post { [self] in
+            guard let forward else {
+                Glibc.close(fd)
+                return
+            }
+            forward.delivered(fd, originator: originator)
+        }
     }
 }

@@ -40,8 +40,8 @@ public final class ServerMetrics: @unchecked Sendable {
     private var forwarded: (@Sendable () -> (toClient: UInt64, fromClient: UInt64))?
     private var clusterConnected: (@Sendable () -> Bool)?
 
-    private static let openKinds = ["tcp-open", "streamlocal-open", "tcp-listen", "streamlocal-listen"]
-    private static let listenKinds = ["tcp-listen", "streamlocal-listen"]
+    private static let openKinds = ["tcp-open", "streamlocal-open", "name-open", "tcp-listen", "streamlocal-listen", "name-publish"]
+    private static let listenKinds = ["tcp-listen", "streamlocal-listen", "name-publish"]
     private static let refusalKinds = ["max-startups", "per-source-max-startups", "penalty", "penalty-table-full"]
 
     public init(perKey: Bool = false, version: String, libssh: String) {
@@ -107,7 +107,7 @@ public final class ServerMetrics: @unchecked Sendable {
             for request in state.listens { listenGauge[request.kind, default: 0] -= 1 }
             for kind in state.channels.values { channelGauge[[kind] + key, default: 0] -= 1 }
             if perKey { dropZeros(key) }
-        case .forwardFailed, .requestMalformed, .staleSocketRemoved, .socketLeftAlone,
+        case .forwardFailed, .nameWithdrawn, .requestMalformed, .staleSocketRemoved, .socketLeftAlone,
              .connectionRefused, .sourcePenalised, .relay:
             break
         }

@@ -7,10 +7,13 @@ import Glibc
 public struct SocketError: Error, CustomStringConvertible, Sendable {
     public let operation: String
     public let code: Int32
+    /// getaddrinfo's error (`EAI_NONAME`, ...) when a name did not resolve; nil otherwise.
+    public var resolverCode: Int32?
 
-    init(_ operation: String, code: Int32 = errno) {
+    init(_ operation: String, code: Int32 = errno, resolverCode: Int32? = nil) {
         self.operation = operation
         self.code = code
+        self.resolverCode = resolverCode
     }
 
     /// What was attempted and why it failed (`code` 0: the operation's text says it all).
@@ -150,7 +153,7 @@ enum Socket {
         var list: UnsafeMutablePointer<addrinfo>?
         let rc = getaddrinfo(host, String(port), &hints, &list)
         guard rc == 0 else {
-            throw SocketError("resolve \(host): \(String(cString: gai_strerror(rc)))", code: 0)
+            throw SocketError("resolve \(host): \(String(cString: gai_strerror(rc)))", code: 0, resolverCode: rc)
         }
         defer { freeaddrinfo(list) }
         var addresses: [SocketAddress] = []

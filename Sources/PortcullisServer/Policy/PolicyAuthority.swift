@@ -54,6 +54,8 @@ public struct PolicyAuthority: SessionAuthority {
 
         var usageKey: String { key.fingerprint }
 
+        var namesMayShadowHosts: Bool { store.current.config.namesMayShadowHosts }
+
         var limits: KeyLimits {
             let policy = store.current
             guard let entry = policy.entry(for: key) else { return policy.config.limits.keyDefaults }

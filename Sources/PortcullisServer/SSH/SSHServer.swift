@@ -26,6 +26,8 @@ public final class SSHServer: @unchecked Sendable {
     private var loops: [EventLoop] = []
     /// The sessions running and what each key holds: the control socket's view, the per-key limits.
     public let live = LiveSessions()
+    /// The names clients published (`ssh -R NAME:PORT:...`), shared by every session.
+    public let names = NameTable()
     /// Admission before authentication, asked at every accept.
     private let admission: AdmissionControl
 
@@ -275,7 +277,7 @@ public final class SSHServer: @unchecked Sendable {
         lock.unlock()
         let worker = SessionWorker(id: id, session: session, client: client, server: server,
                                    configuration: configuration, authority: authority, registry: registry,
-                                   socketFiles: socketFiles, recorder: recorder, live: live)
+                                   socketFiles: socketFiles, names: names, recorder: recorder, live: live)
         worker.admissionSlot = slot
         registry.enter()
         guard loops.min(by: { $0.sessionCount < $1.sessionCount })?.adopt(worker) == true else {

@@ -18,6 +18,9 @@ public enum ServerEvent: Sendable {
     /// An allowed request that could not be carried out (bind or connect failed).
     case forwardFailed(session: UInt64, request: ForwardRequest, reason: String, channel: UInt64? = nil)
     case forwardCancelled(session: UInt64, request: ForwardRequest)
+    /// A published name left the table (`request` is its `name-publish`): the client cancelled
+    /// it, or its session ended, as `reason` says.
+    case nameWithdrawn(session: UInt64, request: ForwardRequest, reason: String)
     case channelOpened(session: UInt64, channel: UInt64, request: ForwardRequest, originator: String)
     case channelClosed(session: UInt64, channel: UInt64, request: ForwardRequest,
                        bytesToClient: UInt64, bytesFromClient: UInt64, duration: Double, reason: String)

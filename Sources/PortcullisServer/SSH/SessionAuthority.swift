@@ -40,6 +40,9 @@ public protocol SessionRules: Sendable {
     /// allowed once `host` is resolved (a CIDR rule for the port): only then is it looked up.
     func mayAllowOnceResolved(host: String, port: Int) -> Bool
 
+    /// Whether a name may be published that is also a resolvable host name (`names_may_shadow_hosts`).
+    var namesMayShadowHosts: Bool { get }
+
     /// The key's limits in force now (its own values over the configured defaults).
     var limits: KeyLimits { get }
 
@@ -57,6 +60,8 @@ extension SessionRules {
     }
 
     public func mayAllowOnceResolved(host: String, port: Int) -> Bool { false }
+
+    public var namesMayShadowHosts: Bool { false }
 
     public var limits: KeyLimits { KeyLimits() }
 

@@ -66,6 +66,9 @@ extension SessionWorker {
                 if let index = remoteForwards.firstIndex(where: { $0.request == request }) {
                     let forward = remoteForwards.remove(at: index)
                     listenEnded(forward)
+                    if forward.withdrawName() {
+                        report(.nameWithdrawn(session: id, request: request, reason: "cancelled by the client"))
+                    }
                     forward.cancel()
                     cancelledForwards.append(forward)
                 }

@@ -22,7 +22,8 @@ extension SessionWorker {
         let port = Int(ssh_message_global_request_port(message))
         let isTCP = name.hasSuffix("tcpip-forward")
         func forward(_ address: String) -> ForwardRequest {
-            isTCP ? .tcpListen(host: address, port: port) : .streamLocalListen(path: address)
+            guard isTCP else { return .streamLocalListen(path: address) }
+            return ServiceName.isNameRequest(address) ? .namePublish(name: address, port: port) : .tcpListen(host: address, port: port)
         }
         if let reason = malformedReason(message) {
             return perform(core.refuseMalformed(.init(kind: forward("").kind, target: nil, reason: reason,
@@ -43,6 +44,10 @@ extension SessionWorker {
             if let reason = listenLimitRefusal(), let rules, rules.decide(forward(address)).isAllowed {
                 return perform([.record(.forwardRequested(session: id, request: forward(address), decision: .deny(reason: reason))),
                                 .answer(.requestFailure)], about: message)
+            }
+            if case .namePublish(let name, _) = forward(address), let rules, !rules.namesMayShadowHosts,
+               rules.decide(forward(address)).isAllowed {
+                return publishUnlessHostName(forward(address), name: name, message: message)
             }
             return perform(core.listen(forward(address)), about: message)
         default:

@@ -72,6 +72,10 @@ extension SessionWorker {
             return SSH_MESSAGE_CALLBACK_KEEP
         }
         if case .tcpOpen(let host, let port) = request {
+            if ServiceName.isNameRequest(host), let holder = names.lookup(host) {
+                openName(attempt, name: host, port: port, holder: holder)
+                return SSH_MESSAGE_CALLBACK_KEEP
+            }
             openTCP(attempt, host: host, port: port)
             return SSH_MESSAGE_CALLBACK_KEEP
         }
@@ -107,7 +111,7 @@ extension SessionWorker {
     }
 
     /// Records the decision on `attempt`; a refusal is sent once recorded. Returns whether allowed.
-    private func record(_ decision: Decision, for attempt: OpenAttempt) -> Bool {
+    func record(_ decision: Decision, for attempt: OpenAttempt) -> Bool {
         let ticket = report(.forwardRequested(session: id, request: attempt.request, decision: decision,
                                               channel: attempt.channel, originator: attempt.originator))
         if case .deny(let reason) = decision {
@@ -124,6 +128,8 @@ extension SessionWorker {
     private func openTCP(_ attempt: OpenAttempt, host: String, port: Int) {
         let numeric = Socket.numericAddress(host: host, port: port)
         switch core.planTCPOpen(host: host, port: port, numericAddress: numeric?.host) {
+        case .refuse(.deny(let reason)) where ServiceName.isNameRequest(host) && ServiceName.problem(host) == nil:
+            _ = record(.deny(reason: "\(reason); no name \(host) is published here"), for: attempt)
         case .refuse(let decision):
             _ = record(decision, for: attempt)
         case .connect(let decision, let allowed):
@@ -282,8 +288,9 @@ extension SessionWorker {
         }
     }
 
-    /// A connection arrived on one of this session's remote forwards: open a channel to the client.
-    func accepted(_ fd: Int32, on forward: RemoteForward) {
+    /// A connection arrived on one of this session's remote forwards (for a name: a consumer's,
+    /// from `originator`): open a channel to the client.
+    func accepted(_ fd: Int32, on forward: RemoteForward, originator consumer: Endpoint? = nil) {
         let slot: KeySlot
         switch takeChannel(.arrival) {
         case .success(let taken):
@@ -297,7 +304,7 @@ extension SessionWorker {
             close(fd)
             return
         }
-        let originator = Endpoint.peer(of: fd)
+        let originator = consumer ?? Endpoint.peer(of: fd)
         let pump = ChannelPump(worker: self, channel: channel, fd: fd, request: forward.request)
         track(pump, slot: slot)
         pump.open { channel in
@@ -307,6 +314,11 @@ extension SessionWorker {
                                                  originator?.host ?? "127.0.0.1", Int32(originator?.port ?? 0))
             case .streamLocalListen(let path):
                 ssh_channel_open_reverse_forward_unix(channel, path)
+            case .namePublish(let name, let port):
+                // forwarded-tcpip naming the name and port the client published, so that its
+                // -R NAME:PORT:... matches it.
+                ssh_channel_open_reverse_forward(channel, name, Int32(port),
+                                                 originator?.host ?? "127.0.0.1", Int32(originator?.port ?? 0))
             default:
                 SSH_ERROR
             }
@@ -342,7 +354,8 @@ final class PendingResolution: @unchecked Sendable {
 struct OpenAttempt: @unchecked Sendable {
     /// The client's request, kept unanswered until the connection is made or has failed.
     let message: OpaquePointer
-    let request: ForwardRequest
+    /// What it asks for (a `direct-tcpip` to a published name becomes a `nameOpen`).
+    var request: ForwardRequest
     let channel: UInt64
     let originator: String
     /// Its place in the key's max_channels, given back when the open ends without a channel.

@@ -19,6 +19,8 @@ final class SessionWorker: @unchecked Sendable {
     let recorder: any EventRecorder
     /// The record of the socket files this daemon created (`ssh -R /path`).
     let socketFiles: SocketRegistry
+    /// The published names (`ssh -R NAME:PORT:...`), looked up before any DNS.
+    let names: any NameDirectory
     private let registry: WorkerRegistry
     /// Replies waiting for the events they describe to be recorded.
     let replies: DeferredReplies
@@ -54,6 +56,8 @@ final class SessionWorker: @unchecked Sendable {
     var resolving: [PendingResolution] = []
     /// `direct-streamlocal` opens waiting to learn whether another member holds the socket.
     var relaying: [PendingRelay] = []
+    /// Name publishes waiting to learn whether the name is also a host name.
+    var publishing: [PendingPublish] = []
     /// Session channels of clients that asked for a shell; freed when the session ends.
     var sessionChannels: [OpaquePointer] = []
     private var nextChannelID: UInt64 = 0
@@ -76,8 +80,9 @@ final class SessionWorker: @unchecked Sendable {
 
     init(id: UInt64, session: OpaquePointer, client: Endpoint, server: Endpoint,
          configuration: ServerConfiguration, authority: any SessionAuthority, registry: WorkerRegistry,
-         socketFiles: SocketRegistry, recorder: any EventRecorder, live: LiveSessions) {
+         socketFiles: SocketRegistry, names: any NameDirectory, recorder: any EventRecorder, live: LiveSessions) {
         self.registry = registry
+        self.names = names
         self.live = SessionLiveState(sessions: live)
         self.socketFiles = socketFiles
         self.id = id
@@ -208,6 +213,9 @@ final class SessionWorker: @unchecked Sendable {
         for pending in resolving where pending.result == nil {
             earliest = min(earliest, pending.deadline)
         }
+        for pending in publishing where pending.result == nil {
+            earliest = min(earliest, pending.deadline)
+        }
         for forward in remoteForwards {
             if let deadline = forward.resumeAt { earliest = min(earliest, deadline) }
         }
@@ -305,6 +313,7 @@ final class SessionWorker: @unchecked Sendable {
         replies.sendDue()
         serviceResolutions()
         serviceRelays()
+        servicePublishes()
         let connecting = outbound
         for connection in connecting {
             connection.service()
@@ -345,6 +354,11 @@ final class SessionWorker: @unchecked Sendable {
         }
         resolving = []
         abandonRelays()
+        for pending in publishing {
+            pending.request?.cancel()
+            ssh_message_free(pending.message)
+        }
+        publishing = []
         sessionChannels.forEach { ssh_channel_free($0) }
         sessionChannels = []
         for pump in pumps {
@@ -356,6 +370,7 @@ final class SessionWorker: @unchecked Sendable {
             if let lost = forward.claim?.lostReason {
                 report(.forwardFailed(session: id, request: forward.request, reason: lost))
             }
+            if forward.withdrawName() { report(.nameWithdrawn(session: id, request: forward.request, reason: "session ended: \(reason)")) }
             forward.close()
         }
         remoteForwards = []
