@@ -5,7 +5,7 @@ import PortcullisPolicy
 struct AddKey: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "add-key",
-        abstract: "Add a key: writes keys_dir/NAME.yaml.",
+        abstract: "Add a key: writes keys_dir/NAME.yaml (cluster mode: PREFIX/keys/NAME in etcd).",
         discussion: """
             Refuses a name or a public key that is already configured, an invalid key line or \
             pattern (naming the reason), and any change the daemon would reject. The main config \

@@ -5,7 +5,7 @@ import PortcullisPolicy
 struct RemoveKey: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "remove-key",
-        abstract: "Remove a key's file from keys_dir.",
+        abstract: "Remove a key: its file from keys_dir (cluster mode: its entry in etcd).",
         discussion: """
             Only keys defined in keys_dir files can be removed; a key written in the main config is \
             refused, naming where it is defined (edit that file by hand). Live sessions of the key \
