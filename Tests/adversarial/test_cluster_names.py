@@ -1,0 +1,181 @@
+"""Names across the cluster (issue 14 item 4): `ssh -J proxy alex-ssh` reaches the service by name
+on whichever proxy holds it. Three proxies on one real etcd: a name published on A (stock
+`ssh -R alex-echo:7:...`) is `names/alex-echo` under A's lease; a consumer on B or C opens
+alex-echo:7, decided there by permit_name_open and relayed over the member link to A, which
+delivers it to the sharer's session (data checked by SHA-256 both ways, one correlation id on
+both proxies' records); a second publish on B is refused naming A; `kill -9 A` takes the name
+with A's lease, and B may then publish it."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+
+import stresslib
+from rawssh import direct_tcpip, global_request, open_channel, tcpip_forward
+from stresslib import echo_handler, free_port, pattern, sha256, wait_for
+
+TTL = 2.0
+NAME_KEY = "/portcullis/names/alex-echo"
+KEYS = {
+    # alex may publish names starting with its key name; blake may reach alex-echo; carol nothing.
+    "alex": "permit_name_publish: ['%k-*']",
+    "blake": "permit_name_open: ['alex-echo']",
+    "carol": "permit_open: none",
+}
+
+
+def member(start_daemon, etcd, proxy_id: str, keys: dict):
+    """A cluster daemon whose advertise address is its own listen address (for member links)."""
+    port = free_port()
+    original = stresslib.free_port
+    # The daemon's listen port is the first free_port() its constructor takes: make it `port`.
+    stresslib.free_port = lambda host="127.0.0.1": port
+    try:
+        daemon = start_daemon(keys, cluster=etcd, proxy_id=proxy_id,
+                              cluster_yaml=f'lease_ttl: 2s, advertise: "127.0.0.1:{port}"')
+    finally:
+        stresslib.free_port = original
+    assert daemon.port == port
+    return daemon
+
+
+def cluster(start_daemon, etcd):
+    a = member(start_daemon, etcd, "a", KEYS)
+    b = member(start_daemon, etcd, "b", {})
+    c = member(start_daemon, etcd, "c", {})
+    for other in (b, c):
+        other.keys.update(a.keys)
+    names = "a, b, c"
+    for daemon in (a, b, c):
+        wait_for(lambda: f"peering: members {names}" in daemon.stderr(), f"proxy {daemon.proxy_id} to see {names}")
+    return a, b, c
+
+
+def name_record(etcd) -> dict | None:
+    value = etcd.get(NAME_KEY)
+    return json.loads(value) if value is not None else None
+
+
+def lease_of(etcd, key: str) -> int | None:
+    kvs = etcd.call("/v3/kv/range", {"key": base64.b64encode(key.encode()).decode()}).get("kvs", [])
+    return int(kvs[0].get("lease", 0)) if kvs else None
+
+
+def publish(daemon, procs, target_port: int):
+    """The sharer's stock ssh -N -R alex-echo:7:127.0.0.1:TARGET on `daemon`; up once bound."""
+    sharer = procs.start(daemon.ssh_args("alex", "-N", "-o", "ExitOnForwardFailure=yes",
+                                         "-R", f"alex-echo:7:127.0.0.1:{target_port}"))
+    wait_for(lambda: daemon.events("forward-bound", kind="name-publish", target="alex-echo:7")
+             or (not sharer.alive() and AssertionError(f"sharer's ssh exited: {sharer.stderr()}")),
+             f"alex-echo to be published on {daemon.proxy_id}", timeout=20)
+    assert sharer.alive(), sharer.stderr()
+    return sharer
+
+
+def echo_through(daemon, key: str, size: int = 1 << 20, seed: int = 3):
+    """Opens alex-echo:7 on `daemon` as `key`, sends `size` bytes and reads them back; returns
+    the open's outcome (refused: its reason)."""
+    transport = daemon.paramiko_transport(key)
+    try:
+        opened = open_channel(transport, "direct-tcpip", direct_tcpip("alex-echo", 7))
+        if opened.outcome != "opened":
+            return opened
+        data = pattern(size, seed=seed)
+        opened.channel.settimeout(30)
+        opened.channel.sendall(data)
+        received = b""
+        while len(received) < len(data):
+            chunk = opened.channel.recv(262144)
+            assert chunk, f"the echo through {daemon.proxy_id} stopped after {len(received)} bytes"
+            received += chunk
+        assert sha256(received) == sha256(data), f"the data through {daemon.proxy_id} came back changed"
+        opened.channel.close()
+        return opened
+    finally:
+        transport.close()
+
+
+def relays(daemon, direction: str) -> list[dict]:
+    return [r for r in daemon.audit() if r.get("event") == "relay" and r.get("direction") == direction]
+
+
+def test_a_name_published_on_a_is_reached_from_b_and_c_intact(start_daemon, etcd, services, procs):
+    echo = services(echo_handler)
+    a, b, c = cluster(start_daemon, etcd)
+    publish(a, procs, echo.port)
+    record = name_record(etcd)
+    assert record is not None and record["proxy"] == "a" and record["key"] == "alex" and record["port"] == 7, record
+    assert lease_of(etcd, NAME_KEY) == lease_of(etcd, "/portcullis/members/a") != 0
+
+    for daemon in (b, c):
+        opened = echo_through(daemon, "blake")
+        assert opened.outcome == "opened", f"alex-echo:7 from {daemon.proxy_id}: {opened}"
+    # Still reached on A itself, as on a single daemon.
+    assert echo_through(a, "blake").outcome == "opened"
+
+    # Decided on B and C by permit_name_open; relayed to A with one correlation id per open.
+    for daemon in (b, c):
+        decisions = daemon.events("forward-request", kind="name-open", target="alex-echo:7")
+        assert [r["decision"] for r in decisions] == ["allow"], decisions
+        sent = wait_for(lambda: relays(daemon, "to") or None, f"{daemon.proxy_id}'s relay record")
+        assert [(r["peer"], r["target"], r.get("reason")) for r in sent] == [("a", "alex-echo:7", None)], sent
+        wait_for(lambda: any(r["correlation"] == sent[0]["correlation"] and r["peer"] == daemon.proxy_id
+                             and r.get("reason") is None for r in relays(a, "from")) or None,
+                 f"A's record of {daemon.proxy_id}'s relay")
+
+    # A key without permit_name_open is refused on B, before anything is relayed.
+    refused = echo_through(b, "carol")
+    assert refused.outcome == "refused" and "alex-echo" in refused.reason, refused
+    # The published port only.
+    transport = c.paramiko_transport("blake")
+    try:
+        wrong = open_channel(transport, "direct-tcpip", direct_tcpip("alex-echo", 8))
+        assert wrong.outcome == "refused" and wrong.reason == "name alex-echo is published on port 7, not 8", wrong
+    finally:
+        transport.close()
+    assert len(relays(b, "to")) == 1 and len(relays(c, "to")) == 1
+
+
+def test_a_second_publish_on_b_is_refused_naming_a_and_withdrawal_frees_it(start_daemon, etcd, services, procs):
+    echo = services(echo_handler)
+    a, b, c = cluster(start_daemon, etcd)
+    sharer = publish(a, procs, echo.port)
+    alex_b = b.paramiko_transport("alex")
+    try:
+        assert global_request(alex_b, "tcpip-forward", tcpip_forward("alex-echo", 7)) is False
+        refusal = wait_for(lambda: [r for r in b.events("forward-failed") if r.get("target") == "alex-echo:7"] or None,
+                           "B's forward-failed record")[0]
+        assert refusal["reason"].startswith("name alex-echo is already published by session "), refusal
+        assert 'on proxy "a"' in refusal["reason"] and NAME_KEY in refusal["reason"], refusal
+        assert name_record(etcd)["proxy"] == "a"
+
+        # The sharer leaves: the name is withdrawn (compare-and-delete) and B may publish it.
+        sharer.process.terminate()
+        wait_for(lambda: name_record(etcd) is None, "names/alex-echo to be withdrawn", timeout=10)
+        assert global_request(alex_b, "tcpip-forward", tcpip_forward("alex-echo", 7)) is True
+        assert name_record(etcd)["proxy"] == "b"
+    finally:
+        alex_b.close()
+    wait_for(lambda: name_record(etcd) is None, "B's name to go with its session", timeout=10)
+
+
+def test_kill_9_of_a_takes_its_name_within_the_ttl_and_b_may_publish_it(start_daemon, etcd, services, procs,
+                                                                          measure):
+    echo = services(echo_handler)
+    a, b, c = cluster(start_daemon, etcd)
+    publish(a, procs, echo.port)
+    assert name_record(etcd)["proxy"] == "a"
+    a.expect_exit = True
+    a.kill()
+    killed = time.monotonic()
+    wait_for(lambda: name_record(etcd) is None, "A's name to expire", timeout=TTL + 5, interval=0.01)
+    gone = time.monotonic() - killed
+    measure("name_gone_after_kill_s", gone)
+    # The lease expires TTL after A's last keep-alive; etcd checks for expired leases every 500 ms.
+    assert gone <= TTL + 0.6, f"A's name outlived its lease: {gone:.2f} s (TTL {TTL} s)"
+    publish(b, procs, echo.port)
+    assert name_record(etcd)["proxy"] == "b"
+    # Reached from C through B now.
+    assert echo_through(c, "blake", size=64 << 10).outcome == "opened"
