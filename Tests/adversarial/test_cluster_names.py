@@ -10,18 +10,20 @@ from __future__ import annotations
 
 import base64
 import json
+import subprocess
 import time
 
 import stresslib
 from rawssh import direct_tcpip, global_request, open_channel, tcpip_forward
-from stresslib import echo_handler, free_port, pattern, sha256, wait_for
+from stresslib import SSH, echo_handler, free_port, pattern, sha256, wait_for
+from test_names import SharersSSHD
 
 TTL = 2.0
 NAME_KEY = "/portcullis/names/alex-echo"
 KEYS = {
     # alex may publish names starting with its key name; blake may reach alex-echo; carol nothing.
     "alex": "permit_name_publish: ['%k-*']",
-    "blake": "permit_name_open: ['alex-echo']",
+    "blake": "permit_name_open: ['alex-echo', 'alex-ssh']",
     "carol": "permit_open: none",
 }
 
@@ -63,13 +65,13 @@ def lease_of(etcd, key: str) -> int | None:
     return int(kvs[0].get("lease", 0)) if kvs else None
 
 
-def publish(daemon, procs, target_port: int):
-    """The sharer's stock ssh -N -R alex-echo:7:127.0.0.1:TARGET on `daemon`; up once bound."""
+def publish(daemon, procs, target_port: int, name: str = "alex-echo", port: int = 7):
+    """The sharer's stock ssh -N -R NAME:PORT:127.0.0.1:TARGET on `daemon`; up once bound."""
     sharer = procs.start(daemon.ssh_args("alex", "-N", "-o", "ExitOnForwardFailure=yes",
-                                         "-R", f"alex-echo:7:127.0.0.1:{target_port}"))
-    wait_for(lambda: daemon.events("forward-bound", kind="name-publish", target="alex-echo:7")
+                                         "-R", f"{name}:{port}:127.0.0.1:{target_port}"))
+    wait_for(lambda: daemon.events("forward-bound", kind="name-publish", target=f"{name}:{port}")
              or (not sharer.alive() and AssertionError(f"sharer's ssh exited: {sharer.stderr()}")),
-             f"alex-echo to be published on {daemon.proxy_id}", timeout=20)
+             f"{name} to be published on {daemon.proxy_id}", timeout=20)
     assert sharer.alive(), sharer.stderr()
     return sharer
 
@@ -179,3 +181,33 @@ def test_kill_9_of_a_takes_its_name_within_the_ttl_and_b_may_publish_it(start_da
     assert name_record(etcd)["proxy"] == "b"
     # Reached from C through B now.
     assert echo_through(c, "blake", size=64 << 10).outcome == "opened"
+
+
+def test_ssh_J_proxy_b_alex_ssh_reaches_the_sharers_sshd_on_a(start_daemon, etcd, procs, workdir):
+    """The issue's command on another proxy than the sharer's: stock ssh -J B alex-ssh, end to end
+    encrypted to the sharer's own OpenSSH sshd, published on A."""
+    a, b, c = cluster(start_daemon, etcd)
+    sshd = SharersSSHD(workdir / "sharer-sshd", procs, a.keys["blake"].public)
+    publish(a, procs, sshd.port, name="alex-ssh", port=22)
+    known = workdir / "known_hosts_alex_ssh"
+    known.write_text(f"alex-ssh {sshd.host_public}\n")
+    config = workdir / "ssh_config"
+    config.write_text("\n".join([
+        "Host proxy-b", "  HostName 127.0.0.1", f"  Port {b.port}", "  User blake",
+        f"  IdentityFile {a.keys['blake'].private}", "  IdentitiesOnly yes",
+        f"  UserKnownHostsFile {b.known_hosts}", "  GlobalKnownHostsFile /dev/null",
+        "  StrictHostKeyChecking yes", "  BatchMode yes",
+        "Host alex-ssh", "  User root", f"  IdentityFile {a.keys['blake'].private}", "  IdentitiesOnly yes",
+        f"  UserKnownHostsFile {known}", "  GlobalKnownHostsFile /dev/null", "  StrictHostKeyChecking yes",
+        "  BatchMode yes", "",
+    ]))
+    data = pattern(1 << 20, seed=14)
+    run = subprocess.run([SSH, "-F", str(config), "-J", "proxy-b", "alex-ssh", "cat"], input=data,
+                         capture_output=True, timeout=90)
+    assert run.returncode == 0, run.stderr.decode(errors="replace")
+    assert sha256(run.stdout) == sha256(data) and len(run.stdout) == len(data)
+    opens = b.events("forward-request", kind="name-open", target="alex-ssh:22")
+    assert [r["decision"] for r in opens] == ["allow"] and opens[0]["pattern"] == "alex-ssh", opens
+    sent = wait_for(lambda: relays(b, "to") or None, "B's relay record")
+    wait_for(lambda: any(r["correlation"] == sent[0]["correlation"] for r in relays(a, "from")) or None,
+             "A's relay record with B's correlation id")

@@ -64,7 +64,9 @@ extension SessionWorker {
         // A member link names a published name as a direct-tcpip NAME:PORT, with the correlation id
         // as originator (SessionWorker+ClusterNames).
         var memberName: (rules: MemberRules, correlation: String)?
-        if let rules = rules as? MemberRules, subtype == SSH_CHANNEL_DIRECT_TCPIP.rawValue {
+        // (Any other host is a TCP open, which the member rules refuse.)
+        if let rules = rules as? MemberRules, subtype == SSH_CHANNEL_DIRECT_TCPIP.rawValue,
+           ServiceName.isNameRequest(destination) {
             guard Self.isCorrelationID(originatorHost) else {
                 return perform(core.refuseMalformed(.init(
                     kind: request.kind, target: request.target,
