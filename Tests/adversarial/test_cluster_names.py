@@ -4,12 +4,15 @@ on whichever proxy holds it. Three proxies on one real etcd: a name published on
 alex-echo:7, decided there by permit_name_open and relayed over the member link to A, which
 delivers it to the sharer's session (data checked by SHA-256 both ways, one correlation id on
 both proxies' records); a second publish on B is refused naming A; `kill -9 A` takes the name
-with A's lease, and B may then publish it."""
+with A's lease, and B may then publish it; A stopped past its TTL is fenced: its sharer's session
+ends (`lease lost`) and the name, published on B meanwhile, stays B's."""
 
 from __future__ import annotations
 
 import base64
 import json
+import os
+import signal
 import subprocess
 import time
 
@@ -211,3 +214,28 @@ def test_ssh_J_proxy_b_alex_ssh_reaches_the_sharers_sshd_on_a(start_daemon, etcd
     sent = wait_for(lambda: relays(b, "to") or None, "B's relay record")
     wait_for(lambda: any(r["correlation"] == sent[0]["correlation"] for r in relays(a, "from")) or None,
              "A's relay record with B's correlation id")
+
+
+def test_a_proxy_stopped_past_its_ttl_is_fenced_and_its_name_stays_with_b(start_daemon, etcd, services, procs):
+    echo = services(echo_handler)
+    a, b, c = cluster(start_daemon, etcd)
+    sharer_a = publish(a, procs, echo.port)
+    os.kill(a.pid, signal.SIGSTOP)
+    try:
+        wait_for(lambda: name_record(etcd) is None, "A's name to expire while A is stopped", timeout=TTL + 5,
+                 interval=0.01)
+        sharer_b = publish(b, procs, echo.port)
+        assert name_record(etcd)["proxy"] == "b"
+    finally:
+        os.kill(a.pid, signal.SIGCONT)
+    # A, running again, finds its lease unconfirmed for too long: the session that published the
+    # name ends, and the name stays B's.
+    wait_for(lambda: a.events("session-end", reason="lease lost"), "A's session-end record (lease lost)", timeout=10)
+    wait_for(lambda: not sharer_a.alive(), "the sharer's ssh on A to be disconnected", timeout=10)
+    assert name_record(etcd)["proxy"] == "b"
+    assert sharer_b.alive()
+    # Reached from C (and A) through B now.
+    for daemon in (c, a):
+        opened = echo_through(daemon, "blake", size=64 << 10)
+        assert opened.outcome == "opened", f"alex-echo:7 from {daemon.proxy_id}: {opened}"
+    assert [r["peer"] for r in relays(a, "to")] == ["b"]
