@@ -3,7 +3,7 @@ import PortcullisCluster
 import PortcullisPolicy
 import PortcullisServer
 
-/// The registry as peering reads it from etcd: `claims/socket/REL_PATH` and `members/PROXY_ID`
+/// The registry as peering reads it from etcd: `claims/socket/REL_PATH`, `names/NAME` and `members/PROXY_ID`
 /// under the cluster prefix (JSON values, see docs/cluster-design.md), read fresh for a relay;
 /// the member list also kept as a view refreshed every half second for admitting member links.
 final class EtcdPeerDirectory: PeerDirectory, @unchecked Sendable {
@@ -28,6 +28,15 @@ final class EtcdPeerDirectory: PeerDirectory, @unchecked Sendable {
             throw DirectoryError(description: "\(prefix)claims/socket/\(relativePath) is not a claim record")
         }
         return SocketClaim(proxy: proxy)
+    }
+
+    func nameClaim(_ name: String) throws -> NameClaim? {
+        guard let value = try client.get(prefix + "names/" + name) else { return nil }
+        guard let object = Self.object(value.value), let proxy = object["proxy"] as? String,
+              let port = object["port"] as? Int else {
+            throw DirectoryError(description: "\(prefix)names/\(name) is not a name record (proxy, port)")
+        }
+        return NameClaim(proxy: proxy, port: port)
     }
 
     func member(_ proxyID: String) throws -> PeerMember? {

@@ -91,6 +91,30 @@ struct TunnelRegistryTests {
         }
     }
 
+    @Test func aNameIsPublishedOncePerClusterUnderTheLeaseAndGoesWhenReleased() throws {
+        let etcd = try EtcdServer()
+        let client = try EtcdClient(urls: [etcd.url])
+        let a = registry(etcd, "a"), b = registry(etcd, "b")
+        try a.start(); try b.start()
+        defer { a.stop(); b.stop() }
+        guard case .granted(let claim) = a.claimName("alex-ssh", session: 7, key: "alex", port: 22) else {
+            Issue.record("A's publish refused"); return
+        }
+        let stored = try #require(try client.get("/portcullis/names/alex-ssh"))
+        #expect(stored.lease == a.currentLease)
+        #expect(stored.valueString == #"{"key":"alex","port":22,"proxy":"a","session":7}"#)
+        // Another port of the same name is the same name.
+        guard case .taken(let holder) = b.claimName("alex-ssh", session: 1, key: "sam", port: 2222) else {
+            Issue.record("B's second publish of the same name was not refused"); return
+        }
+        #expect(holder == NameRecord(proxy: "a", session: 7, key: "alex", port: 22))
+        claim.release()
+        #expect(try client.get("/portcullis/names/alex-ssh") == nil)
+        guard case .granted = b.claimName("alex-ssh", session: 1, key: "sam", port: 2222) else {
+            Issue.record("B could not publish the withdrawn name"); return
+        }
+    }
+
     @Test func aReleaseNeverDeletesAClaimWrittenOverIt() throws {
         let etcd = try EtcdServer()
         let client = try EtcdClient(urls: [etcd.url])

@@ -75,9 +75,12 @@ import Testing
         let rules = MemberRules(member: "b")
         #expect(rules.decide(.streamLocalOpen(path: "/srv/tunnels/alex/web.sock")).isAllowed)
         for request in [ForwardRequest.streamLocalListen(path: "/srv/tunnels/alex/x.sock"),
-                        .tcpListen(host: "127.0.0.1", port: 8080), .tcpOpen(host: "127.0.0.1", port: 22)] {
-            #expect(rules.decide(request) == .deny(reason: "a member link may only open sockets this proxy serves"))
+                        .tcpListen(host: "127.0.0.1", port: 8080), .tcpOpen(host: "127.0.0.1", port: 22),
+                        .namePublish(name: "alex-ssh", port: 22)] {
+            #expect(rules.decide(request) == .deny(reason: "a member link may only open sockets and names this proxy serves"))
         }
+        // Whether this proxy publishes the name is checked where it is delivered.
+        #expect(rules.decide(.nameOpen(name: "alex-ssh", port: 22)).isAllowed)
         #expect(rules.dynamicPortRanges(host: "127.0.0.1").isEmpty)
     }
 

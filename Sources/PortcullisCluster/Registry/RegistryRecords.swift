@@ -6,12 +6,15 @@ public enum ClaimTarget: Sendable, Hashable, CustomStringConvertible {
     case socket(relativePath: String)
     /// A TCP listen, by the host and port the client asked for.
     case tcp(host: String, port: Int)
+    /// A published name (`ssh -R NAME:PORT:...`), one per cluster whatever its port.
+    case name(String)
 
     /// The key under the cluster prefix: `claims/socket/REL_PATH` or `claims/tcp/HOST:PORT`.
     public var key: String {
         switch self {
         case .socket(let path): "claims/socket/\(path)"
         case .tcp(let host, let port): "claims/tcp/\(host):\(port)"
+        case .name(let name): "names/\(name)"
         }
     }
 
@@ -19,6 +22,7 @@ public enum ClaimTarget: Sendable, Hashable, CustomStringConvertible {
         switch self {
         case .socket(let path): path
         case .tcp(let host, let port): "\(host):\(port)"
+        case .name(let name): "name \(name)"
         }
     }
 }
@@ -35,6 +39,21 @@ public struct ClaimHolder: Sendable, Equatable, Codable {
         self.session = session
         self.key = key
         self.since = since
+    }
+}
+
+/// A name record, `names/NAME`: who publishes the name, and the port it was published with.
+public struct NameRecord: Sendable, Equatable, Codable {
+    public let proxy: String
+    public let session: UInt64
+    public let key: String
+    public let port: Int
+
+    public init(proxy: String, session: UInt64, key: String, port: Int) {
+        self.proxy = proxy
+        self.session = session
+        self.key = key
+        self.port = port
     }
 }
 

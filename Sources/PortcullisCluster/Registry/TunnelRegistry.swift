@@ -168,9 +168,46 @@ public final class TunnelRegistry: @unchecked Sendable {
 
     /// Claims `target` for `session` of `key` (a key name, for the record), before it is bound.
     public func claim(_ target: ClaimTarget, session: UInt64, key: String) -> ClaimOutcome {
-        let fullKey = prefix + target.key
         let holder = ClaimHolder(proxy: member.proxyID, session: session, key: key, since: RegistryJSON.now())
-        let value = RegistryJSON.encode(holder)
+        switch claimRecord(target, session: session, value: RegistryJSON.encode(holder)) {
+        case .granted(let claim): return .granted(claim)
+        case .unavailable(let reason): return .unavailable(reason)
+        case .taken(let bytes):
+            return .taken(RegistryJSON.decode(ClaimHolder.self, bytes)
+                          ?? ClaimHolder(proxy: "(unreadable claim record)", session: 0, key: "", since: ""))
+        }
+    }
+
+    /// How a name publish came out.
+    public enum NameOutcome: Sendable {
+        case granted(Claim)
+        /// Another session (of this proxy or another) publishes it.
+        case taken(NameRecord)
+        case unavailable(String)
+    }
+
+    /// Publishes `name` for `session` of `key` with `port` (`names/NAME`, create-only under this
+    /// proxy's lease, fenced and released as a claim is).
+    public func claimName(_ name: String, session: UInt64, key: String, port: Int) -> NameOutcome {
+        let record = NameRecord(proxy: member.proxyID, session: session, key: key, port: port)
+        switch claimRecord(.name(name), session: session, value: RegistryJSON.encode(record)) {
+        case .granted(let claim): return .granted(claim)
+        case .unavailable(let reason): return .unavailable(reason)
+        case .taken(let bytes):
+            return .taken(RegistryJSON.decode(NameRecord.self, bytes)
+                          ?? NameRecord(proxy: "(unreadable name record)", session: 0, key: "", port: 0))
+        }
+    }
+
+    private enum RecordOutcome {
+        case granted(Claim)
+        case taken([UInt8])
+        case unavailable(String)
+    }
+
+    /// The create-only txn behind every claim: `value` under `target`'s key with this proxy's lease.
+    private func claimRecord(_ target: ClaimTarget, session: UInt64, value: String) -> RecordOutcome {
+        let fullKey = prefix + target.key
         for _ in 0..<3 {
             let lease: LeaseID
             switch state.withLock({ $0.lease.claimable(now: clock()) }) {
@@ -209,9 +246,7 @@ public final class TunnelRegistry: @unchecked Sendable {
                     _ = try? client.compareAndDelete(fullKey, modRevision: current.modRevision)
                     continue
                 }
-                let holder = RegistryJSON.decode(ClaimHolder.self, current.value)
-                    ?? ClaimHolder(proxy: "(unreadable claim record)", session: 0, key: "", since: "")
-                return .taken(holder)
+                return .taken(current.value)
             }
         }
         return .unavailable("cluster registry: \(target) kept changing while claimed; try again")

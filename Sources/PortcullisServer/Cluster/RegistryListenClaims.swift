@@ -54,6 +54,8 @@ public final class RegistryListenClaims: ListenClaims, @unchecked Sendable {
             // A path outside socket_root is never bound (the bind says why): nothing to claim.
             guard path.hasPrefix(socketRoot), path.count > socketRoot.count else { return .granted(nil) }
             target = .socket(relativePath: String(path.dropFirst(socketRoot.count)))
+        case .namePublish(let name, let port):
+            return claimName(name, port: port, session: session, key: key)
         default:
             return .granted(nil)
         }
@@ -64,6 +66,20 @@ public final class RegistryListenClaims: ListenClaims, @unchecked Sendable {
             let what = if case .streamLocalListen(let path) = request { path } else { target.description }
             return .refused("\(what) is in use by another session on proxy \"\(holder.proxy)\" "
                             + "(cluster claim \(registry.prefix)\(target.key): session \(holder.session), key \(holder.key))")
+        case .unavailable(let reason):
+            return .refused(reason)
+        }
+    }
+
+    /// A name is one per cluster: `names/NAME` under this proxy's lease, so that a second publish
+    /// on any proxy is refused naming the holder, and the name goes with the lease if this proxy dies.
+    private func claimName(_ name: String, port: Int, session: UInt64, key: String) -> ListenClaimDecision {
+        switch registry.claimName(name, session: session, key: key, port: port) {
+        case .granted(let claim):
+            return .granted(Held(claim))
+        case .taken(let holder):
+            return .refused("name \(name) is already published by session \(holder.session) (key \(holder.key)) "
+                            + "on proxy \"\(holder.proxy)\" (cluster name \(registry.prefix)names/\(name))")
         case .unavailable(let reason):
             return .refused(reason)
         }

@@ -75,7 +75,8 @@ final class RemoteForward {
     /// A consumer's connection for the published name, on this forward's loop: a channel to the
     /// client, once the client has been told the name is published; closed otherwise.
     fileprivate func delivered(_ fd: Int32, originator: Endpoint?) {
-        guard active, !cancelled else {
+        // A name whose cluster record went with a lost lease may be published elsewhere by now.
+        guard active, !cancelled, claim?.lostReason == nil else {
             Glibc.close(fd)
             return
         }

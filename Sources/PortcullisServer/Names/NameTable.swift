@@ -23,10 +23,10 @@ public struct NameHolder: Sendable {
     public var description: String { "session \(session) (key \(keyName))" }
 }
 
-/// The table of published names, behind the small protocol a cluster-wide table can take over:
-/// claim a name (or be told who holds it), release it, look it up. On one daemon it lives in
-/// memory; in cluster mode `names/NAME` in etcd, held under the proxy's lease, can stand behind
-/// the same three calls (a remote holder's `deliver` then relays over the member link).
+/// The table of this daemon's published names: claim a name (or be told who holds it), release
+/// it, look it up. In cluster mode a publish is first claimed as `names/NAME` in etcd under the
+/// proxy's lease (`RegistryListenClaims`), and a name another member holds is found there and
+/// relayed over the member link (`SessionWorker+ClusterNames`); this table keeps the local holders.
 public protocol NameDirectory: AnyObject, Sendable {
     /// Claims `name` for `holder`; the current holder if the name is taken (nothing changes then).
     func publish(_ name: String, holder: NameHolder) -> NameHolder?

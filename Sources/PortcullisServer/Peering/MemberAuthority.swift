@@ -36,7 +36,7 @@ public struct MemberAuthority: SessionAuthority {
 }
 
 /// A member link's rights: opening, by its path relative to socket_root, a socket this proxy
-/// serves. No listen, no TCP open, no shell.
+/// serves, or a name one of its sessions publishes. No listen, no TCP open, no shell.
 public struct MemberRules: SessionRules {
     /// The member's proxy id.
     public let member: String
@@ -54,8 +54,12 @@ public struct MemberRules: SessionRules {
             // Whether the path is one this proxy serves is checked where the socket is opened.
             return .allow(rule: Grant(location: SourceLocation(file: "members/\(member)", line: 0),
                                       pattern: "sockets this proxy serves"))
+        case .nameOpen:
+            // Whether this proxy publishes the name is checked where it is delivered.
+            return .allow(rule: Grant(location: SourceLocation(file: "members/\(member)", line: 0),
+                                      pattern: "names this proxy publishes"))
         default:
-            return .deny(reason: "a member link may only open sockets this proxy serves")
+            return .deny(reason: "a member link may only open sockets and names this proxy serves")
         }
     }
 

@@ -7,11 +7,28 @@ public protocol PeerDirectory: Sendable {
     /// The claim on the socket `relativePath` (relative to socket_root), read fresh; nil: none.
     /// Called off the event loops (it may wait for etcd).
     func socketClaim(_ relativePath: String) throws -> SocketClaim?
+    /// The record of the published name `name`, read fresh; nil: not published. Off the loops.
+    func nameClaim(_ name: String) throws -> NameClaim?
     /// The member record of `proxyID`, read fresh; nil: not a current member.
     func member(_ proxyID: String) throws -> PeerMember?
     /// The current members as last seen (a view refreshed in the background): what a member link
     /// is admitted against. Called on the event loops, so it never waits.
     func currentMembers() -> [PeerMember]
+}
+
+extension PeerDirectory {
+    /// A directory that knows no names (a single daemon's): every name is unpublished elsewhere.
+    public func nameClaim(_ name: String) throws -> NameClaim? { nil }
+}
+
+/// `names/NAME`: the proxy whose session publishes a name, and the port it was published with.
+public struct NameClaim: Sendable, Hashable {
+    public let proxy: String
+    public let port: Int
+    public init(proxy: String, port: Int) {
+        self.proxy = proxy
+        self.port = port
+    }
 }
 
 /// `claims/socket/REL_PATH`: the proxy serving a socket path.

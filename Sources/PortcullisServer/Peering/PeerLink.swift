@@ -25,6 +25,8 @@ final class PeerLink: @unchecked Sendable {
     struct Request {
         let relativePath: String
         let correlation: String
+        /// A name open: `relativePath` is the name, opened as `direct-tcpip` NAME:PORT.
+        let port: Int?
         let completion: @Sendable (Peering.Outcome) -> Void
     }
 
@@ -48,14 +50,15 @@ final class PeerLink: @unchecked Sendable {
     }
 
     /// Queues an open; a dead link refuses it with its reason at once.
-    func open(relativePath: String, correlation: String, completion: @escaping @Sendable (Peering.Outcome) -> Void) {
+    func open(relativePath: String, correlation: String, port: Int? = nil,
+              completion: @escaping @Sendable (Peering.Outcome) -> Void) {
         lock.lock()
         if let reason = deathReason {
             lock.unlock()
             completion(.failed(reason: reason, peer: proxy))
             return
         }
-        queued.append(Request(relativePath: relativePath, correlation: correlation, completion: completion))
+        queued.append(Request(relativePath: relativePath, correlation: correlation, port: port, completion: completion))
         var one: UInt64 = 1
         _ = write(wakeFD, &one, 8)
         lock.unlock()
@@ -174,12 +177,17 @@ final class PeerLink: @unchecked Sendable {
     }
 
     /// direct-streamlocal@openssh.com to the member, with the relative path, and the correlation
-    /// id in the reserved string.
+    /// id in the reserved string; for a name, direct-tcpip NAME:PORT with the id as originator.
     private func advanceOpens() {
         let current = opening
         opening = []
         for (request, channel) in current {
-            switch ssh_channel_open_forward_unix(channel, request.relativePath, request.correlation, 0) {
+            let opened = if let port = request.port {
+                ssh_channel_open_forward(channel, request.relativePath, Int32(port), request.correlation, 0)
+            } else {
+                ssh_channel_open_forward_unix(channel, request.relativePath, request.correlation, 0)
+            }
+            switch opened {
             case SSH_OK:
                 var pair: [Int32] = [-1, -1]
                 guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue),

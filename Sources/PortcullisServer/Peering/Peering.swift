@@ -53,6 +53,22 @@ public final class Peering: @unchecked Sendable {
         }
     }
 
+    /// Reads who publishes `name` (off the loop); `completion` runs on another thread.
+    func lookupName(_ name: String, completion: @escaping @Sendable (Result<NameClaim?, any Error>) -> Void) {
+        lookups.async { [self] in
+            completion(Result { try directory.nameClaim(name) })
+        }
+    }
+
+    /// Opens `name:port` on `proxy`, which publishes it: a `direct-tcpip` on the member link whose
+    /// host is the name and whose originator is `correlation`.
+    func openName(_ name: String, port: Int, on proxy: String, correlation: String,
+                  completion: @escaping @Sendable (Outcome) -> Void) {
+        lookups.async { [self] in
+            link(to: proxy).open(relativePath: name, correlation: correlation, port: port, completion: completion)
+        }
+    }
+
     /// The link to `proxy`, made now if there is none or the last one died.
     private func link(to proxy: String) -> PeerLink {
         lock.lock()

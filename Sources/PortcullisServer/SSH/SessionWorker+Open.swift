@@ -61,8 +61,24 @@ extension SessionWorker {
                                                           reason: refusal.reason, isOpen: true)), about: message)
             }
         }
+        // A member link names a published name as a direct-tcpip NAME:PORT, with the correlation id
+        // as originator (SessionWorker+ClusterNames).
+        var memberName: (rules: MemberRules, correlation: String)?
+        // (Any other host is a TCP open, which the member rules refuse.)
+        if let rules = rules as? MemberRules, subtype == SSH_CHANNEL_DIRECT_TCPIP.rawValue,
+           ServiceName.isNameRequest(destination) {
+            guard Self.isCorrelationID(originatorHost) else {
+                return perform(core.refuseMalformed(.init(
+                    kind: request.kind, target: request.target,
+                    reason: "member \(rules.member): the correlation id (originator address) must be 1 to 128 "
+                        + "letters, digits, '.', '-', '_' or ':' characters", isOpen: true)), about: message)
+            }
+            memberName = (rules, originatorHost)
+        }
         var attempt = OpenAttempt(message: message, request: request, channel: channel,
-                                  originator: member.map { "relay \($0.correlation) from proxy \($0.rules.member)" } ?? originator)
+                                  originator: member.map { "relay \($0.correlation) from proxy \($0.rules.member)" }
+                                      ?? memberName.map { "relay \($0.correlation) from proxy \($0.rules.member)" }
+                                      ?? originator)
         // max_channels, counted from the request on: opens still connecting hold descriptors too.
         switch takeChannel() {
         case .success(let slot):
@@ -72,8 +88,16 @@ extension SessionWorker {
             return SSH_MESSAGE_CALLBACK_KEEP
         }
         if case .tcpOpen(let host, let port) = request {
+            if let memberName {
+                serveMemberName(attempt, name: host, port: port, correlation: memberName.correlation, rules: memberName.rules)
+                return SSH_MESSAGE_CALLBACK_KEEP
+            }
             if ServiceName.isNameRequest(host), let holder = names.lookup(host) {
                 openName(attempt, name: host, port: port, holder: holder)
+                return SSH_MESSAGE_CALLBACK_KEEP
+            }
+            if ServiceName.isNameRequest(host), ServiceName.problem(host) == nil, let peering = configuration.peering {
+                openRemoteName(attempt, name: host, port: port, peering: peering)
                 return SSH_MESSAGE_CALLBACK_KEEP
             }
             openTCP(attempt, host: host, port: port)
@@ -125,7 +149,7 @@ extension SessionWorker {
 
     /// A `direct-tcpip` open, as the core plans it: refused without any lookup when no rule could
     /// allow it, connected at once to a numeric host, or resolved off the loop (`HostResolver`).
-    private func openTCP(_ attempt: OpenAttempt, host: String, port: Int) {
+    func openTCP(_ attempt: OpenAttempt, host: String, port: Int) {
         let numeric = Socket.numericAddress(host: host, port: port)
         switch core.planTCPOpen(host: host, port: port, numericAddress: numeric?.host) {
         case .refuse(.deny(let reason)) where ServiceName.isNameRequest(host) && ServiceName.problem(host) == nil:

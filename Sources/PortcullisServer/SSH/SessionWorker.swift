@@ -56,6 +56,8 @@ final class SessionWorker: @unchecked Sendable {
     var resolving: [PendingResolution] = []
     /// `direct-streamlocal` opens waiting to learn whether another member holds the socket.
     var relaying: [PendingRelay] = []
+    /// `direct-tcpip` opens to a name waiting to learn whether another member publishes it.
+    var nameLookups: [PendingNameLookup] = []
     /// Name publishes waiting to learn whether the name is also a host name.
     var publishing: [PendingPublish] = []
     /// Session channels of clients that asked for a shell; freed when the session ends.
@@ -312,6 +314,7 @@ final class SessionWorker: @unchecked Sendable {
     private func service() {
         replies.sendDue()
         serviceResolutions()
+        serviceNameLookups()
         serviceRelays()
         servicePublishes()
         let connecting = outbound
@@ -353,6 +356,7 @@ final class SessionWorker: @unchecked Sendable {
             ssh_message_free(pending.attempt.message)
         }
         resolving = []
+        abandonNameLookups()
         abandonRelays()
         for pending in publishing {
             pending.request?.cancel()
