@@ -6,14 +6,16 @@ administrator sees.
 from __future__ import annotations
 
 import json
+import os
 import time
 
 import pytest
 
 import stresslib
 from rawssh import direct_tcpip, open_channel
-from stresslib import wait_for
-from test_cluster_peering import PREFIX, _digest_service, _member, _member_transport, _relay_open, _rule, _share
+from stresslib import sha256, wait_for
+from test_cluster_peering import PREFIX, _digest_service, _exchange, _forward, _member, _member_transport, \
+    _relay_open, _rule, _share
 
 
 def _fake_member(etcd, workdir, proxy_id: str, port: int = 1):
@@ -137,3 +139,73 @@ def test_a_hung_etcd_does_not_stall_the_other_sessions_on_a_proxy(start_daemon, 
     finally:
         for transport in [attacker, *victims]:
             transport.close()
+
+
+def test_a_proxy_with_a_long_proxy_id_can_relay(start_daemon, etcd, procs, services, workdir):
+    """Finding: a proxy_id may be 253 characters (a host name, the default), but the holder took a
+    correlation id (PROXY_ID-SESSION-CHANNEL-RANDOM) of at most 128: every relayed open from a
+    proxy whose id is longer than about 100 characters was refused ("the correlation id ... must be
+    1 to 128 ..."), and its users reached no socket on another proxy."""
+    long_id = "b." + "x" * 148
+    a = _member(start_daemon, etcd, "a", {"sharer": _rule("listen", workdir)})
+    b = _member(start_daemon, etcd, long_id, {"reader-b": _rule("open", workdir)})
+    for daemon in (a, b):
+        wait_for(lambda: f"peering: members a, {long_id}" in daemon.stderr(), f"{daemon.proxy_id[:8]} to see both")
+    service = _digest_service(services)
+    _share(a, procs, f"{a.socket_root}/alex/web.sock", service.port)
+    local = str(workdir / "b.sock")
+    _forward(b, procs, "reader-b", local, f"{b.socket_root}/alex/web.sock")
+    try:
+        answer, _, _ = _exchange(local, b"ping")
+    except OSError:  # the relay refused: the consumer's connection is reset
+        answer = b""
+    refusals = [r.get("reason") for r in b.events("relay") if r.get("reason")]
+    assert answer.split(b"\n", 1)[0].decode() == sha256(b"ping"), refusals
+
+
+def test_a_member_s_odd_opens_are_refused_with_a_reason_and_nothing_is_served(start_daemon, etcd, procs, services,
+                                                                              workdir):
+    """Checked, holds: a member (its host key) asking for a correlation id with control characters
+    or of 100 KB, a path through a symbolic link under socket_root, a path of another proxy's
+    session or an empty one, is refused with a reason on the audit record; the socket it
+    names is never reached, and a 100 KB id is not written to the log."""
+    a = _member(start_daemon, etcd, "a", {"sharer": _rule("listen", workdir)})
+    key_path, _ = _fake_member(etcd, workdir, "m")
+    wait_for(lambda: "peering: members a, m" in a.stderr(), "a to see member m")
+    hits = []
+    reached = []
+
+    def handler(conn):
+        reached.append(1)
+        conn.close()
+    service = services(handler)
+    _share(a, procs, f"{a.socket_root}/alex/web.sock", service.port)
+    # A symbolic link (made by someone with write access under socket_root) to the served socket.
+    os.symlink(f"{a.socket_root}/alex/web.sock", f"{a.socket_root}/alex/link.sock")
+    link = _member_transport(a, key_path, "m")
+    try:
+        assert link.is_authenticated()
+        cases = {
+            "control": ("alex/web.sock", "m-1-1-\x1b[2J"),
+            "huge": ("alex/web.sock", "m" * 100_000),
+            "symlink": ("alex/link.sock", "m-1-3-x"),
+            "empty": ("", "m-1-4-x"),
+            "dot": ("alex/./web.sock", "m-1-5-x"),
+            "double-slash": ("alex//web.sock", "m-1-6-x"),
+            "nul": ("alex/web.sock\x00x", "m-1-7-x"),
+        }
+        for name, (path, correlation) in cases.items():
+            result = open_channel(link, "direct-streamlocal@openssh.com", _relay_open(path, correlation))
+            assert result.outcome == "refused" and result.reason, (name, result)
+            hits.append((name, result.reason))
+        assert link.is_active()
+        assert not reached, hits
+        # The control: a well-formed open of the same socket reaches the service.
+        good = open_channel(link, "direct-streamlocal@openssh.com", _relay_open("alex/web.sock", "m-1-8-x"))
+        assert good.outcome == "opened", good
+        wait_for(lambda: reached, "the well-formed open to reach the service")
+    finally:
+        link.close()
+    a.assert_alive()
+    log = (a.dir / "audit.log").read_text() if (a.dir / "audit.log").exists() else ""
+    assert "m" * 1000 not in log and "m" * 1000 not in a.stderr()
