@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import time
 
 import pytest
@@ -209,3 +210,50 @@ def test_a_member_s_odd_opens_are_refused_with_a_reason_and_nothing_is_served(st
     a.assert_alive()
     log = (a.dir / "audit.log").read_text() if (a.dir / "audit.log").exists() else ""
     assert "m" * 1000 not in log and "m" * 1000 not in a.stderr()
+
+
+def test_a_revoked_consumer_s_relayed_channels_end_on_the_holder_too(start_daemon, etcd, procs, services, workdir):
+    """Checked, holds: the key of a consumer on B is removed from etcd while its relayed channel to
+    A's socket is open: its session on B ends, and A's end of the relay (the connection to the
+    shared service) closes too, recorded on A with the same correlation id."""
+    a = _member(start_daemon, etcd, "a", {"sharer": _rule("listen", workdir)})
+    b = _member(start_daemon, etcd, "b", {"reader-b": _rule("open", workdir)})
+    for daemon in (a, b):
+        wait_for(lambda: "peering: members a, b" in daemon.stderr(), f"{daemon.proxy_id} to see both")
+    ended = []
+
+    def handler(conn):
+        while True:
+            try:
+                data = conn.recv(65536)
+            except OSError:
+                data = b""
+            if not data:
+                ended.append(time.monotonic())
+                return
+            conn.sendall(data)
+    service = services(handler)
+    _share(a, procs, f"{a.socket_root}/alex/web.sock", service.port)
+    local = str(workdir / "b.sock")
+    _forward(b, procs, "reader-b", local, f"{b.socket_root}/alex/web.sock")
+    consumer = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    consumer.settimeout(10)
+    consumer.connect(local)
+    try:
+        consumer.sendall(b"x")
+        assert consumer.recv(1) == b"x"
+        relay = wait_for(lambda: [r for r in b.events("relay") if not r.get("reason")], "b's relay record")[0]
+        etcd.delete(f"{PREFIX}keys/reader-b")
+        wait_for(lambda: [r for r in b.events("session-end") if r.get("key") == "reader-b"], "reader-b's session on b to end")
+        wait_for(lambda: ended, "A's end of the relay to close", timeout=10)
+        served = [r for r in a.events("relay") if r.get("correlation") == relay["correlation"]]
+        assert served and served[0]["direction"] == "from", served
+        closes = wait_for(lambda: a.events("channel-close", session=served[0]["session"], channel=served[0]["channel"]),
+                          "A's channel-close of the relay")
+        assert closes
+        # Every record of both proxies names its proxy.
+        for daemon in (a, b):
+            assert all(r.get("proxy") == daemon.proxy_id for r in daemon.audit()), \
+                [r for r in daemon.audit() if r.get("proxy") != daemon.proxy_id][:3]
+    finally:
+        consumer.close()
