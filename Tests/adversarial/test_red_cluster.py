@@ -15,6 +15,7 @@ import pytest
 import stresslib
 from rawssh import direct_tcpip, open_channel
 from stresslib import sha256, wait_for
+from test_cluster_policy import policyctl
 from test_cluster_peering import PREFIX, _digest_service, _exchange, _forward, _member, _member_transport, \
     _relay_open, _rule, _share
 
@@ -257,3 +258,29 @@ def test_a_revoked_consumer_s_relayed_channels_end_on_the_holder_too(start_daemo
                 [r for r in daemon.audit() if r.get("proxy") != daemon.proxy_id][:3]
     finally:
         consumer.close()
+
+
+@pytest.mark.xfail(strict=True, reason="a refused reload keeps the whole last good policy, removals included "
+                   "(ClusterPolicySource.changed -> Daemon.reload); fix: on a refused change, apply the last good "
+                   "entries minus those deleted since (removals only take rights away), and let policyctl remove-key "
+                   "run when other entries do not load")
+def test_a_broken_entry_in_etcd_does_not_keep_a_removed_key_alive(start_daemon, etcd, services, workdir):
+    """Finding: one entry that does not load, written straight into etcd (by hand, or a tool other
+    than policyctl), freezes the whole policy in force (fail-static), and then no key can be
+    revoked: `policyctl remove-key alex` refuses to run ("invalid configuration:
+    etcd:/portcullis/keys/zz:2: ..."), and deleting keys/alex in etcd is one more refused reload:
+    alex's live sessions go on, on every proxy, until someone finds and fixes keys/zz. A removal
+    only takes rights away; it should apply whatever else is broken."""
+    echo = services(stresslib.echo_handler)
+    rule = f'permit_open: ["127.0.0.1:{echo.port}"]'
+    a = start_daemon({"alex": rule, "keep": rule}, cluster=etcd, proxy_id="a")
+    live = a.paramiko_transport("alex")
+    try:
+        etcd.put(f"{PREFIX}keys/zz", b"name: zz\nkey: not a key\n")
+        wait_for(lambda: [r for r in a.events("daemon-reload") if r.get("outcome") == "rejected"], "the refused reload")
+        removed = policyctl(a.config_path, "remove-key", "alex")
+        if removed.returncode != 0:   # what an administrator falls back on
+            etcd.delete(f"{PREFIX}keys/alex")
+        wait_for(lambda: not live.is_active(), "alex's session to end once alex is removed", timeout=5)
+    finally:
+        live.close()
