@@ -284,3 +284,89 @@ def test_a_broken_entry_in_etcd_does_not_keep_a_removed_key_alive(start_daemon, 
         wait_for(lambda: not live.is_active(), "alex's session to end once alex is removed", timeout=5)
     finally:
         live.close()
+
+
+class _FakeEtcd:
+    """Something on an etcd endpoint that is not etcd: it answers each connection with `answer`
+    (bytes, or a callable writing to the socket), whatever was asked."""
+
+    def __init__(self, answer):
+        import threading
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(16)
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        self.answer = answer
+        self.stopped = False
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def put(self, key, value, lease=None):
+        raise AssertionError("the fake etcd holds no keys")
+
+    def _serve(self):
+        import threading
+        while not self.stopped:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._one, args=(conn,), daemon=True).start()
+
+    def _one(self, conn):
+        try:
+            conn.settimeout(30)
+            conn.recv(65536)
+            if callable(self.answer):
+                self.answer(conn)
+            else:
+                conn.sendall(self.answer)
+        except OSError:
+            pass
+        finally:
+            conn.close()
+
+    def stop(self):
+        self.stopped = True
+        self.listener.close()
+
+
+def _endless_json(conn):
+    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n")
+    chunk = b'{"kvs":[' + b'{"key":"AAAA","value":"' + b"A" * 65536 + b'"},' 
+    for _ in range(2000):   # 128 MiB, unless the reader stops first
+        conn.sendall(chunk)
+
+
+@pytest.mark.parametrize("answer", [
+    pytest.param(b"\x00\xff\xfegarbage\r\n\r\n\x1b[2J", id="garbage"),
+    pytest.param(b"HTTP/1.1 200 OK\r\nContent-Length: 12\r\n\r\n{\"kvs\": [1]}", id="wrong-shape"),
+    pytest.param(_endless_json, id="giant"),
+])
+def test_a_proxy_whose_etcd_answers_nonsense_refuses_to_start_saying_why(start_daemon, answer):
+    """With no snapshot and an "etcd" answering garbage, the wrong JSON, or a body without end, the
+    proxy does not start, within seconds, saying why; the endless answer is cut at the client's
+    limit (RSS stays bounded). Finding (wrong-shape): a 200 answer without header.revision, whose
+    kvs were not key-values, was read as an empty range at revision 0: the proxy started with no
+    keys ("policy from etcd at revision 0 (0 keys)"), would have written that to its snapshot, and
+    then logged "etcd unreachable"/"etcd reachable again" twice a second for ever."""
+    fake = _FakeEtcd(answer)
+    try:
+        daemon = start_daemon({}, cluster=fake, proxy_id="a", wait_listening=False)
+        daemon.expect_exit = True
+        peak = [0]
+
+        def exited():
+            if daemon.alive():
+                try:
+                    peak[0] = max(peak[0], daemon.rss_kib())
+                except Exception:
+                    pass
+                return False
+            return True
+        wait_for(exited, "the proxy to refuse to start", timeout=30, interval=0.05)
+        log = daemon.stderr()
+        assert "listening on" not in log, log
+        assert "refusing to start without a policy" in log, log
+        assert peak[0] < 200 * 1024, f"RSS reached {peak[0]} KiB reading the answer"
+    finally:
+        fake.stop()
