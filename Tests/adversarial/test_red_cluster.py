@@ -370,3 +370,34 @@ def test_a_proxy_whose_etcd_answers_nonsense_refuses_to_start_saying_why(start_d
         assert peak[0] < 200 * 1024, f"RSS reached {peak[0]} KiB reading the answer"
     finally:
         fake.stop()
+
+
+def test_a_proxy_does_not_overwrite_a_member_record_it_no_longer_holds(start_daemon, etcd, services):
+    """Finding: a proxy rewrote its member record (the sessions count) with a plain put. Once
+    members/a had been deleted (by an administrator) and another proxy had registered as "a", the
+    first one's next count change overwrote the newcomer's record with its own host key and
+    address: the newcomer's member links were refused from then on, and two proxies called "a" were
+    both in the cluster. Now the rewrite is a compare-and-swap on the revision it last wrote; a
+    record changed by someone else is left alone and the proxy says so."""
+    echo = services(stresslib.echo_handler)
+    first = start_daemon({"alex": f'permit_open: ["127.0.0.1:{echo.port}"]'}, cluster=etcd, proxy_id="a")
+    wait_for(lambda: etcd.get(f"{PREFIX}members/a"), "a's member record")
+    etcd.delete(f"{PREFIX}members/a")
+    second = start_daemon({}, cluster=etcd, proxy_id="a")
+    second.keys.update(first.keys)
+    second_key = second.known_hosts.read_text().split(" ", 1)[1].strip().split()[:2]
+
+    def holder():
+        value = etcd.get(f"{PREFIX}members/a")
+        return json.loads(value)["host_key"].split()[:2] if value else None
+    wait_for(lambda: holder() == second_key, "the second proxy's member record")
+    session = first.paramiko_transport("alex")   # the first proxy's sessions count changes
+    try:
+        deadline = time.monotonic() + 3   # several keep-alives (lease_ttl 2s: every 0.67 s)
+        while time.monotonic() < deadline:
+            assert holder() == second_key, "the first proxy overwrote the second one's member record"
+            time.sleep(0.05)
+        wait_for(lambda: "members/a" in first.stderr() and "not rewritten" in first.stderr(),
+                 "the first proxy to say it left the record alone")
+    finally:
+        session.close()
