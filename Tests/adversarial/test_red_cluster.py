@@ -75,8 +75,10 @@ def test_a_hung_etcd_is_noticed_by_the_policy_watch(start_daemon, etcd):
     cluster-disconnected record, `policyctl status` not stale) while no change could reach it; the
     same for a connection a network drops silently. Now a probe every 2 s (a linearizable read)
     that gets no answer is a lost connection: fail-static, said, reconnected."""
-    a = start_daemon({}, cluster=etcd, proxy_id="a")
-    wait_for(lambda: (a.dir / "policy.snapshot").exists(), "a's snapshot")
+    a = start_daemon({"spare": 'permit_open: ["127.0.0.1:1"]'}, cluster=etcd, proxy_id="a")
+    # The watch is up and delivering: a change reaches the proxy.
+    etcd.delete(f"{PREFIX}keys/spare")
+    wait_for(lambda: [r for r in a.events("daemon-reload") if r.get("outcome") == "applied"], "the watched change")
     etcd.pause()
     try:
         records = wait_for(lambda: a.events("cluster-disconnected"), "a's cluster-disconnected record", timeout=15)
