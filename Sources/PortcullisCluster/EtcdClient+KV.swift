@@ -18,8 +18,22 @@ extension EtcdClient {
         let (answer, endpoint) = try call("/v3/kv/range", [
             "key": GatewayJSON.base64(prefix), "range_end": GatewayJSON.base64(GatewayJSON.prefixEnd(prefix)),
         ], idempotent: true)
-        let kvs = try (answer["kvs"] as? [[String: Any]] ?? []).map { try GatewayJSON.keyValue($0, endpoint) }
-        return (kvs, GatewayJSON.revision(answer))
+        // An answer that is not a range (no revision, kvs that are not key-values) is refused, never
+        // taken for an empty one: a policy read from it would have no keys.
+        let revision = GatewayJSON.revision(answer)
+        guard revision > 0 else { throw EtcdError.badResponse(endpoint, "a range answer without header.revision") }
+        let objects: [[String: Any]]
+        switch answer["kvs"] {
+        case nil: objects = []
+        case let list as [Any]:
+            let kvs = list.compactMap { $0 as? [String: Any] }
+            guard kvs.count == list.count, kvs.allSatisfy({ $0["key"] is String }) else {
+                throw EtcdError.badResponse(endpoint, "a range answer whose kvs are not all key-values")
+            }
+            objects = kvs
+        default: throw EtcdError.badResponse(endpoint, "a range answer whose kvs is not a list")
+        }
+        return (try objects.map { try GatewayJSON.keyValue($0, endpoint) }, revision)
     }
 
     /// Sets `key` to `value` (attached to `lease`, if given); the revision of the write.

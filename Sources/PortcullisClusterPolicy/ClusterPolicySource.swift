@@ -37,6 +37,9 @@ public final class ClusterPolicySource: @unchecked Sendable {
     public let store: ClusterKeyStore
     public let snapshotPath: String
     private let retryDelay: Double
+    /// Seconds between two probes of etcd while the watch runs: a watch stream that has gone
+    /// silent (etcd hung, or a connection a network drops without a word) says nothing itself.
+    private let probeInterval: Double
     private let log: @Sendable (String) -> Void
     private let lock = NSLock()
     /// The entries as etcd last said (by name), and the revision of that.
@@ -55,11 +58,12 @@ public final class ClusterPolicySource: @unchecked Sendable {
     private var apply: (@Sendable (String) -> Bool)?
     private var events: (@Sendable (Event) -> Void)?
 
-    public init(store: ClusterKeyStore, snapshotPath: String, retryDelay: Double = 0.5,
+    public init(store: ClusterKeyStore, snapshotPath: String, retryDelay: Double = 0.5, probeInterval: Double = 2,
                 log: @escaping @Sendable (String) -> Void) {
         self.store = store
         self.snapshotPath = snapshotPath
         self.retryDelay = retryDelay
+        self.probeInterval = probeInterval
         self.log = log
         state = State(connected: false, since: Date(), revision: 0, reason: "not started")
     }
@@ -148,6 +152,24 @@ public final class ClusterPolicySource: @unchecked Sendable {
                               handler: { [self] event in queue.sync { self.changed(event, generation: mine) } })
         lock.withLock {
             if generation == mine, !stopped { self.watch = watch } else { watch.cancel() }
+        }
+        probeSoon(generation: mine)
+    }
+
+    /// While watch `mine` runs: asks etcd a linearizable read every `probeInterval` (off the
+    /// queue, which applies the changes); no answer within the client's timeout is a lost
+    /// connection, as a broken watch is (fail-static, said, reconnected).
+    private func probeSoon(generation mine: Int) {
+        queue.asyncAfter(deadline: .now() + probeInterval) { [self] in
+            guard lock.withLock({ generation == mine && !stopped }) else { return }
+            DispatchQueue.global().async { [self] in
+                do {
+                    _ = try store.client.get(store.directory)
+                    queue.async { self.probeSoon(generation: mine) }
+                } catch {
+                    queue.async { self.lost(generation: mine, reason: "etcd did not answer while watched: \(error)") }
+                }
+            }
         }
     }
 

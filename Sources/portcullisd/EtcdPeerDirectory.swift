@@ -11,6 +11,8 @@ final class EtcdPeerDirectory: PeerDirectory, @unchecked Sendable {
     private let prefix: String
     private let lock = NSLock()
     private var members: [PeerMember] = []
+    private var generation: UInt64 = 0
+    private var observers: [@Sendable () -> Void] = []
     private let log: DaemonLog
 
     init(settings: ClusterSettings, log: DaemonLog) throws {
@@ -50,6 +52,18 @@ final class EtcdPeerDirectory: PeerDirectory, @unchecked Sendable {
         return members
     }
 
+    var membersGeneration: UInt64 {
+        lock.lock()
+        defer { lock.unlock() }
+        return generation
+    }
+
+    func observeMembers(_ changed: @escaping @Sendable () -> Void) {
+        lock.lock()
+        observers.append(changed)
+        lock.unlock()
+    }
+
     /// Reads `members/` again and again; a failed read keeps the last view (and says so once).
     private func refresh() {
         var failing = false
@@ -70,7 +84,11 @@ final class EtcdPeerDirectory: PeerDirectory, @unchecked Sendable {
                 lock.lock()
                 let changed = Set(members) != Set(seen)
                 members = seen
+                if changed { generation &+= 1 }
+                let observers = changed ? self.observers : []
                 lock.unlock()
+                // Sessions admitted against the old view are admitted again (a removed member's link ends).
+                observers.forEach { $0() }
                 if changed || problems != lastProblems {
                     log.line("peering: members " + (seen.isEmpty ? "(none)" : seen.map(\.proxyID).sorted().joined(separator: ", "))
                              + (problems.isEmpty ? "" : "; ignored: " + problems.joined(separator: "; ")))

@@ -92,4 +92,43 @@ import Testing
                 == "alex/x.sock is not served by proxy a")
         #expect(PeerLink.hostKeyAlgorithms("ssh-rsa") == "rsa-sha2-512,rsa-sha2-256")
     }
+
+    /// A member view that can change, as the daemon's etcd view does.
+    final class ChangingDirectory: PeerDirectory, @unchecked Sendable {
+        let lock = NSLock()
+        var members: [PeerMember]
+        var count: UInt64 = 0
+        init(_ members: [PeerMember]) { self.members = members }
+        func socketClaim(_ relativePath: String) throws -> SocketClaim? { nil }
+        func member(_ proxyID: String) throws -> PeerMember? { currentMembers().first { $0.proxyID == proxyID } }
+        func currentMembers() -> [PeerMember] { lock.withLock { members } }
+        var membersGeneration: UInt64 { lock.withLock { count } }
+        func remove(_ proxyID: String) { lock.withLock { members.removeAll { $0.proxyID == proxyID }; count += 1 } }
+    }
+
+    /// Red team: a member whose record went is no longer admitted, and the authority's generation
+    /// moves with the member view, so that its live link is admitted again (and ended).
+    @Test func aRemovedMemberIsNoLongerAdmittedAndTheGenerationMoves() {
+        let directory = ChangingDirectory([
+            PeerMember(proxyID: "a", advertise: "127.0.0.1:2201", hostKey: Self.key(1)),
+            PeerMember(proxyID: "m", advertise: "127.0.0.1:2203", hostKey: Self.key(3)),
+        ])
+        let authority = MemberAuthority(inner: Refusing(), directory: directory, proxyID: "a")
+        guard case .admitted = authority.admit(user: "m", key: Self.key(3), client: client) else {
+            Issue.record("member m refused")
+            return
+        }
+        let before = authority.generation
+        directory.remove("m")
+        #expect(authority.generation != before)
+        guard case .refused = authority.admit(user: "m", key: Self.key(3), client: client) else {
+            Issue.record("a removed member was admitted")
+            return
+        }
+    }
+
+    /// Refuses every key (the key policy for a key that is in no keys/* entry).
+    struct Refusing: SessionAuthority {
+        func admit(user: String, key: PublicKey, client: Endpoint) -> Admission { .refused(reason: "unknown key") }
+    }
 }

@@ -89,6 +89,9 @@ public final class TunnelRegistry: @unchecked Sendable {
         /// Claims released while etcd did not answer: deleted (if still ours) once it does.
         var pendingDeletes: [String: EtcdRevision] = [:]
         var sessionsWritten: Int?
+        /// The member record's mod_revision as this proxy last wrote it: a rewrite is a
+        /// compare-and-swap on it, so that a record someone else changed (or removed) is left alone.
+        var memberRevision: EtcdRevision?
         var stopping = false
     }
     private let state: Mutex<State>
@@ -297,8 +300,11 @@ public final class TunnelRegistry: @unchecked Sendable {
         let record = MemberRecord(advertise: member.advertise, hostKey: member.hostKey, started: started,
                                   sessions: sessionCount())
         switch try client.compareAndSwap(memberKey, RegistryJSON.encode(record), if: .absent, lease: lease) {
-        case .swapped:
-            state.withLock { $0.sessionsWritten = record.sessions }
+        case .swapped(let revision):
+            state.withLock {
+                $0.sessionsWritten = record.sessions
+                $0.memberRevision = revision
+            }
             return nil
         case .conflict(let current, _):
             guard let current else { return try register(client, lease: lease) }
@@ -357,10 +363,20 @@ public final class TunnelRegistry: @unchecked Sendable {
     /// Rewrites the member record when the session count changed (at most once per keep-alive).
     private func writeSessions(_ client: EtcdClient, lease: LeaseID) {
         let count = sessionCount()
-        guard state.withLock({ $0.sessionsWritten != count }) else { return }
+        guard let written = state.withLock({ $0.sessionsWritten != count ? $0.memberRevision : nil }) else { return }
         let record = MemberRecord(advertise: member.advertise, hostKey: member.hostKey, started: started, sessions: count)
-        if (try? client.put(memberKey, RegistryJSON.encode(record), lease: lease)) != nil {
-            state.withLock { $0.sessionsWritten = count }
+        switch try? client.compareAndSwap(memberKey, RegistryJSON.encode(record), if: .modRevision(written), lease: lease) {
+        case .swapped(let revision):
+            state.withLock {
+                $0.sessionsWritten = count
+                $0.memberRevision = revision
+            }
+        case .conflict:
+            // Deleted, or another proxy's now: never overwritten (it registers again if its lease goes).
+            state.withLock { $0.memberRevision = nil }
+            log("cluster registry: \(memberKey) was changed or removed by someone else: not rewritten")
+        case nil:
+            break
         }
     }
 
@@ -383,6 +399,7 @@ public final class TunnelRegistry: @unchecked Sendable {
                 state.pendingDeletes[key] = nil
             }
             state.sessionsWritten = nil
+            state.memberRevision = nil
             return sessions.sorted()
         }
         log("cluster registry: \(reason) (lease \(lease) not confirmed in time); \(sessions.count) session(s) holding claims end")

@@ -16,7 +16,9 @@ public struct MemberAuthority: SessionAuthority {
         self.proxyID = proxyID
     }
 
-    public var generation: UInt64 { inner.generation }
+    /// Moves when the key policy or the member view changes: each live session, member links
+    /// included, is then admitted again (a member whose record went loses its link).
+    public var generation: UInt64 { inner.generation &+ directory.membersGeneration }
 
     public func admit(user: String, key: PublicKey, client: Endpoint) -> Admission {
         let members = directory.currentMembers()

@@ -14,6 +14,18 @@ public protocol PeerDirectory: Sendable {
     /// The current members as last seen (a view refreshed in the background): what a member link
     /// is admitted against. Called on the event loops, so it never waits.
     func currentMembers() -> [PeerMember]
+    /// Bumped each time the member view changes, so that the member links admitted against the
+    /// old view are checked again (a member whose record went loses its link).
+    var membersGeneration: UInt64 { get }
+    /// Calls `changed` (on any thread) each time the member view changes.
+    func observeMembers(_ changed: @escaping @Sendable () -> Void)
+}
+
+extension PeerDirectory {
+    /// A directory whose member view never changes.
+    public var membersGeneration: UInt64 { 0 }
+
+    public func observeMembers(_ changed: @escaping @Sendable () -> Void) {}
 }
 
 extension PeerDirectory {

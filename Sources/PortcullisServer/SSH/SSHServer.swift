@@ -81,6 +81,8 @@ public final class SSHServer: @unchecked Sendable {
         for loop in loops {
             recorder.onProgress { loop.recorderProgressed() }
         }
+        // A member view that changed is checked at once, as a reload is: a removed member's link ends.
+        configuration.peering?.directory.observeMembers { [weak self] in self?.rulesChanged() }
         var pipeFDs: [Int32] = [0, 0]
         guard pipe(&pipeFDs) == 0 else { throw ServerError(description: "pipe failed") }
         pipeFDs.forEach(Socket.makeNonBlocking)

@@ -107,8 +107,10 @@ extension SessionWorker {
             return .failure(.init(reason: "member \(rules.member): socket path \(relativePath) under socket_root: \(problem)"))
         }
         let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_:".utf8)
-        guard (1...128).contains(correlation.utf8.count), correlation.utf8.allSatisfy(allowed.contains) else {
-            return .failure(.init(reason: "member \(rules.member): the correlation id (reserved string) must be 1 to 128 "
+        // The longest id a member makes: a 253-character proxy id, "-", a session and a channel (20 digits
+        // each at most), "-", 8 hex digits.
+        guard (1...320).contains(correlation.utf8.count), correlation.utf8.allSatisfy(allowed.contains) else {
+            return .failure(.init(reason: "member \(rules.member): the correlation id (reserved string) must be 1 to 320 "
                                         + "letters, digits, '.', '-', '_' or ':' characters"))
         }
         return .success(MemberOpen(rules: rules, relativePath: relativePath, path: path, correlation: correlation))
