@@ -43,10 +43,12 @@ struct TLSSetupError: Error { let message: String }
 final class TLSSession {
     private let conn: OpaquePointer
     private let endpoint: EtcdEndpoint
+    private let hasClientCertificate: Bool
 
     /// Sets up the session and completes the handshake before `deadline`.
     init(fd: Int32, endpoint: EtcdEndpoint, tls: EtcdTLS, deadline: Deadline) throws {
         self.endpoint = endpoint
+        hasClientCertificate = tls.certFile != nil
         let ctx: OpaquePointer
         do { ctx = try TLSContexts.shared.context(for: tls) } catch {
             throw EtcdError.unreachable(endpoint, "TLS: \(error.message)")
@@ -60,7 +62,7 @@ final class TLSSession {
             let rc = etcdtls_handshake(conn)
             if rc == 1 { return }
             guard rc == ETCDTLS_WANT_READ || rc == ETCDTLS_WANT_WRITE else {
-                throw EtcdError.unreachable(endpoint, "TLS handshake failed: \(lastError())")
+                throw EtcdError.unreachable(endpoint, "TLS handshake failed: \(lastError())\(refusedClientHint())")
             }
             var pfd = pollfd(fd: fd, events: Int16(rc == ETCDTLS_WANT_READ ? POLLIN : POLLOUT), revents: 0)
             if TCPConnection.pollRetrying(&pfd, deadline) == 0 {
@@ -89,7 +91,17 @@ final class TLSSession {
         if n >= 0 { return .done(n) }
         if n == Int(ETCDTLS_WANT_READ) { return .wantRead }
         if n == Int(ETCDTLS_WANT_WRITE) { return .wantWrite }
-        throw EtcdError.badResponse(endpoint, "TLS connection lost while \(what): \(lastError())")
+        throw EtcdError.badResponse(endpoint, "TLS connection lost while \(what): \(lastError())\(refusedClientHint())")
+    }
+
+    /// What etcd's alert most likely means, when it refused this client's certificate (or its lack of one).
+    private func refusedClientHint() -> String {
+        let error = lastError()
+        guard error.contains("alert bad certificate") || error.contains("alert certificate required")
+            || error.contains("alert unknown ca") else { return "" }
+        return hasClientCertificate
+            ? " (etcd refused this client certificate: is it signed by a CA etcd trusts?)"
+            : " (etcd demands a client certificate: set tls_cert and tls_key)"
     }
 
     private func lastError() -> String {
