@@ -54,6 +54,7 @@ extension ConfigLoader {
             reader.report(fields["etcd"]?.key ?? node, "cluster: missing required field \"etcd\" (the etcd endpoints, e.g. [\"http://127.0.0.1:2379\"])")
             valid = false
         }
+        let etcdValid = valid
         if let (text, node) = scalar("prefix") {
             if let problem = prefixProblem(text) {
                 reader.report(node, "cluster.prefix \(NodeReader.quoted(text)): \(problem)")
@@ -86,7 +87,7 @@ extension ConfigLoader {
                 settings.snapshot = text.hasPrefix("/") ? text : resolve(text, besides: reader.path)
             }
         }
-        if !readTLS(fields, etcd: settings.etcd, into: &settings, reader: &reader) { valid = false }
+        if !readTLS(fields, etcd: etcdValid ? settings.etcd : [], into: &settings, reader: &reader) { valid = false }
         return valid ? settings : nil
     }
 

@@ -4,7 +4,8 @@ import Yams
 extension ConfigLoader {
     /// Reads `tls_ca`, `tls_cert` and `tls_key` against the endpoints' scheme: https endpoints need
     /// `tls_ca`; `tls_cert` and `tls_key` come together or not at all; http endpoints take none of
-    /// them; http and https are not mixed. Paths are relative to the config file; each must be a
+    /// them; http and https are not mixed (`etcd` empty: the endpoints had problems of their own,
+    /// so only the files are checked). Paths are relative to the config file; each must be a
     /// readable file. False if anything was reported.
     static func readTLS(_ fields: [String: (key: Node, value: Node)], etcd: [ClusterSettings.Endpoint],
                         into settings: inout ClusterSettings, reader: inout NodeReader) -> Bool {
