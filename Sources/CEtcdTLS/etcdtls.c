@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <pthread.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
@@ -29,24 +30,26 @@ static int nosig_write(BIO *bio, const char *data, int len) {
     return (int)n;
 }
 
+static BIO_METHOD *nosig;
+static pthread_once_t nosig_once = PTHREAD_ONCE_INIT;
+
+static void nosig_build(void) {
+    const BIO_METHOD *base = BIO_s_socket();
+    BIO_METHOD *m = BIO_meth_new(BIO_TYPE_SOCKET, "etcd socket");
+    if (m == NULL) return;
+    BIO_meth_set_write(m, nosig_write);
+    BIO_meth_set_read(m, BIO_meth_get_read(base));
+    BIO_meth_set_puts(m, BIO_meth_get_puts(base));
+    BIO_meth_set_ctrl(m, BIO_meth_get_ctrl(base));
+    BIO_meth_set_create(m, BIO_meth_get_create(base));
+    BIO_meth_set_destroy(m, BIO_meth_get_destroy(base));
+    nosig = m;
+}
+
+/* Built once for the process. */
 static BIO_METHOD *nosig_method(void) {
-    static BIO_METHOD *method;
-    static int ready;
-    if (!ready) {
-        /* Built once; a race here only builds an identical second copy. */
-        const BIO_METHOD *base = BIO_s_socket();
-        BIO_METHOD *m = BIO_meth_new(BIO_TYPE_SOCKET, "etcd socket");
-        if (m == NULL) return NULL;
-        BIO_meth_set_write(m, nosig_write);
-        BIO_meth_set_read(m, BIO_meth_get_read(base));
-        BIO_meth_set_puts(m, BIO_meth_get_puts(base));
-        BIO_meth_set_ctrl(m, BIO_meth_get_ctrl(base));
-        BIO_meth_set_create(m, BIO_meth_get_create(base));
-        BIO_meth_set_destroy(m, BIO_meth_get_destroy(base));
-        method = m;
-        ready = 1;
-    }
-    return method;
+    pthread_once(&nosig_once, nosig_build);
+    return nosig;
 }
 
 etcdtls_ctx *etcdtls_ctx_new(const char *ca_file, const char *cert_file, const char *key_file,
