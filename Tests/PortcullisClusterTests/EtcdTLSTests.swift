@@ -75,6 +75,24 @@ struct EtcdTLSTests {
         #expect("\(error)".contains("TLS handshake: no answer before the deadline"), "\(error)")
     }
 
+    @Test func aServerThatSpeaksOnlyTLS11IsRefused() throws {
+        let certificates = try TestCertificates()
+        let port = try freePort()
+        let server = try BackgroundProcess("/usr/bin/openssl", [
+            "s_server", "-accept", "127.0.0.1:\(port)", "-cert", certificates.serverCert, "-key", certificates.serverKey,
+            "-tls1_1", "-cipher", "DEFAULT:@SECLEVEL=0", "-quiet",
+        ], errorFile: certificates.directory.file("s_server.log"))
+        defer { server.stop() }
+        try waitUntil("openssl s_server on \(port)") {
+            (try? TCPConnection(to: EtcdEndpoint(host: "127.0.0.1", port: port), deadline: Deadline(after: 0.5))) != nil
+        }
+        let client = try EtcdClient(endpoints: [EtcdEndpoint(host: "127.0.0.1", port: port, tls: EtcdTLS(caFile: certificates.ca))],
+                                    requestTimeout: 5)
+        let error = try #require(throws: EtcdError.self) { try client.get("/tls/a") }
+        #expect("\(error)".contains("cannot connect: TLS handshake failed: "), "\(error)")
+        #expect("\(error)".contains("protocol"), "\(error)")
+    }
+
     @Test func httpsURLsNeedTLSSettingsAndHTTPURLsRefuseThem() throws {
         #expect(throws: EtcdError.self) { try EtcdEndpoint(parsing: "https://127.0.0.1:2379") }
         #expect(throws: EtcdError.self) { try EtcdEndpoint(parsing: "http://127.0.0.1:2379", tls: EtcdTLS(caFile: "/ca.pem")) }
