@@ -119,6 +119,14 @@ def test_a_daemon_on_https_etcd_admits_a_key_added_with_policyctl(start_daemon, 
         assert etcd.get("/portcullis/keys/bob") is not None
         # The watch (over TLS) applies it.
         wait_for(lambda: forward_works(daemon, "bob", echo.port), "bob admitted after policyctl add-key", timeout=10)
+
+        # The registry registered the proxy over TLS, and policyctl's cluster view reads it the same way.
+        def members():
+            status = subprocess.run([str(policyctl_binary()), "cluster", "status", "--json", "--config", str(daemon.config_path)],
+                                    capture_output=True, text=True, timeout=30)
+            assert status.returncode == 0, status.stderr
+            return [member["proxy"] for member in json.loads(status.stdout)["members"]]
+        wait_for(lambda: members() == ["a"], "proxy a in policyctl cluster status", timeout=10, interval=0.2)
     finally:
         etcd.stop()
 
