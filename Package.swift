@@ -33,7 +33,7 @@ let package = Package(
         // The libssh glue: listeners, sessions, forwards, the byte pump.
         .target(
             name: "PortcullisServer",
-            dependencies: ["CLibSSH", "PortcullisPolicy", "PortcullisAudit", "PortcullisCluster"],
+            dependencies: ["CLibSSH", "PortcullisPolicy", "PortcullisAudit", "PortcullisCluster", "PortcullisClusterPolicy"],
             swiftSettings: libsshHeaders
         ),
         .executableTarget(
@@ -66,8 +66,10 @@ let package = Package(
                           path: "Benchmarks/audit-bench"),
         // What every test target shares: temporary directories, a process runner, waiting with a deadline.
         .target(name: "PortcullisTestSupport", dependencies: ["PortcullisPolicy"], path: "Tests/PortcullisTestSupport"),
+        // TLS to etcd: OpenSSL's libssl on a non-blocking socket, the macros Swift cannot call wrapped.
+        .target(name: "CEtcdTLS", linkerSettings: [.linkedLibrary("ssl"), .linkedLibrary("crypto")]),
         // Cluster mode (issue 14): a minimal etcd v3 client over the JSON gateway, on its own sockets.
-        .target(name: "PortcullisCluster"),
+        .target(name: "PortcullisCluster", dependencies: ["CEtcdTLS"]),
         // Cluster mode's policy source: key entries read and written in etcd, the watch, the snapshot.
         .target(name: "PortcullisClusterPolicy", dependencies: ["PortcullisCluster", "PortcullisPolicy"]),
         .testTarget(name: "PortcullisClusterTests",

@@ -1,11 +1,11 @@
 import Foundation
 
 /// A minimal etcd v3 client speaking the v3 JSON gateway (`POST /v3/...`, etcd 3.4's prefix) over
-/// plain HTTP/1.1 on its own TCP sockets; no URLSession, so no libcurl in the static build.
+/// HTTP/1.1 on its own TCP sockets; no URLSession, so no libcurl in the static build.
 ///
 /// Endpoints are tried in order: a connection failure moves on to the next one (any failure, for
 /// requests that are safe to repeat). Every request has a deadline. Responses are size-limited.
-/// Only `http://` for now; https with tls_cert / tls_key / tls_ca is the next step.
+/// `https://` endpoints speak TLS 1.2+ (OpenSSL), verifying etcd against their CA and host name.
 public final class EtcdClient: Sendable {
     public let endpoints: [EtcdEndpoint]
     /// Seconds each request (connect, send, answer) may take on one endpoint.
@@ -20,9 +20,9 @@ public final class EtcdClient: Sendable {
         self.maxResponseBytes = maxResponseBytes
     }
 
-    /// Parses each `http://HOST:PORT`.
-    public convenience init(urls: [String], requestTimeout: Double = 5, maxResponseBytes: Int = 16 << 20) throws {
-        try self.init(endpoints: urls.map(EtcdEndpoint.init(parsing:)), requestTimeout: requestTimeout,
+    /// Parses each `http://HOST:PORT` or `https://HOST:PORT` (those with `tls`).
+    public convenience init(urls: [String], tls: EtcdTLS? = nil, requestTimeout: Double = 5, maxResponseBytes: Int = 16 << 20) throws {
+        try self.init(endpoints: urls.map { try EtcdEndpoint(parsing: $0, tls: tls) }, requestTimeout: requestTimeout,
                       maxResponseBytes: maxResponseBytes)
     }
 

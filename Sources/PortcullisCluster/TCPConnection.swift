@@ -5,9 +5,19 @@ import Foundation
 final class TCPConnection {
     let endpoint: EtcdEndpoint
     private var fd: Int32
+    /// The TLS session for an `https://` endpoint; nil for `http://`.
+    private var tls: TLSSession?
 
-    /// Connects to `endpoint` before `deadline`; `EtcdError.unreachable` otherwise.
-    init(to endpoint: EtcdEndpoint, deadline: Deadline) throws {
+    /// Connects to `endpoint` before `deadline` (with the TLS handshake, for https);
+    /// `EtcdError.unreachable` otherwise.
+    convenience init(to endpoint: EtcdEndpoint, deadline: Deadline) throws {
+        try self.init(plain: endpoint, deadline: deadline)
+        if let settings = endpoint.tls {
+            tls = try TLSSession(fd: fd, endpoint: endpoint, tls: settings, deadline: deadline)
+        }
+    }
+
+    private init(plain endpoint: EtcdEndpoint, deadline: Deadline) throws {
         self.endpoint = endpoint
         var hints = addrinfo()
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
@@ -53,6 +63,7 @@ final class TCPConnection {
     deinit { close() }
 
     func close() {
+        tls = nil
         if fd >= 0 { _ = Glibc.close(fd); fd = -1 }
     }
 
@@ -60,6 +71,17 @@ final class TCPConnection {
     func write(_ bytes: [UInt8], deadline: Deadline) throws {
         var offset = 0
         while offset < bytes.count {
+            if let tls {
+                let events: Int16
+                switch try tls.write(bytes[offset...]) {
+                case .done(let n): offset += n; continue
+                case .wantRead: events = Int16(POLLIN)
+                case .wantWrite: events = Int16(POLLOUT)
+                }
+                var pfd = pollfd(fd: fd, events: events, revents: 0)
+                if TCPConnection.pollRetrying(&pfd, deadline) == 0 { throw EtcdError.timedOut(endpoint, "sending the request") }
+                continue
+            }
             let n = bytes[offset...].withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
             if n > 0 { offset += n; continue }
             guard n < 0, errno == EAGAIN || errno == EINTR else {
@@ -75,12 +97,21 @@ final class TCPConnection {
     func read(max: Int, deadline: Deadline?, cancelled: () -> Bool = { false }) throws -> [UInt8] {
         var buffer = [UInt8](repeating: 0, count: max)
         while true {
-            let n = buffer.withUnsafeMutableBytes { Glibc.recv(fd, $0.baseAddress, max, 0) }
-            if n >= 0 { return Array(buffer[0..<n]) }
-            guard errno == EAGAIN || errno == EINTR else {
-                throw EtcdError.badResponse(endpoint, "connection lost while reading: \(String(cString: strerror(errno)))")
+            var events = Int16(POLLIN)
+            if let tls {
+                switch try tls.read(&buffer) {
+                case .done(let n): return Array(buffer[0..<n])
+                case .wantRead: break
+                case .wantWrite: events = Int16(POLLOUT)
+                }
+            } else {
+                let n = buffer.withUnsafeMutableBytes { Glibc.recv(fd, $0.baseAddress, max, 0) }
+                if n >= 0 { return Array(buffer[0..<n]) }
+                guard errno == EAGAIN || errno == EINTR else {
+                    throw EtcdError.badResponse(endpoint, "connection lost while reading: \(String(cString: strerror(errno)))")
+                }
             }
-            var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            var pfd = pollfd(fd: fd, events: events, revents: 0)
             if let deadline {
                 if TCPConnection.pollRetrying(&pfd, deadline) == 0 { throw EtcdError.timedOut(endpoint, "waiting for the response") }
             } else {
@@ -102,7 +133,7 @@ final class TCPConnection {
     }
 
     /// poll(2) until ready or the deadline: >0 ready, 0 timed out, <0 error.
-    private static func pollRetrying(_ pfd: inout pollfd, _ deadline: Deadline) -> Int32 {
+    static func pollRetrying(_ pfd: inout pollfd, _ deadline: Deadline) -> Int32 {
         while true {
             let rc = poll(&pfd, 1, deadline.millisecondsLeft)
             if rc < 0 && errno == EINTR { continue }

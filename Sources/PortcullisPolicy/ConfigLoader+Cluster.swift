@@ -47,13 +47,14 @@ extension ConfigLoader {
             let before = reader.problems.count
             settings.etcd = reader.list(list, field: "cluster.etcd") { text, _ throws(PatternError) in try etcdEndpoint(text) }
             if reader.problems.count > before { valid = false } else if settings.etcd.isEmpty {
-                reader.report(list, "cluster.etcd: expected at least one endpoint (http://HOST:PORT)")
+                reader.report(list, "cluster.etcd: expected at least one endpoint (http://HOST:PORT or https://HOST:PORT)")
                 valid = false
             }
         } else {
             reader.report(fields["etcd"]?.key ?? node, "cluster: missing required field \"etcd\" (the etcd endpoints, e.g. [\"http://127.0.0.1:2379\"])")
             valid = false
         }
+        let etcdValid = valid
         if let (text, node) = scalar("prefix") {
             if let problem = prefixProblem(text) {
                 reader.report(node, "cluster.prefix \(NodeReader.quoted(text)): \(problem)")
@@ -86,34 +87,25 @@ extension ConfigLoader {
                 settings.snapshot = text.hasPrefix("/") ? text : resolve(text, besides: reader.path)
             }
         }
-        for name in ["tls_cert", "tls_key", "tls_ca"] {
-            if let entry = fields[name] {
-                reader.report(entry.key, "cluster.\(name): TLS to etcd is not supported yet; reach etcd over "
-                              + "http:// on loopback or a private network")
-                valid = false
-            }
-        }
+        if !readTLS(fields, etcd: etcdValid ? settings.etcd : [], into: &settings, reader: &reader) { valid = false }
         return valid ? settings : nil
     }
 
-    /// `http://HOST:PORT`, an IPv6 host in brackets; anything else names what is wrong.
+    /// `http://HOST:PORT` or `https://HOST:PORT`, an IPv6 host in brackets; anything else names what is wrong.
     static func etcdEndpoint(_ text: String) throws(PatternError) -> ClusterSettings.Endpoint {
-        let scheme = "http://"
-        guard text.hasPrefix(scheme) else {
-            throw PatternError(text.hasPrefix("https://")
-                ? "https is not supported yet: use http:// on loopback or a private network"
-                : "expected http://HOST:PORT")
+        guard let scheme = [ClusterSettings.Endpoint.Scheme.https, .http].first(where: { text.hasPrefix("\($0.rawValue)://") }) else {
+            throw PatternError("expected http://HOST:PORT or https://HOST:PORT")
         }
-        var rest = String(text.dropFirst(scheme.count))
+        var rest = String(text.dropFirst(scheme.rawValue.count + 3))
         if rest.hasSuffix("/") { rest.removeLast() }
         guard let (host, portText) = HostPort.split(rest, portOptional: false), let host, !host.isEmpty,
               !host.contains("/"), !host.contains("@") else {
-            throw PatternError("expected http://HOST:PORT (an IPv6 host in brackets)")
+            throw PatternError("expected \(scheme.rawValue)://HOST:PORT (an IPv6 host in brackets)")
         }
         guard portText.allSatisfy({ $0.isASCII && $0.isNumber }), let port = UInt16(portText), port > 0 else {
             throw PatternError("port must be 1-65535")
         }
-        return ClusterSettings.Endpoint(host: host, port: port)
+        return ClusterSettings.Endpoint(scheme: scheme, host: host, port: port)
     }
 
     /// Why `text` cannot be the key prefix; nil if it can.

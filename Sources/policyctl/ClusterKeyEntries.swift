@@ -14,7 +14,7 @@ struct ClusterKeyEntries {
     /// Reads every entry of the cluster `settings` name; etcd unreachable is a failure saying so.
     init(_ settings: ClusterSettings) throws(Failure) {
         do {
-            let client = try EtcdClient(endpoints: settings.etcd.map { EtcdEndpoint(host: $0.host, port: $0.port) })
+            let client = try EtcdClient(endpoints: settings.etcdEndpoints)
             store = ClusterKeyStore(client: client, prefix: settings.prefix)
             let read = try store.read()
             documents = Dictionary(read.documents.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })

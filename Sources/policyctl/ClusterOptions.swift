@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import PortcullisCluster
+import PortcullisClusterPolicy
 import PortcullisPolicy
 
 /// The etcd a cluster command reads: from the config's cluster: section.
@@ -21,7 +22,7 @@ struct ClusterOptions: ParsableArguments {
         guard let cluster = config.cluster else {
             throw Failure.usage("\(options.config) has no cluster: section; policyctl cluster reads the cluster's etcd")
         }
-        return ClusterReader(endpoints: cluster.etcd.map { EtcdEndpoint(host: $0.host, port: $0.port) }, prefix: cluster.prefix,
+        return ClusterReader(endpoints: cluster.etcdEndpoints, prefix: cluster.prefix,
                              timeout: timeout)
     }
 }

@@ -11,7 +11,7 @@ enum DaemonCluster {
     /// The source for `settings`, begun: the entries are read. Throws a sentence saying why the
     /// daemon cannot start (no etcd and no usable snapshot).
     static func begin(_ settings: ClusterSettings, log: @escaping @Sendable (String) -> Void) throws -> (ClusterPolicySource, String) {
-        let client = try EtcdClient(endpoints: settings.etcd.map { EtcdEndpoint(host: $0.host, port: $0.port) },
+        let client = try EtcdClient(endpoints: settings.etcdEndpoints,
                                     requestTimeout: 2)
         let source = ClusterPolicySource(store: ClusterKeyStore(client: client, prefix: settings.prefix),
                                          snapshotPath: settings.snapshot, log: log)

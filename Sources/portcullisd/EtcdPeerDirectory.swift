@@ -1,5 +1,6 @@
 import Foundation
 import PortcullisCluster
+import PortcullisClusterPolicy
 import PortcullisPolicy
 import PortcullisServer
 
@@ -16,7 +17,7 @@ final class EtcdPeerDirectory: PeerDirectory, @unchecked Sendable {
     private let log: DaemonLog
 
     init(settings: ClusterSettings, log: DaemonLog) throws {
-        client = try EtcdClient(urls: settings.etcd.map(\.description), requestTimeout: 3)
+        client = try EtcdClient(endpoints: settings.etcdEndpoints, requestTimeout: 3)
         prefix = settings.prefix
         self.log = log
         let thread = Thread { [self] in refresh() }

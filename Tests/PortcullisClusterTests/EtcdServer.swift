@@ -3,19 +3,38 @@ import Foundation
 import PortcullisTestSupport
 
 /// A real etcd (/usr/bin/etcd) on 127.0.0.1, on free ports, with its own data directory and name;
-/// killed when the test is done with it.
+/// killed when the test is done with it. With `tls`, it serves https only.
 final class EtcdServer: @unchecked Sendable {
+    /// How an https etcd is set up: its certificates, which server certificate it presents, and
+    /// whether it demands a client certificate signed by the CA (--client-cert-auth).
+    struct TLS {
+        let certificates: TestCertificates
+        var presentsOtherHost = false
+        var clientCertAuth = true
+    }
+
     static let binary = "/usr/bin/etcd"
     let directory: TemporaryDirectory
     let clientPort: UInt16
     let peerPort: UInt16
     let name: String
+    let tls: TLS?
     private var process: BackgroundProcess?
 
-    var endpoint: EtcdEndpoint { EtcdEndpoint(host: "127.0.0.1", port: clientPort) }
+    /// The endpoint a well-configured client uses (for https: the right CA and the client certificate).
+    var endpoint: EtcdEndpoint { EtcdEndpoint(host: "127.0.0.1", port: clientPort, tls: clientTLS()) }
     var url: String { endpoint.description }
 
-    init() throws {
+    /// TLS settings for a client of this etcd; by default the right CA and the client certificate.
+    func clientTLS(ca: String? = nil, withClientCertificate: Bool = true) -> EtcdTLS? {
+        guard let certificates = tls?.certificates else { return nil }
+        return EtcdTLS(caFile: ca ?? certificates.ca,
+                       certFile: withClientCertificate ? certificates.clientCert : nil,
+                       keyFile: withClientCertificate ? certificates.clientKey : nil)
+    }
+
+    init(tls: TLS? = nil) throws {
+        self.tls = tls
         directory = try TemporaryDirectory()
         clientPort = try freePort()
         peerPort = try freePort()
@@ -28,15 +47,29 @@ final class EtcdServer: @unchecked Sendable {
     /// Starts etcd (again, on the same data directory and ports) and waits for /health.
     func start() throws {
         let peer = "http://127.0.0.1:\(peerPort)"
-        process = try BackgroundProcess(EtcdServer.binary, [
+        var arguments = [
             "--name", name, "--data-dir", directory.file("data"),
             "--listen-client-urls", url, "--advertise-client-urls", url,
             "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
             "--initial-cluster", "\(name)=\(peer)"
-        ], errorFile: directory.file("etcd.log"))
+        ]
+        if let tls {
+            let certificates = tls.certificates
+            arguments += [
+                "--cert-file", tls.presentsOtherHost ? certificates.otherHostCert : certificates.serverCert,
+                "--key-file", tls.presentsOtherHost ? certificates.otherHostKey : certificates.serverKey,
+            ]
+            // etcd 3.4 demands client certificates whenever it is given a trusted CA.
+            if tls.clientCertAuth { arguments += ["--trusted-ca-file", certificates.ca, "--client-cert-auth"] }
+        }
+        process = try BackgroundProcess(EtcdServer.binary, arguments, errorFile: directory.file("etcd.log"))
         try waitUntil("etcd /health on \(url)", seconds: 30) {
             guard process?.isRunning == true else {
                 throw TestFailure("etcd exited: \(process?.stderr.suffix(2000) ?? "")")
+            }
+            // A certificate for another host cannot be checked from here: wait for etcd to say it serves.
+            if tls?.presentsOtherHost == true {
+                return (try? directory.read("etcd.log"))?.contains("serving client requests on") == true
             }
             return healthy()
         }

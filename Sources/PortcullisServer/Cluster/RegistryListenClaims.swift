@@ -1,4 +1,5 @@
 import PortcullisCluster
+import PortcullisClusterPolicy
 import PortcullisPolicy
 import Synchronization
 
@@ -18,7 +19,7 @@ public final class RegistryListenClaims: ListenClaims, @unchecked Sendable {
         let sessions = LiveSessionsLink()
         self.sessions = sessions
         registry = TunnelRegistry(
-            endpoints: settings.etcd.map { EtcdEndpoint(host: $0.host, port: $0.port) }, prefix: settings.prefix,
+            endpoints: settings.etcdEndpoints, prefix: settings.prefix,
             member: .init(proxyID: proxyID, advertise: settings.advertise ?? "", hostKey: hostKey),
             ttl: Double(settings.leaseTTL),
             sessionCount: { sessions.live?.totals().sessions ?? 0 },
