@@ -5,7 +5,20 @@
 #include <sys/socket.h>
 #include <sys/epoll.h>
 
+#include <openssl/crypto.h>
+
 #include <portcullis_libssh_build.h>
+
+/* OpenSSL frees its global state in an atexit handler. The daemon's threads (event loops, member
+ * links, etcd clients) may still be using it, or be running its thread-local destructors, while
+ * the main thread exits: that handler then crashes the process (SIGSEGV instead of exit status 0).
+ * Asked before anything else initialises OpenSSL (libssh's own constructor does), it is never
+ * registered; the kernel reclaims the memory at exit anyway. */
+__attribute__((constructor(101)))
+static void portcullis_openssl_without_atexit(void)
+{
+    OPENSSL_init_crypto(OPENSSL_INIT_NO_ATEXIT, NULL);
+}
 
 const char *portcullis_libssh_build(void)
 {

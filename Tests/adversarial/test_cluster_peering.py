@@ -377,3 +377,42 @@ def test_a_slow_consumer_holds_the_holder_back_not_the_proxies_memory(start_daem
     sock.close()
     assert all(got[i:i + len(block)] == block[:min(len(block), want - i)] for i in range(0, want, len(block))), \
         "the stream came through changed"
+
+
+def test_a_proxy_stopped_in_the_middle_of_a_relay_exits_0_and_the_holder_sees_the_link_end(
+        start_daemon, etcd, procs, services, workdir):
+    a = _member(start_daemon, etcd, "a", {"sharer": _rule("listen", workdir)})
+    b = _member(start_daemon, etcd, "b", {"reader-b": _rule("open", workdir)})
+    _members_seen(a, b)
+    block = pattern(1 << 20, seed=5)
+
+    def endless(conn: socket.socket):
+        try:
+            while True:
+                conn.sendall(block)
+        except OSError:
+            pass
+    service = services(endless)
+    _share(a, procs, f"{a.socket_root}/alex/web.sock", service.port)
+    _claim(etcd, "alex/web.sock", "a")
+    local = str(workdir / "b.sock")
+    _forward(b, procs, "reader-b", local, f"{b.socket_root}/alex/web.sock")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(20)
+    sock.connect(local)
+    assert len(sock.recv(65536)) > 0
+    link = wait_for(lambda: _relay_records(a, "from") or None, "A's relay record")[0]
+
+    # Bytes are in flight on the member link when B is told to stop.
+    b.expect_exit = True
+    code = b.stop()
+    assert code == 0, f"{b.describe_exit()}; last log lines:\n{b.stderr_tail()}"
+    assert "stopped" in b.stderr()
+    sock.close()
+    # A carries on: the member session that carried the relay ends, with its channel.
+    ended = wait_for(lambda: a.events("session-end", session=link["session"]) or None,
+                     "A's record of the member link's end", timeout=15)
+    # B's disconnect names the stop; when A's bytes were still unread in B's socket, B's close
+    # resets the connection first and A records the reset instead.
+    assert any(said in ended[0]["reason"] for said in ("this proxy is stopping", "reset by peer", "Socket error")), ended
+    assert a.alive()

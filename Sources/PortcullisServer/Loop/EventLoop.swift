@@ -34,6 +34,8 @@ final class EventLoop: @unchecked Sendable {
     private var scheduled: [ObjectIdentifier: UInt64] = [:]
     private var due: [ObjectIdentifier: SessionWorker] = [:]
     private var awaitingRecorder: Set<ObjectIdentifier> = []
+    /// Signalled when the loop's thread leaves its loop (after `finishWhenIdle`, its last session gone).
+    private let ended = DispatchSemaphore(value: 0)
     private static let wakeToken: UInt64 = 0
     private static let batch = 256
 
@@ -50,7 +52,10 @@ final class EventLoop: @unchecked Sendable {
             close(wakeFD)
             throw ServerError(description: "epoll_ctl: \(String(cString: strerror(errno)))")
         }
-        let thread = Thread { [self] in run() }
+        let thread = Thread { [self] in
+            run()
+            ended.signal()
+        }
         thread.name = name
         thread.stackSize = 1 << 20
         thread.start()
@@ -73,6 +78,13 @@ final class EventLoop: @unchecked Sendable {
         everyoneDue = true
         lock.unlock()
         wakeUp()
+    }
+
+    /// Waits until the loop's thread has left its loop, at most until `deadline`.
+    func waitUntilEnded(deadline: Date) -> Bool {
+        guard ended.wait(timeout: .now() + max(0, deadline.timeIntervalSinceNow)) == .success else { return false }
+        ended.signal()
+        return true
     }
 
     /// Takes over a session that has just been accepted; false once the loop is finishing.

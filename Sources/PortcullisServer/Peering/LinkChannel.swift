@@ -21,6 +21,9 @@ final class LinkChannel {
     private var pendingOffset = 0
     private var unconsumedInChannel = 0
     private var inLibSSH = false
+    /// The consumer's side is gone (a write to it failed): the channel is aborted at the next
+    /// `service()`. Never inside a libssh callback, where libssh still uses the channel afterwards.
+    private var consumerGone = false
     /// The member sent EOF; it closed the channel.
     private var eofReceived = false
     private var closedByPeer = false
@@ -69,6 +72,10 @@ final class LinkChannel {
     /// After each poll of the link: flush what waits, pass EOF on, end when both sides are done.
     func service() {
         guard !isFinished else { return }
+        if consumerGone {
+            finish(abort: true)
+            return
+        }
         if closedByPeer && !eofReceived {
             // A close without EOF: the holder cut the channel short (its socket's peer reset).
             fail("proxy \(proxy) ended the relayed channel before its end of data")
@@ -88,6 +95,10 @@ final class LinkChannel {
 
     func socketEvent(_ revents: Int32) {
         guard !isFinished, !inLibSSH else { return }
+        if consumerGone {
+            finish(abort: true)
+            return
+        }
         if revents & Int32(POLLOUT | POLLERR | POLLHUP) != 0 && (pendingToSocket > 0 || unconsumedInChannel > 0) {
             flushToSocket()
         }
@@ -119,8 +130,9 @@ final class LinkChannel {
         close(fd)
     }
 
+    /// libssh's data callback: the channel must outlive it (no `finish` in here).
     private func channelData(_ data: UnsafeMutableRawPointer, count: Int) -> Int32 {
-        if isFinished { return Int32(count) }
+        if isFinished || consumerGone { return Int32(count) }
         guard pendingToSocket == 0, !inLibSSH else {
             unconsumedInChannel = count
             return 0
@@ -131,13 +143,14 @@ final class LinkChannel {
     }
 
     private func writeToSocket(_ data: UnsafeRawPointer, count: Int) -> Int {
-        guard count > 0, !isFinished else { return 0 }
+        guard count > 0, !isFinished, !consumerGone else { return 0 }
         let written = send(fd, data, count, Int32(MSG_NOSIGNAL))
         if written < 0 {
             if errno != EAGAIN && errno != EINTR {
-                // The consumer's side is gone: nothing more can be delivered.
+                // The consumer's side is gone: nothing more can be delivered. This may run inside
+                // libssh's data callback, so the channel is aborted by the next `service()`.
                 end.abortByConsumer()
-                finish(abort: true)
+                consumerGone = true
             }
             return 0
         }
@@ -145,7 +158,7 @@ final class LinkChannel {
     }
 
     private func flushToSocket() {
-        while !isFinished {
+        while !isFinished && !consumerGone {
             if pendingToSocket > 0 {
                 let written = writeToSocket(toSocket + pendingOffset, count: pendingToSocket)
                 pendingOffset += written

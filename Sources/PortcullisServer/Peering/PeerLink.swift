@@ -14,7 +14,11 @@ final class PeerLink: @unchecked Sendable {
     // Under `lock`.
     private var queued: [Request] = []
     private var deathReason: String?
+    private var stopRequested = false
     private var wakeFD: Int32
+    /// Signalled once the link thread has closed its session (or never started one).
+    private let ended = DispatchSemaphore(value: 0)
+    private var started = false
 
     // The link thread's own.
     private var session: OpaquePointer?
@@ -36,6 +40,14 @@ final class PeerLink: @unchecked Sendable {
         wakeFD = eventfd(0, Int32(EFD_NONBLOCK | EFD_CLOEXEC))
     }
 
+    /// A link that is dead from the start with `deadReason`: every open on it fails with it.
+    init(proxy: String, peering: Peering, deadReason: String) {
+        self.proxy = proxy
+        self.peering = peering
+        wakeFD = -1
+        deathReason = deadReason
+    }
+
     var isDead: Bool {
         lock.lock()
         defer { lock.unlock() }
@@ -43,7 +55,11 @@ final class PeerLink: @unchecked Sendable {
     }
 
     func start() {
-        let thread = Thread { [self] in run() }
+        lock.withLock { started = true }
+        let thread = Thread { [self] in
+            run()
+            ended.signal()
+        }
         thread.name = "portcullis-link-\(proxy)"
         thread.stackSize = 1 << 20
         thread.start()
@@ -62,6 +78,26 @@ final class PeerLink: @unchecked Sendable {
         var one: UInt64 = 1
         _ = write(wakeFD, &one, 8)
         lock.unlock()
+    }
+
+    /// Asks the link thread to end the link: its channels fail with "this proxy is stopping".
+    func stop() {
+        lock.withLock {
+            stopRequested = true
+            if wakeFD >= 0 {
+                var one: UInt64 = 1
+                _ = write(wakeFD, &one, 8)
+            }
+        }
+    }
+
+    /// Waits until the link thread has closed its session, at most until `deadline`.
+    func waitUntilEnded(deadline: Date) -> Bool {
+        guard lock.withLock({ started }) else { return true }
+        let seconds = max(0, deadline.timeIntervalSinceNow)
+        guard ended.wait(timeout: .now() + seconds) == .success else { return false }
+        ended.signal()
+        return true
     }
 
     private var unreachable: String { "proxy \(proxy) unreachable" }
@@ -134,7 +170,13 @@ final class PeerLink: @unchecked Sendable {
             lock.lock()
             let arrived = queued
             queued = []
+            let stopping = stopRequested
             lock.unlock()
+            if stopping {
+                arrived.forEach { $0.completion(.failed(reason: "this proxy is stopping", peer: proxy)) }
+                die("this proxy is stopping")
+                return
+            }
             for request in arrived { begin(request, on: session) }
             advanceOpens()
             for channel in channels { channel.service() }
@@ -234,6 +276,8 @@ final class PeerLink: @unchecked Sendable {
         }
         event = nil
         if let session {
+            // The member sees why in its record of the link's end.
+            ssh_session_set_disconnect_message(session, reason)
             ssh_disconnect(session)
             ssh_free(session)
         }

@@ -15,6 +15,7 @@ public final class Peering: @unchecked Sendable {
     public var connectTimeout = 5
     private let lock = NSLock()
     private var links: [String: PeerLink] = [:]
+    private var stopped = false
     private let lookups = DispatchQueue(label: "portcullis.peering.lookup", attributes: .concurrent)
 
     /// Loads the private host key at `hostKeyPath` now (before any drop of privileges).
@@ -69,10 +70,25 @@ public final class Peering: @unchecked Sendable {
         }
     }
 
+    /// The daemon is stopping: every link ends ("this proxy is stopping"), and no new one is made.
+    /// Waits until each link's thread has closed its session, at most `timeout` seconds; returns
+    /// whether all did.
+    @discardableResult
+    public func stop(timeout: TimeInterval = 5) -> Bool {
+        let current = lock.withLock { () -> [PeerLink] in
+            stopped = true
+            return Array(links.values)
+        }
+        current.forEach { $0.stop() }
+        let deadline = Date().addingTimeInterval(timeout)
+        return current.allSatisfy { $0.waitUntilEnded(deadline: deadline) }
+    }
+
     /// The link to `proxy`, made now if there is none or the last one died.
     private func link(to proxy: String) -> PeerLink {
         lock.lock()
         defer { lock.unlock() }
+        if stopped { return PeerLink(proxy: proxy, peering: self, deadReason: "this proxy is stopping") }
         if let link = links[proxy], !link.isDead { return link }
         let link = PeerLink(proxy: proxy, peering: self)
         links[proxy] = link

@@ -17,6 +17,8 @@ public final class SSHServer: @unchecked Sendable {
     private var listeners: [Int32] = []
     private var wake: (read: Int32, write: Int32) = (-1, -1)
     private var acceptor: Thread?
+    /// Signalled when the accept thread has left its loop and freed the bind.
+    private let acceptorEnded = DispatchSemaphore(value: 0)
     private let lock = NSLock()
     private var nextSessionID: UInt64 = 0
     private var stopping = false
@@ -95,21 +97,32 @@ public final class SSHServer: @unchecked Sendable {
             stop()
             throw error
         }
-        let thread = Thread { [self] in acceptLoop() }
+        let thread = Thread { [self] in
+            acceptLoop()
+            acceptorEnded.signal()
+        }
         thread.name = "portcullis-accept"
         acceptor = thread
         thread.start()
     }
 
     /// Stops accepting, ends every session (each removes the socket files it created), and waits
-    /// for them, at most `timeout` seconds. Returns whether all sessions ended in time.
+    /// for them, at most `timeout` seconds; then ends the member links (cluster mode) and waits for
+    /// the server's threads to leave their loops, so that nothing of it still runs when the process
+    /// exits. Returns whether all sessions ended in time.
     @discardableResult
     public func shutdown(timeout: TimeInterval = 10) -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
         registry.beginStopping()
         stop()
         // Sessions of loops that had already been told to finish look again now.
         loops.forEach { $0.stepAll() }
-        return registry.waitForAll(deadline: Date().addingTimeInterval(timeout))
+        let clean = registry.waitForAll(deadline: deadline)
+        // Relays ended with their sessions; the links under them close now, each with a disconnect.
+        configuration.peering?.stop(timeout: 2)
+        if acceptor != nil, acceptorEnded.wait(timeout: .now() + 2) == .success { acceptorEnded.signal() }
+        if clean { loops.forEach { _ = $0.waitUntilEnded(deadline: Date().addingTimeInterval(2)) } }
+        return clean
     }
 
     /// The rules changed (a reload): every session checks at once whether its key is still admitted.
