@@ -24,59 +24,37 @@ struct ClusterMember: Encodable {
     let lease: Lease?
 }
 
-/// A claim on a listen, `claims/socket/REL_PATH` or `claims/tcp/HOST:PORT`: who serves it.
+/// A claim on a listen, `claims/socket/REL_PATH` or `claims/tcp/HOST:PORT`, or a published name,
+/// `names/NAME`: who serves it.
 struct ClusterClaim: Encodable {
-    /// `socket` or `tcp`.
+    /// `socket`, `tcp` or `name`.
     let kind: String
-    /// The socket path relative to socket_root, or `HOST:PORT`.
+    /// The socket path relative to socket_root, `HOST:PORT`, or the name.
     let target: String
+    /// A name's port (what it was published with); nil for a listen.
+    let port: Int?
     let proxy: String
     let key: String
     let session: UInt64
-    let since: String
+    /// When the listen was claimed; nil for a name (its record does not say).
+    let since: String?
     let lease: String?
+
+    /// What the table shows: a name as `NAME:PORT`, as a consumer opens it.
+    var shownTarget: String { port.map { "\(target):\($0)" } ?? target }
 }
 
-/// Reads the records the view shows; a value that is not such a record is a ``ClusterRecordError``.
+/// Reads the records the view shows with the registry's own record types; a value that is not
+/// such a record is a ``RegistryRecordError``.
 enum ClusterRecords {
-    /// The JSON object of a record's value, with the fields the view needs, each checked for its type.
-    struct Fields {
-        let object: JSONValue
-        let place: String
-
-        init(_ kv: KeyValue, place: String) throws(ClusterRecordError) {
-            self.place = place
-            let value: JSONValue
-            do { value = try JSONValue.parse(kv.value) } catch {
-                throw ClusterRecordError(place: place, reason: "the value is not JSON: \(error)")
-            }
-            guard case .object = value else { throw ClusterRecordError(place: place, reason: "the value is not a JSON object") }
-            object = value
-        }
-
-        func string(_ name: String) throws(ClusterRecordError) -> String {
-            guard let value = object[name]?.stringValue else { throw missing(name, "a string") }
-            return value
-        }
-
-        func count(_ name: String) throws(ClusterRecordError) -> Int64 {
-            guard let value = object[name]?.intValue, value >= 0 else { throw missing(name, "a whole number >= 0") }
-            return value
-        }
-
-        private func missing(_ name: String, _ type: String) -> ClusterRecordError {
-            ClusterRecordError(place: place, reason: object[name] == nil ? "no \"\(name)\"" : "\"\(name)\" is not \(type)")
-        }
-    }
-
     /// `members/PROXY_ID` read as a member, with `lease` as etcd told it.
-    static func member(_ kv: KeyValue, id: String, place: String, lease: LeaseTimeToLive?) throws(ClusterRecordError) -> ClusterMember {
+    static func member(_ kv: KeyValue, id: String, place: String, lease: LeaseTimeToLive?) throws(RegistryRecordError) -> ClusterMember {
         if let problem = ProxyID.problem(id) {
-            throw ClusterRecordError(place: place, reason: "the key's proxy id \"\(id)\" is not one: \(problem)")
+            throw RegistryRecordError(place: place, reason: "the key's proxy id \"\(id)\" is not one: \(problem)")
         }
-        let fields = try Fields(kv, place: place)
-        return ClusterMember(proxy: id, advertise: try fields.string("advertise"), hostKey: try fields.string("host_key"),
-                             sessions: Int(try fields.count("sessions")), started: try fields.string("started"),
+        let record = try MemberRecord.decode(kv.value, place: place)
+        return ClusterMember(proxy: id, advertise: record.advertise, hostKey: record.hostKey, sessions: record.sessions,
+                             started: record.started,
                              lease: lease.map {
                                  ClusterMember.Lease(id: String($0.lease.rawValue), ttlLeft: $0.remaining, grantedTtl: $0.granted,
                                                      renewedAgo: $0.sinceRenewal)
@@ -84,19 +62,16 @@ enum ClusterRecords {
     }
 
     /// `claims/KIND/TARGET` read as a claim.
-    static func claim(_ kv: KeyValue, kind: String, target: String, place: String) throws(ClusterRecordError) -> ClusterClaim {
-        let fields = try Fields(kv, place: place)
-        return ClusterClaim(kind: kind, target: target, proxy: try fields.string("proxy"), key: try fields.string("key"),
-                            session: UInt64(try fields.count("session")), since: try fields.string("since"),
-                            lease: kv.lease.map { String($0.rawValue) })
+    static func claim(_ kv: KeyValue, kind: String, target: String, place: String) throws(RegistryRecordError) -> ClusterClaim {
+        let holder = try ClaimHolder.decode(kv.value, place: place)
+        return ClusterClaim(kind: kind, target: target, port: nil, proxy: holder.proxy, key: holder.key, session: holder.session,
+                            since: holder.since, lease: kv.lease.map { String($0.rawValue) })
     }
-}
 
-/// A record in etcd that is not what its key says it is: where, and why.
-struct ClusterRecordError: Error, CustomStringConvertible {
-    /// `etcd:/portcullis/members/proxy-a`.
-    let place: String
-    let reason: String
-
-    var description: String { "\(place): \(reason)" }
+    /// `names/NAME` read as a published name.
+    static func name(_ kv: KeyValue, name: String, place: String) throws(RegistryRecordError) -> ClusterClaim {
+        let record = try NameRecord.decode(kv.value, place: place)
+        return ClusterClaim(kind: "name", target: name, port: record.port, proxy: record.proxy, key: record.key,
+                            session: record.session, since: nil, lease: kv.lease.map { String($0.rawValue) })
+    }
 }

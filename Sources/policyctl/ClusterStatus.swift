@@ -35,7 +35,7 @@ struct ClusterStatus: ParsableCommand {
     func run() throws {
         let etcd = try cluster.connect()
         let prefix = etcd.prefix
-        var problems: [ClusterRecordError] = []
+        var problems: [RegistryRecordError] = []
         let (kvs, revision) = try etcd.read { try $0.range(prefix: prefix + "members/") }
         var leases: [LeaseID: LeaseTimeToLive?] = [:]
         var members: [ClusterMember] = []
@@ -48,7 +48,7 @@ struct ClusterStatus: ParsableCommand {
                 guard let known = leases[leaseID] ?? nil else { continue }
                 lease = known
             }
-            do throws(ClusterRecordError) {
+            do throws(RegistryRecordError) {
                 members.append(try ClusterRecords.member(kv, id: id, place: "etcd:\(kv.keyString)", lease: lease))
             } catch {
                 problems.append(error)
@@ -87,7 +87,7 @@ func printSnakeCaseJSON<T: Encodable>(_ value: T) {
 }
 
 /// Names each record that was not what its key says on stderr; exit 1 if there was any.
-func finish(_ problems: [ClusterRecordError]) throws {
+func finish(_ problems: [RegistryRecordError]) throws {
     guard !problems.isEmpty else { return }
     StandardOutput.flush()
     for problem in problems {

@@ -26,25 +26,21 @@ final class EtcdPeerDirectory: PeerDirectory, @unchecked Sendable {
     }
 
     func socketClaim(_ relativePath: String) throws -> SocketClaim? {
-        guard let value = try client.get(prefix + "claims/socket/" + relativePath) else { return nil }
-        guard let object = Self.object(value.value), let proxy = object["proxy"] as? String else {
-            throw DirectoryError(description: "\(prefix)claims/socket/\(relativePath) is not a claim record")
-        }
-        return SocketClaim(proxy: proxy)
+        let key = prefix + "claims/socket/" + relativePath
+        guard let value = try client.get(key) else { return nil }
+        return SocketClaim(proxy: try ClaimHolder.decode(value.value, place: "etcd:" + key).proxy)
     }
 
     func nameClaim(_ name: String) throws -> NameClaim? {
-        guard let value = try client.get(prefix + "names/" + name) else { return nil }
-        guard let object = Self.object(value.value), let proxy = object["proxy"] as? String,
-              let port = object["port"] as? Int else {
-            throw DirectoryError(description: "\(prefix)names/\(name) is not a name record (proxy, port)")
-        }
-        return NameClaim(proxy: proxy, port: port)
+        let key = prefix + "names/" + name
+        guard let value = try client.get(key) else { return nil }
+        let record = try NameRecord.decode(value.value, place: "etcd:" + key)
+        return NameClaim(proxy: record.proxy, port: record.port)
     }
 
     func member(_ proxyID: String) throws -> PeerMember? {
         guard let value = try client.get(prefix + "members/" + proxyID) else { return nil }
-        return try Self.member(proxyID, value.value)
+        return try member(proxyID, value.value)
     }
 
     func currentMembers() -> [PeerMember] {
@@ -76,7 +72,7 @@ final class EtcdPeerDirectory: PeerDirectory, @unchecked Sendable {
                 let seen = kvs.compactMap { kv -> PeerMember? in
                     let id = String(kv.keyString.dropFirst(prefix.count + "members/".count))
                     do {
-                        return try Self.member(id, kv.value)
+                        return try member(id, kv.value)
                     } catch {
                         problems.append("\(error)")
                         return nil
@@ -104,23 +100,13 @@ final class EtcdPeerDirectory: PeerDirectory, @unchecked Sendable {
         }
     }
 
-    private static func member(_ id: String, _ value: [UInt8]) throws -> PeerMember {
-        guard let object = object(value), let advertise = object["advertise"] as? String,
-              let hostKey = object["host_key"] as? String else {
-            throw DirectoryError(description: "members/\(id) is not a member record (advertise, host_key)")
-        }
+    private func member(_ id: String, _ value: [UInt8]) throws -> PeerMember {
+        let place = "etcd:\(prefix)members/\(id)"
+        let record = try MemberRecord.decode(value, place: place)
         do {
-            return PeerMember(proxyID: id, advertise: advertise, hostKey: try PublicKey(line: hostKey))
+            return PeerMember(proxyID: id, advertise: record.advertise, hostKey: try PublicKey(line: record.hostKey))
         } catch {
-            throw DirectoryError(description: "members/\(id): host_key: \(error)")
+            throw RegistryRecordError(place: place, reason: "host_key: \(error)")
         }
-    }
-
-    private static func object(_ bytes: [UInt8]) -> [String: Any]? {
-        (try? JSONSerialization.jsonObject(with: Data(bytes))) as? [String: Any]
-    }
-
-    struct DirectoryError: Error, CustomStringConvertible {
-        let description: String
     }
 }

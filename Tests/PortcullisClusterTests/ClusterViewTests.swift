@@ -104,20 +104,24 @@ struct ClusterViewTests {
         let b = try client.grantLease(ttl: 2)
         try client.put(Self.prefix + "claims/socket/alex/web.sock", Self.claim("proxy-a", session: 1042, key: "alex", since: "2026-12-02T03:01:02.500Z"), lease: a)
         try client.put(Self.prefix + "claims/tcp/localhost:8080", Self.claim("proxy-b", session: 7, key: "blake", since: "2026-12-02T03:02:00Z"), lease: b)
+        try client.put(Self.prefix + "names/alex-ssh", #"{"key":"alex","port":22,"proxy":"proxy-a","session":1043}"#, lease: a)
         let config = try config([etcd.url])
 
         let table = try policyctl(["tunnels"], config: config)
         #expect(table.status == 0, "\(table.stderr)")
         #expect(table.stdout == """
-            2 claims under /pc-view/claims/:
-              KIND    PATH OR ADDRESS  PROXY    KEY    SESSION  SINCE
-              socket  alex/web.sock    proxy-a  alex      1042  2026-12-02 03:01:02
-              tcp     localhost:8080   proxy-b  blake        7  2026-12-02 03:02:00
+            3 claims under /pc-view/claims/ and /pc-view/names/:
+              KIND    PATH, ADDRESS OR NAME  PROXY    KEY    SESSION  SINCE
+              socket  alex/web.sock          proxy-a  alex      1042  2026-12-02 03:01:02
+              tcp     localhost:8080         proxy-b  blake        7  2026-12-02 03:02:00
+              name    alex-ssh:22            proxy-a  alex      1043  -
 
             """)
         let json = try object(try policyctl(["tunnels", "--json"], config: config))
         let claims = try #require(json["claims"] as? [[String: Any]])
-        #expect(claims.count == 2)
+        #expect(claims.count == 3)
+        #expect(claims[2]["kind"] as? String == "name" && claims[2]["target"] as? String == "alex-ssh")
+        #expect(claims[2]["port"] as? Int == 22 && claims[2]["since"] == nil)
         #expect(claims[0]["kind"] as? String == "socket" && claims[0]["target"] as? String == "alex/web.sock")
         #expect(claims[0]["proxy"] as? String == "proxy-a" && claims[0]["key"] as? String == "alex")
         #expect(claims[0]["session"] as? Int == 1042 && claims[0]["since"] as? String == "2026-12-02T03:01:02.500Z")
@@ -127,7 +131,7 @@ struct ClusterViewTests {
         // proxy-b's lease expires: its claim goes with it.
         try waitUntil("proxy-b's lease to expire", seconds: 15) { try client.leaseTimeToLive(b) == nil }
         let after = try policyctl(["tunnels"], config: config)
-        #expect(after.stdout.hasPrefix("1 claim under /pc-view/claims/:\n"))
+        #expect(after.stdout.hasPrefix("2 claims under /pc-view/claims/ and /pc-view/names/:\n"))
         #expect(after.stdout.contains("alex/web.sock") && !after.stdout.contains("localhost:8080"))
     }
 
@@ -141,6 +145,7 @@ struct ClusterViewTests {
         try client.put(Self.prefix + "claims/socket/alex/web.sock", Self.claim("proxy-a", session: 1, key: "alex", since: "2026-12-02T03:00:00Z"))
         try client.put(Self.prefix + "claims/udp/localhost:53", Self.claim("proxy-a", session: 1, key: "alex", since: "2026-12-02T03:00:00Z"))
         try client.put(Self.prefix + "claims/tcp/localhost:80", #"{"proxy":"proxy-a","session":1,"since":"t"}"#)
+        try client.put(Self.prefix + "names/web", #"{"key":"alex","port":70000,"proxy":"proxy-a","session":1}"#)
         let config = try config([etcd.url])
 
         let status = try policyctl(["status"], config: config)
@@ -160,6 +165,7 @@ struct ClusterViewTests {
         #expect(tunnels.stderr.contains("policyctl: etcd:/pc-view/claims/udp/localhost:53: not claims/socket/PATH or claims/tcp/HOST:PORT"),
                 "\(tunnels.stderr)")
         #expect(tunnels.stderr.contains("policyctl: etcd:/pc-view/claims/tcp/localhost:80: no \"key\""), "\(tunnels.stderr)")
+        #expect(tunnels.stderr.contains("policyctl: etcd:/pc-view/names/web: \"port\" is not a port (0 to 65535)"), "\(tunnels.stderr)")
     }
 
     @Test func anUnreachableEtcdIsAClearErrorWithinTheDeadline() throws {
