@@ -47,8 +47,12 @@ public struct EtcdEndpoint: Sendable, Hashable, CustomStringConvertible {
         self.init(host: String(host), port: port, tls: tls)
     }
 
+    /// `HOST:PORT`, an IPv6 host in brackets: the URL's authority, and the HTTP Host header.
+    public var authority: String {
+        host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+    }
+
     public var description: String {
-        let scheme = tls == nil ? "http" : "https"
-        return host.contains(":") ? "\(scheme)://[\(host)]:\(port)" : "\(scheme)://\(host):\(port)"
+        "\(tls == nil ? "http" : "https")://\(authority)"
     }
 }

@@ -19,7 +19,7 @@ final class HTTPExchange {
          deadline: Deadline) throws {
         self.limit = limit
         connection = try TCPConnection(to: endpoint, deadline: deadline)
-        let head = "\(method) \(path) HTTP/1.1\r\nHost: \(endpoint.host):\(endpoint.port)\r\n"
+        let head = "\(method) \(path) HTTP/1.1\r\nHost: \(endpoint.authority)\r\n"
             + "Content-Type: application/json\r\nContent-Length: \(body.count)\r\nConnection: close\r\n\r\n"
         try connection.write(Array(head.utf8) + body, deadline: deadline)
         try readHead(deadline: deadline)

@@ -227,6 +227,9 @@ final class Daemon: @unchecked Sendable {
             if new.serviceAccount != config.serviceAccount {
                 log.line("user and group changes take effect at the next start")
             }
+            if new.proxyID != config.proxyID || new.cluster != config.cluster {
+                log.line("proxy_id and cluster changes take effect at the next start")
+            }
             if Self.startOnlyChanged(from: config, to: new) {
                 log.line("metrics_listen, metrics_per_key and client_alive_* changes take effect at the next start")
             }

@@ -117,3 +117,22 @@ def test_cluster_status_and_tunnels_show_what_etcd_holds(etcd, workdir):
     gone = policyctl("cluster", "status", "--config", config, "--timeout", "2")
     assert gone.returncode == 1
     assert gone.stderr.startswith(f"policyctl: cannot read the cluster from etcd: etcd {etcd.url}: "), gone.stderr
+
+
+def test_a_reload_that_changes_proxy_id_or_cluster_says_it_takes_effect_at_the_next_start(start_daemon, etcd):
+    """The registry and the member links are set up at the start: a reload (SIGHUP, policyctl
+    reload) that changes proxy_id or cluster: says so instead of changing nothing silently, and the
+    proxy stays registered under the id it started with."""
+    daemon = start_daemon(KEYS, cluster=etcd, proxy_id="a")
+    wait_for(lambda: etcd.get("/portcullis/members/a"), "a's member record")
+    text = daemon.config_path.read_text()
+    assert "lease_ttl: 2s" in text, text
+    daemon.config_path.write_text(text.replace("lease_ttl: 2s", "lease_ttl: 3s"))
+    result = daemon.policyctl("reload")
+    assert result.returncode == 0, result.stderr
+    wait_for(lambda: "proxy_id and cluster changes take effect at the next start" in daemon.stderr(), "the notice")
+    daemon.config_path.write_text(daemon.config_path.read_text().replace("proxy_id: a", "proxy_id: renamed"))
+    assert daemon.policyctl("reload").returncode == 0
+    wait_for(lambda: daemon.stderr().count("proxy_id and cluster changes take effect at the next start") == 2,
+             "the second notice")
+    assert etcd.get("/portcullis/members/a") and etcd.get("/portcullis/members/renamed") is None
