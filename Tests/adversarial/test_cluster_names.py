@@ -16,7 +16,6 @@ import signal
 import subprocess
 import time
 
-import stresslib
 from rawssh import direct_tcpip, global_request, open_channel, tcpip_forward
 from stresslib import SSH, echo_handler, free_port, pattern, sha256, wait_for
 from test_names import SharersSSHD
@@ -34,14 +33,8 @@ KEYS = {
 def member(start_daemon, etcd, proxy_id: str, keys: dict):
     """A cluster daemon whose advertise address is its own listen address (for member links)."""
     port = free_port()
-    original = stresslib.free_port
-    # The daemon's listen port is the first free_port() its constructor takes: make it `port`.
-    stresslib.free_port = lambda host="127.0.0.1": port
-    try:
-        daemon = start_daemon(keys, cluster=etcd, proxy_id=proxy_id,
-                              cluster_yaml=f'lease_ttl: 2s, advertise: "127.0.0.1:{port}"')
-    finally:
-        stresslib.free_port = original
+    daemon = start_daemon(keys, cluster=etcd, proxy_id=proxy_id, port=port,
+                          cluster_yaml=f'lease_ttl: 2s, advertise: "127.0.0.1:{port}"')
     assert daemon.port == port
     return daemon
 

@@ -4,9 +4,8 @@ host key of a current member; both proxies' audit logs carry the same correlatio
 key has no client rights and a client key no member rights; a dead holder fails the relays with
 "proxy a unreachable".
 
-Three daemons on one real etcd, each with its own socket root. Until the registry (h-registry)
-writes members/* and claims/socket/* itself, the test writes any record that is missing, with a
-lease of its own, in the registry's format (docs/cluster-design.md).
+Three daemons on one real etcd, each with its own socket root; each registers its members/*
+record and claims its -R sockets itself (docs/cluster-design.md).
 """
 
 from __future__ import annotations
@@ -38,21 +37,11 @@ def _rule(kind: str, workdir) -> str:
 def _member(start_daemon, etcd, proxy_id: str, keys: dict[str, str]):
     """A daemon in cluster mode whose advertise address is its own listen address."""
     port = free_port()
-    original = stresslib.free_port
-    # The daemon's listen port is the first free_port() its constructor takes: make it `port`.
-    stresslib.free_port = lambda host="127.0.0.1": port
-    try:
-        daemon = start_daemon(keys, cluster=etcd, proxy_id=proxy_id,
-                              cluster_yaml=f'lease_ttl: 2s, advertise: "127.0.0.1:{port}"')
-    finally:
-        stresslib.free_port = original
+    daemon = start_daemon(keys, cluster=etcd, proxy_id=proxy_id, port=port,
+                          cluster_yaml=f'lease_ttl: 2s, advertise: "127.0.0.1:{port}"')
     assert daemon.port == port
     host_key = daemon.known_hosts.read_text().split(" ", 1)[1].strip()
-    if etcd.get(f"{PREFIX}members/{proxy_id}") is None:
-        etcd.put(f"{PREFIX}members/{proxy_id}",
-                 json.dumps({"advertise": f"127.0.0.1:{port}", "host_key": host_key,
-                             "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "sessions": 0}),
-                 lease=etcd.grant(120))
+    # The registry wrote the member record before the daemon said it was listening.
     record = json.loads(etcd.get(f"{PREFIX}members/{proxy_id}"))
     assert record["host_key"].split()[:2] == host_key.split()[:2]
     return daemon
@@ -66,13 +55,10 @@ def _members_seen(*daemons):
 
 
 def _claim(etcd, relative: str, proxy: str):
-    """claims/socket/RELATIVE as the registry writes it (written here if it has not been)."""
+    """claims/socket/RELATIVE as the registry wrote it: `proxy` holds it."""
     key = f"{PREFIX}claims/socket/{relative}"
-    if etcd.get(key) is None:
-        etcd.put(key, json.dumps({"proxy": proxy, "session": 0, "key": "sharer",
-                                  "since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}),
-                 lease=etcd.grant(120))
-    assert json.loads(etcd.get(key))["proxy"] == proxy
+    record = wait_for(lambda: etcd.get(key), f"the claim {key}")
+    assert json.loads(record)["proxy"] == proxy
 
 
 def _digest_service(services):
@@ -308,7 +294,9 @@ def test_a_dead_holder_fails_the_relays_with_proxy_unreachable(start_daemon, etc
     assert closed[0]["kind"] == "streamlocal-open"
 
     # A claim of A's still in etcd (within its TTL): a new open on B is refused with the reason.
-    _claim(etcd, "alex/late.sock", "a")
+    etcd.put(f"{PREFIX}claims/socket/alex/late.sock",
+             json.dumps({"proxy": "a", "session": 9, "key": "sharer", "since": "2026-12-02T00:00:00Z"}),
+             lease=etcd.grant(120))
     transport = b.paramiko_transport("reader-b")
     try:
         late = open_channel(transport, "direct-streamlocal@openssh.com",

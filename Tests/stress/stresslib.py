@@ -196,10 +196,12 @@ class Daemon:
                  wrapper: list[str] | None = None, socket_root: Path | None = None,
                  audit_log: Path | None = None, control_socket: Path | str | None = None,
                  wait_listening: bool = True, limits: str = "", cluster=None, proxy_id: str | None = None,
-                 cluster_yaml: str = "lease_ttl: 2s"):
+                 cluster_yaml: str = "lease_ttl: 2s", port: int | None = None):
         """`cluster`: an etcdlib.Etcd; the daemon then runs in cluster mode on it (proxy_id
         `proxy_id`, more `cluster:` fields in `cluster_yaml`) and `keys` are written into etcd under
-        /portcullis/keys/ instead of the file (an entry already there is replaced)."""
+        /portcullis/keys/ instead of the file (an entry already there is replaced). `port`: the
+        listen port, known before the start (a cluster member's advertise address); default a
+        free one."""
         self.dir = directory
         # `socket_root`: another daemon's, to start over what it left (a restart after a crash).
         self.socket_root = socket_root or directory / "sockets"
@@ -212,7 +214,7 @@ class Daemon:
         # in extra_yaml wins).
         self.control_socket = Path(control_socket) if control_socket is not None else directory / "control.sock"
         self.known_hosts = directory / "known_hosts"
-        self.port = free_port()
+        self.port = port or free_port()
         self.keys: dict[str, Key] = {}
         self.expect_exit = False
         host_key, host_public = make_key(directory / "host_key")
