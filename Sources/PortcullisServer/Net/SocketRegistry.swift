@@ -42,7 +42,7 @@ final class SocketRegistry: Sendable {
     }
 
     deinit {
-        state.withLock { close($0.fd) }
+        state.withLock { _ = close($0.fd) }
     }
 
     /// What the journal records as created and not yet removed.
