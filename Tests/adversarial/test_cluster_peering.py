@@ -48,7 +48,7 @@ def _member(start_daemon, etcd, proxy_id: str, keys: dict[str, str]):
 
 
 def _members_seen(*daemons):
-    """Waits until every daemon's member view lists all of them (it is refreshed every 0.5 s)."""
+    """Waits until every daemon's member view lists all of them (it follows members/ with a watch)."""
     names = ", ".join(sorted(d.proxy_id for d in daemons))
     for daemon in daemons:
         wait_for(lambda: f"peering: members {names}" in daemon.stderr(), f"proxy {daemon.proxy_id} to see {names}")
