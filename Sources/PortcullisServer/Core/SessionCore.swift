@@ -279,6 +279,11 @@ struct SessionCore {
     mutating func rulesChanged(authority: any SessionAuthority) -> [Action] {
         guard closeReason == nil, let login else { return [] }
         if case .refused(let reason, _) = authority.admit(user: login.user, key: login.key, client: client) {
+            // A member link ends because the member view changed, not the key policy.
+            if let member = rules as? MemberRules {
+                return [end("proxy \(member.member) is no longer a cluster member (members/\(member.member) is gone "
+                            + "or names another host key)")]
+            }
             return [end("key no longer admitted after reload: \(reason)")]
         }
         return []
