@@ -15,6 +15,7 @@ import os
 import signal
 import subprocess
 import time
+import urllib.request
 
 from rawssh import direct_tcpip, global_request, open_channel, tcpip_forward
 from stresslib import SSH, echo_handler, free_port, pattern, sha256, wait_for
@@ -236,3 +237,39 @@ def test_a_proxy_stopped_past_its_ttl_is_fenced_and_its_name_stays_with_b(start_
                       timeout=15, interval=0.5)
     assert from_a
     assert {r["peer"] for r in relays(a, "to")} == {"b"}
+
+
+def _etcd_ranges(etcd) -> int:
+    """How many range reads etcd has served (its own counter)."""
+    with urllib.request.urlopen(etcd.url + "/metrics", timeout=5) as answer:
+        for line in answer.read().decode().splitlines():
+            if line.startswith("etcd_mvcc_range_total "):
+                return int(float(line.split()[1]))
+    raise AssertionError("etcd_mvcc_range_total not in etcd's metrics")
+
+
+def test_opening_names_nobody_publishes_costs_etcd_nothing(start_daemon, etcd, services, procs, measure):
+    """Each proxy follows names/ in memory (a watch, and a full read every few seconds): a client
+    that opens one unpublished name after another on B is refused by B's own rules without a read
+    of etcd each time, so an authenticated user cannot turn opens into etcd load. A name published
+    afterwards on A is reached from B within a second."""
+    echo = services(echo_handler)
+    a, b, c = cluster(start_daemon, etcd)
+    opens = 300
+    transport = b.paramiko_transport("carol")
+    try:
+        open_channel(transport, "direct-tcpip", direct_tcpip("nobody-warmup", 7))
+        before = _etcd_ranges(etcd)
+        for index in range(opens):
+            refused = open_channel(transport, "direct-tcpip", direct_tcpip(f"nobody-{index}", 7))
+            assert refused.outcome == "refused", refused
+        reads = _etcd_ranges(etcd) - before
+    finally:
+        transport.close()
+    measure("etcd range reads during 300 opens of unpublished names (all proxies' background included)", reads)
+    assert reads < opens // 3, f"{reads} etcd reads for {opens} opens of names nobody publishes"
+
+    publish(a, procs, echo.port)
+    published = time.monotonic()
+    wait_for(lambda: echo_through(b, "blake", size=1024).outcome == "opened", "alex-echo reached from B", timeout=1)
+    measure("published on A to reached from B (s)", round(time.monotonic() - published, 3))
