@@ -50,6 +50,7 @@ struct ClusterKeyEntries {
             documents[name] = KeyDocument(name: name, origin: KeyDocument.etcdOrigin(prefix: store.prefix, name: name),
                                           bytes: bytes, modRevision: 0)
         }
+        if let config = try? ConfigLoader.load(path: configPath, keyDocuments: Array(documents.values)) { return (config, []) }
         let settings = try ConfigLoader.load(path: configPath)
         let merge = try ClusterKeyMerge(lastGood: [], latest: Array(documents.values), socketRoot: settings.socketRoot)
         return (try ConfigLoader.load(path: configPath, keyDocuments: merge.documents), merge.refusals)

@@ -59,7 +59,11 @@ enum DaemonCluster {
 
         /// Every refused entry and problem, one per line: for the log, the audit record and the status.
         var problemText: String {
-            ((refused.map { ["\($0)"] } ?? []) + refusals.map(\.description)).joined(separator: "\n")
+            let listed = refusals.prefix(ConfigError.describedLimit).map(\.description)
+            let more = refusals.count - listed.count
+            return ((refused.map { ["\($0)"] } ?? []) + listed
+                    + (more > 0 ? ["(and \(more) more refused entries: policyctl validate --json lists them all)"] : []))
+                .joined(separator: "\n")
         }
 
         /// Whether anything etcd holds, or the main file, was refused.
@@ -73,6 +77,11 @@ enum DaemonCluster {
     /// `inForce`; with no removal, it throws.
     static func reload(_ configPath: String, _ source: ClusterPolicySource, inForce: PolicyConfig) throws(ConfigError) -> Reload {
         let (lastGood, latest) = (source.lastGood, source.documents)
+        // Everything loads (the usual case): etcd's entries as they are, read once.
+        if let config = try? ConfigLoader.load(path: configPath, keyDocuments: latest) {
+            return Reload(config: config, documents: latest, refusals: [],
+                          removed: ClusterKeyMerge.removalsOnly(lastGood: lastGood, latest: latest).removed, refused: nil)
+        }
         do {
             let settings = try ConfigLoader.load(path: configPath)
             let merge = try ClusterKeyMerge(lastGood: lastGood, latest: latest, socketRoot: settings.socketRoot)
