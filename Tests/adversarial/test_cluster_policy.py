@@ -388,3 +388,32 @@ def test_remove_key_works_with_a_broken_entry_present(start_daemon, etcd, servic
         assert validated.returncode == 0, validated
     finally:
         live.close()
+
+
+def test_a_removal_applies_even_while_the_main_file_does_not_load(start_daemon, etcd, services):
+    """Each etcd change re-reads the main file; one broken there refuses the reload as a whole (the
+    last good policy stays), but a deleted key still leaves it and its sessions end."""
+    echo = services(echo_handler)
+    a = start_daemon({"alex": open_rule(echo.port), "keep": open_rule(echo.port)}, cluster=etcd, proxy_id="a")
+    live = a.paramiko_transport("alex")
+    try:
+        good = a.config_path.read_text()
+        a.config_path.write_text(good + "no_such_setting: 1\n")
+        keep = etcd.get("/portcullis/keys/keep").decode()
+        etcd.put("/portcullis/keys/keep", keep + "# touched\n")
+        wait_for(lambda: reload_seen(a, outcome="rejected"), "the refused reload")
+        assert live.is_active()
+        etcd.delete("/portcullis/keys/alex")
+        wait_for(lambda: not live.is_active(), "alex's session to end", timeout=5)
+        record = a.events("daemon-reload", outcome="applied", keys_removed=["alex"])[0]
+        assert f"{a.config_path}:" in record["error"] and "no_such_setting" in record["error"], record
+        assert record["keys"] == 1, record
+        assert "alex" not in snapshot_entries(a) and "keep" in snapshot_entries(a)
+        assert forward_works(a, "keep", echo.port)
+        # Fixed: everything applies again.
+        a.config_path.write_text(good)
+        etcd.put("/portcullis/keys/keep", keep)
+        wait_for(lambda: [r for r in a.events("daemon-reload") if r.get("outcome") == "applied" and "error" not in r
+                          and r.get("trigger", "").startswith("etcd put of /portcullis/keys/keep")], "a clean reload")
+    finally:
+        live.close()
