@@ -7,9 +7,10 @@ import PortcullisPolicy
 /// At start, a range read of `PREFIX/keys/` at revision R (or, with etcd unreachable, the snapshot
 /// on disk). Once running, a watch from R+1: each change is handed to `apply` (the daemon's
 /// reload, which validates entry by entry: see `ClusterKeyMerge`); what it puts in force it hands
-/// back with `adopt`, which writes it to the snapshot (never an entry that does not load). When etcd cannot be reached the policy in force stays (fail-static):
-/// the source says so once (`disconnected`), tries again every `retryDelay`, and on reconnecting
-/// reads everything again at the current revision before watching from there (`connected`).
+/// back with `adopt`, which writes it to the snapshot (never an entry that does not load). When
+/// etcd cannot be reached the policy in force stays (fail-static): the source says so once
+/// (`disconnected`), tries again every `retryDelay`, and on reconnecting reads everything again at
+/// the current revision before watching from there (`connected`).
 public final class ClusterPolicySource: @unchecked Sendable {
     /// What happens to the connection, for the audit log, the metric and the status.
     public enum Event: Sendable, Equatable {
@@ -126,8 +127,9 @@ public final class ClusterPolicySource: @unchecked Sendable {
     }
 
     /// Follows etcd from now on: `apply` reloads the policy (true: applied, and what it put in force
-    /// was handed to `adopt`; false: refused, the last good policy stays), `events` hears of disconnections and reconnections. Call after `begin()`
-    /// once the daemon runs as its service account (the snapshot is written as that account).
+    /// was handed to `adopt`; false: refused, the last good policy stays), `events` hears of
+    /// disconnections and reconnections. Call after `begin()` once the daemon runs as its service
+    /// account (the snapshot is written as that account).
     public func run(apply: @escaping @Sendable (String) -> Bool, events: @escaping @Sendable (Event) -> Void) {
         queue.async { [self] in
             lock.withLock {

@@ -70,16 +70,13 @@ struct ClusterKeyEntries {
     /// still free (create_revision == 0), each removal only if the entry is unchanged since it was
     /// read (mod_revision). Another writer's change in between is a conflict naming the key; it is
     /// never overwritten. Other entries that do not load are no reason to refuse (a removal only
-    /// takes rights away; a new entry is checked on its own and against the entries that load):
-    /// they are named on standard error.
+    /// takes rights away; a new entry is checked on its own and against the entries that load).
     func apply(_ configPath: String, adding: [String: [UInt8]] = [:], removing: Set<String> = []) throws(Failure) {
         do throws(ConfigError) {
             let (_, refusals) = try loadUsable(configPath, adding: adding, removing: removing)
             let own = refusals.filter { adding[$0.name] != nil }
-            guard own.isEmpty else {
-                throw ConfigError(problems: own.flatMap(\.problems))
-            }
-            Self.warn(refusals)
+            // The others were named when read (KeysDirectory.locked).
+            guard own.isEmpty else { throw ConfigError(problems: own.flatMap(\.problems)) }
         } catch {
             throw Failure.refused("refused, the configuration would be invalid: \(ConfigOption.summary(error))")
         }
