@@ -6,10 +6,11 @@ import PortcullisPolicy
 ///
 /// At start, a range read of `PREFIX/keys/` at revision R (or, with etcd unreachable, the snapshot
 /// on disk). Once running, a watch from R+1: each change is handed to `apply` (the daemon's
-/// reload, which validates and keeps the last good policy on a refusal); every applied change is
-/// written to the snapshot. When etcd cannot be reached the policy in force stays (fail-static):
-/// the source says so once (`disconnected`), tries again every `retryDelay`, and on reconnecting
-/// reads everything again at the current revision before watching from there (`connected`).
+/// reload, which validates entry by entry: see `ClusterKeyMerge`); what it puts in force it hands
+/// back with `adopt`, which writes it to the snapshot (never an entry that does not load). When
+/// etcd cannot be reached the policy in force stays (fail-static): the source says so once
+/// (`disconnected`), tries again every `retryDelay`, and on reconnecting reads everything again at
+/// the current revision before watching from there (`connected`).
 public final class ClusterPolicySource: @unchecked Sendable {
     /// What happens to the connection, for the audit log, the metric and the status.
     public enum Event: Sendable, Equatable {
@@ -71,6 +72,20 @@ public final class ClusterPolicySource: @unchecked Sendable {
     /// The key entries to load the configuration with: as etcd last said.
     public var documents: [KeyDocument] { lock.withLock { latest.values.sorted { $0.name < $1.name } } }
 
+    /// The key entries of the policy in force (the last adopted): what the snapshot holds.
+    public var lastGood: [KeyDocument] { lock.withLock { good.values.sorted { $0.name < $1.name } } }
+
+    /// The daemon put `documents` in force (all of etcd's entries, or, when some did not load,
+    /// those that did and the last good versions of the rest): they become the last good entries,
+    /// as of the revision last seen, and the snapshot.
+    public func adopt(_ documents: [KeyDocument]) {
+        lock.withLock {
+            good = Dictionary(documents.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+            goodRevision = revision
+        }
+        keepSnapshot()
+    }
+
     public var current: State { lock.withLock { state } }
 
     /// Reads the entries from etcd, or (unreachable) from the snapshot; throws if neither can be had.
@@ -111,9 +126,10 @@ public final class ClusterPolicySource: @unchecked Sendable {
         }
     }
 
-    /// Follows etcd from now on: `apply` reloads the policy (true: applied; false: refused, the last
-    /// good policy stays), `events` hears of disconnections and reconnections. Call after `begin()`
-    /// once the daemon runs as its service account (the snapshot is written as that account).
+    /// Follows etcd from now on: `apply` reloads the policy (true: applied, and what it put in force
+    /// was handed to `adopt`; false: refused, the last good policy stays), `events` hears of
+    /// disconnections and reconnections. Call after `begin()` once the daemon runs as its service
+    /// account (the snapshot is written as that account).
     public func run(apply: @escaping @Sendable (String) -> Bool, events: @escaping @Sendable (Event) -> Void) {
         queue.async { [self] in
             lock.withLock {
@@ -188,7 +204,7 @@ public final class ClusterPolicySource: @unchecked Sendable {
         guard let apply else { return }
         let what = "etcd \(event.kind == .put ? "put" : "delete") of \(ClusterKeys.keyPath(prefix: store.prefix, name: name)) "
             + "at revision \(event.revision)"
-        if apply(what) { applied() }
+        _ = apply(what)
     }
 
     private func lost(generation mine: Int, reason: String) {
@@ -225,7 +241,7 @@ public final class ClusterPolicySource: @unchecked Sendable {
             }
             events?(.connected(revision: read.revision))
             if changed, let apply {
-                if apply("etcd reconnected, read at revision \(read.revision)") { applied() }
+                _ = apply("etcd reconnected, read at revision \(read.revision)")
             } else if !changed {  // the policy in force is still etcd's: only its revision moves
                 applied()
             }
@@ -239,9 +255,14 @@ public final class ClusterPolicySource: @unchecked Sendable {
         keepSnapshot()
     }
 
+    /// One snapshot write at a time (the watch's queue and a SIGHUP reload may both write).
+    private let snapshotLock = NSLock()
+
     /// Writes the policy in force to the snapshot now (the daemon's first, right after it dropped
     /// to its account: a failure there stops the start).
     public func writeSnapshot() throws(ClusterSnapshot.Failure) {
+        snapshotLock.lock()
+        defer { snapshotLock.unlock() }
         let snapshot = lock.withLock {
             ClusterSnapshot(prefix: store.prefix, revision: goodRevision, documents: Array(good.values))
         }

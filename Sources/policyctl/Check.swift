@@ -83,9 +83,16 @@ struct Check: ParsableCommand {
         if let at {
             do { date = try Expiry.parse(at, now: now) } catch { throw Failure.usage("--at \"\(at)\": \(error.message)") }
         }
-        let policy = Policy(config: try options.load())
+        let (config, refusals) = try options.loadReporting()
+        ClusterKeyEntries.warn(refusals)
+        let policy = Policy(config: config)
         let entry: KeyEntry
-        do { entry = try Self.entry(key, in: policy) } catch { return try report(Output(key: key, user: user ?? "-", request: request.description, decision: .deny(reason: error.message))) }
+        do { entry = try Self.entry(key, in: policy) } catch {
+            // Cluster mode: the key's own entry in etcd does not load; its problems say why.
+            let reason = refusals.first { $0.name == key }.map { "key \"\(key)\": its entry in etcd does not load: "
+                + $0.problems.map(\.description).joined(separator: "; ") } ?? error.message
+            return try report(Output(key: key, user: user ?? "-", request: request.description, decision: .deny(reason: reason)))
+        }
         let user = self.user ?? entry.user ?? entry.name
         let decision: Decision
         switch policy.admit(key: entry.key, user: user, clientAddress: from, at: date) {

@@ -39,13 +39,44 @@ struct ClusterKeyEntries {
         return try ConfigLoader.load(path: configPath, keyDocuments: Array(documents.values))
     }
 
+    /// The configuration at `configPath` with the entries that load (after `adding` and `removing`),
+    /// and the entries that do not, left out (as a daemon leaves out a new one: see `ClusterKeyMerge`).
+    /// Throws the main file's problems.
+    func loadUsable(_ configPath: String, adding: [String: [UInt8]] = [:], removing: Set<String> = [])
+        throws(ConfigError) -> (config: PolicyConfig, refusals: [ClusterKeyMerge.Refusal]) {
+        var documents = self.documents
+        for name in removing { documents[name] = nil }
+        for (name, bytes) in adding {
+            documents[name] = KeyDocument(name: name, origin: KeyDocument.etcdOrigin(prefix: store.prefix, name: name),
+                                          bytes: bytes, modRevision: 0)
+        }
+        if let config = try? ConfigLoader.load(path: configPath, keyDocuments: Array(documents.values)) { return (config, []) }
+        let settings = try ConfigLoader.load(path: configPath)
+        let merge = try ClusterKeyMerge(lastGood: [], latest: Array(documents.values), socketRoot: settings.socketRoot)
+        return (try ConfigLoader.load(path: configPath, keyDocuments: merge.documents), merge.refusals)
+    }
+
+    /// Says on standard error which entries in etcd do not load (each problem `etcd:KEY:LINE: ...`).
+    static func warn(_ refusals: [ClusterKeyMerge.Refusal]) {
+        guard !refusals.isEmpty else { return }
+        let lines = refusals.flatMap(\.problems).map { "  " + TerminalText.visible($0.description) }
+        let head = "policyctl: warning: \(refusals.count) key \(refusals.count == 1 ? "entry" : "entries") in etcd do"
+            + "\(refusals.count == 1 ? "es" : "") not load (\(refusals.map(\.name).joined(separator: ", "))); "
+            + "left out here, and never in force as written (run policyctl validate):"
+        FileHandle.standardError.write(Data((([TerminalText.visible(head)] + lines).joined(separator: "\n") + "\n").utf8))
+    }
+
     /// Validates the entries as they will be, then writes them: each new entry only if its name is
     /// still free (create_revision == 0), each removal only if the entry is unchanged since it was
     /// read (mod_revision). Another writer's change in between is a conflict naming the key; it is
-    /// never overwritten.
+    /// never overwritten. Other entries that do not load are no reason to refuse (a removal only
+    /// takes rights away; a new entry is checked on its own and against the entries that load).
     func apply(_ configPath: String, adding: [String: [UInt8]] = [:], removing: Set<String> = []) throws(Failure) {
-        do {
-            _ = try load(configPath, adding: adding, removing: removing)
+        do throws(ConfigError) {
+            let (_, refusals) = try loadUsable(configPath, adding: adding, removing: removing)
+            let own = refusals.filter { adding[$0.name] != nil }
+            // The others were named when read (KeysDirectory.locked).
+            guard own.isEmpty else { throw ConfigError(problems: own.flatMap(\.problems)) }
         } catch {
             throw Failure.refused("refused, the configuration would be invalid: \(ConfigOption.summary(error))")
         }

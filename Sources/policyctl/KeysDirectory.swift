@@ -42,8 +42,14 @@ struct KeysDirectory {
         let directory = try KeysDirectory(config: first, configPath: option.config)
         if let cluster = directory.cluster {
             // No lock: a write that another one overtook fails its compare-and-swap.
+            // Entries that do not load are left out and named: a removal, or a new entry that
+            // loads, is no less right for them.
             let config: PolicyConfig
-            do { config = try cluster.load(option.config) } catch {
+            do {
+                let usable = try cluster.loadUsable(option.config)
+                config = usable.config
+                ClusterKeyEntries.warn(usable.refusals)
+            } catch {
                 throw Failure.usage("invalid configuration: \(ConfigOption.summary(error))")
             }
             return try body(config, directory)

@@ -111,12 +111,21 @@ struct ConfigOption: ParsableArguments {
 
     /// The configuration as the daemon would load it (cluster mode: with etcd's key entries); an
     /// unusable one fails with exit 2.
+    /// Cluster mode: an entry in etcd that does not load is left out and named on standard error
+    /// (`policyctl validate` refuses it).
     func load() throws(Failure) -> PolicyConfig {
+        let (config, refusals) = try loadReporting()
+        ClusterKeyEntries.warn(refusals)
+        return config
+    }
+
+    /// `load()` without the warning: the configuration and the entries in etcd that do not load.
+    func loadReporting() throws(Failure) -> (config: PolicyConfig, refusals: [ClusterKeyMerge.Refusal]) {
         let settings = try loadSettings()
-        guard let cluster = settings.cluster else { return settings }
+        guard let cluster = settings.cluster else { return (settings, []) }
         let keys = try ClusterKeyEntries(cluster)
         do {
-            return try keys.load(config)
+            return try keys.loadUsable(config)
         } catch {
             throw Failure.usage("invalid configuration: \(Self.summary(error))")
         }

@@ -7,6 +7,10 @@ struct RemoveKey: ParsableCommand {
         commandName: "remove-key",
         abstract: "Remove a key: its file from keys_dir (cluster mode: its entry in etcd).",
         discussion: """
+            In cluster mode the entry is deleted with a compare-and-swap; other entries in etcd \
+            that do not load are named on standard error but are no reason to refuse, and an entry \
+            that does not load itself can be removed too.
+
             Only keys defined in keys_dir files can be removed; a key written in the main config is \
             refused, naming where it is defined (edit that file by hand). Live sessions of the key \
             end when the daemon reloads.
@@ -25,6 +29,11 @@ struct RemoveKey: ParsableCommand {
     func run() throws {
         let (path, hint) = try KeysDirectory.locked(options) { (config, directory) throws(Failure) -> (String, String) in
             guard let entry = Policy(config: config).entry(named: name) else {
+                // Cluster mode: an entry that does not load can be removed all the same.
+                if let cluster = directory.cluster, cluster.documents[name] != nil {
+                    try directory.apply(PendingChanges(removedKeyFiles: [name]))
+                    return (directory.file(name), directory.applyHint)
+                }
                 throw Failure.refused("no key named \"\(name)\"")
             }
             let file = entry.location.file

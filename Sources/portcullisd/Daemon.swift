@@ -206,13 +206,25 @@ final class Daemon: @unchecked Sendable {
         notify?.send(NotifyMessage.reloading(monotonicMicroseconds: NotifyMessage.monotonicNow()))
         let status: (ok: Bool, message: String)
         do {
-            let new = try DaemonCluster.load(configPath, cluster)
+            // Cluster mode: entry by entry (a broken entry never replaces its last good version,
+            // and every removal applies); see DaemonCluster.reload.
+            let merged = try cluster.map { cluster throws(ConfigError) in try DaemonCluster.reload(configPath, cluster, inForce: config) }
+            let new = try merged?.config ?? DaemonCluster.load(configPath, nil)
             // Refused too: what would stop the next start (as `policyctl validate` would refuse it).
             let startProblems = StartupCheck.problems(new, listen: listenOverride)
             guard startProblems.isEmpty else { throw ConfigError(problems: startProblems) }
+            if let merged, merged.isPartial, new.digest == config.digest, new.keys.map(\.name) == config.keys.map(\.name) {
+                // Nothing new would be in force: the change is refused, as a reload is.
+                throw DaemonCluster.NothingNew(reload: merged)
+            }
             store.replace(with: Policy(config: new))
             // The reload's record comes before those of the sessions it ends.
-            audit.reloaded(from: config, to: new, trigger: trigger)
+            if let merged, merged.isPartial {
+                audit.reloadedPartly(from: config, to: new, merged, trigger: trigger)
+            } else {
+                audit.reloaded(from: config, to: new, trigger: trigger)
+            }
+            if let merged { cluster?.adopt(merged.documents) }
             server.rulesChanged()
             server.admissionChanged(StartupAdmission.Settings(new.limits))
             if new.auditLog != config.auditLog || new.auditSyslog != config.auditSyslog {
@@ -236,9 +248,19 @@ final class Daemon: @unchecked Sendable {
             config = new
             configLoadedAt = Date()
             metrics?.reloaded(ok: true)
-            status = (true, trigger.map { "applied \($0): \(new.keys.count) keys" } ?? "reloaded \(configPath): \(new.keys.count) keys")
+            let stale = merged.flatMap { $0.isPartial ? $0 : nil }.map {
+                "; the policy is partly stale, refused: " + $0.problemText.replacingOccurrences(of: "\n", with: "; ")
+            } ?? ""
+            status = (true, (trigger.map { "applied \($0): \(new.keys.count) keys" } ?? "reloaded \(configPath): \(new.keys.count) keys") + stale)
             log.line(status.message)
             notify?.send(NotifyMessage.reloaded(keys: new.keys.count))
+        } catch let refused as DaemonCluster.NothingNew {
+            audit.reloadRejected(refused.reload, trigger: trigger)
+            metrics?.reloaded(ok: false)
+            let problems = refused.reload.problemText
+            status = (false, "reload rejected, the previous configuration stays in force:\n\(problems)")
+            log.line("reload rejected, the previous configuration stays in force: " + problems.replacingOccurrences(of: "\n", with: "; "))
+            notify?.send(NotifyMessage.reloadRejected(reason: problems))
         } catch {
             audit.reloadRejected("\(error)", trigger: trigger)
             metrics?.reloaded(ok: false)

@@ -249,3 +249,171 @@ def test_the_snapshot_is_written_by_the_service_account_after_the_drop(start_dae
     etcd.delete("/portcullis/keys/alex")
     wait_for(lambda: "alex" not in snapshot.read_text(), "the snapshot without alex")
     assert snapshot.stat().st_uid == entry.pw_uid
+
+
+# -- Per-entry fail-static (red-team finding 7 of issue 14): an entry in etcd that does not load is
+# refused on its own; every removal and every other valid change still applies.
+
+BROKEN = "name: zz\nkey: not a key\n"
+
+
+def snapshot_entries(daemon) -> dict[str, str]:
+    """The snapshot's entries by name, their values decoded."""
+    import base64
+    import json
+    data = json.loads((daemon.dir / "policy.snapshot").read_text())
+    return {key["name"]: base64.b64decode(key["value"]).decode() for key in data["keys"]}
+
+
+def test_a_broken_entry_next_to_a_valid_change_to_another_key_applies_the_valid_change(start_daemon, etcd, services):
+    echo = services(echo_handler)
+    a, b, c = three_proxies(start_daemon, etcd, {"alex": open_rule(echo.port), "blake": open_rule(1)})
+    etcd.put("/portcullis/keys/zz", BROKEN)
+    for daemon in (a, b, c):
+        wait_for(lambda: reload_seen(daemon, outcome="rejected", refused_keys=["zz"]), f"{daemon.proxy_id} to refuse zz")
+    assert not forward_works(b, "blake", echo.port)
+    blake = etcd.get("/portcullis/keys/blake").decode()
+    etcd.put("/portcullis/keys/blake", blake.replace("127.0.0.1:1\"", f"127.0.0.1:{echo.port}\""))
+    for daemon in (a, b, c):
+        wait_for(lambda: reload_seen(daemon, outcome="applied", refused_keys=["zz"]), f"{daemon.proxy_id} to apply blake")
+        record = [r for r in daemon.events("daemon-reload") if r.get("outcome") == "applied" and r.get("refused_keys")][-1]
+        assert record["error"].startswith("etcd:/portcullis/keys/zz:2: "), record
+        assert "left out" in record["error"] and record["kept_keys"] == [] and record["keys"] == 2, record
+        assert record["trigger"].startswith("etcd put of /portcullis/keys/blake"), record
+        assert "the policy is partly stale, refused: etcd:/portcullis/keys/zz:2: " in daemon.stderr()
+    assert forward_works(b, "blake", echo.port) and forward_works(c, "alex", echo.port)
+    status = b.policyctl("status")
+    assert status.returncode == 0, status.stderr
+    assert "accepted: applied etcd put of /portcullis/keys/blake" in status.stdout, status.stdout
+    assert "partly stale, refused: etcd:/portcullis/keys/zz:2: " in status.stdout, status.stdout
+
+
+def test_a_broken_new_entry_grants_nothing(start_daemon, etcd, services, workdir):
+    echo = services(echo_handler)
+    a = start_daemon({"keep": open_rule(echo.port)}, cluster=etcd, proxy_id="a")
+    private, public = make_key(workdir / "zz")
+    a.keys["zz"] = Key("zz", private, public)
+    # A real key with the right to open the echo service, and one field that does not load.
+    etcd.put("/portcullis/keys/zz", f'name: zz\nkey: "{public}"\n{open_rule(echo.port)}\npermit_listen: ["nonsense:port"]\n')
+    wait_for(lambda: reload_seen(a, outcome="rejected", refused_keys=["zz"]), "the refused entry")
+    assert not forward_works(a, "zz", echo.port)
+    # Still nothing once another change applies.
+    keep = etcd.get("/portcullis/keys/keep").decode()
+    etcd.put("/portcullis/keys/keep", keep + "# touched\n")
+    wait_for(lambda: reload_seen(a, outcome="applied", refused_keys=["zz"]), "the other change")
+    assert not forward_works(a, "zz", echo.port)
+    assert forward_works(a, "keep", echo.port)
+    assert "zz" not in snapshot_entries(a)
+
+
+def test_a_broken_edit_keeps_the_last_good_rules_and_never_widens(start_daemon, etcd, services):
+    first, second = services(echo_handler), services(echo_handler)
+    a = start_daemon({"alex": open_rule(first.port), "keep": open_rule(first.port)}, cluster=etcd, proxy_id="a")
+    live = a.paramiko_transport("alex")
+    try:
+        alex = etcd.get("/portcullis/keys/alex").decode()
+        # The edit would move alex to the second service, and does not load (line 4).
+        edit = alex.replace(f"127.0.0.1:{first.port}", f"127.0.0.1:{second.port}") + 'permit_listen: ["nonsense:port"]\n'
+        etcd.put("/portcullis/keys/alex", edit)
+        wait_for(lambda: reload_seen(a, outcome="rejected", refused_keys=["alex"]), "the refused edit")
+        keep = etcd.get("/portcullis/keys/keep").decode()
+        etcd.put("/portcullis/keys/keep", keep + "# touched\n")
+        wait_for(lambda: reload_seen(a, outcome="applied", kept_keys=["alex"]), "the other change, alex kept")
+        record = a.events("daemon-reload", outcome="applied", kept_keys=["alex"])[0]
+        assert record["error"].startswith("etcd:/portcullis/keys/alex:4: permit_listen[0]"), record
+        assert "its last good version (mod_revision" in record["error"], record
+        assert record["keys_removed"] == [] and record["keys"] == 2, record
+        # alex's sessions go on under its last good rules; the edit grants nothing.
+        assert live.is_active()
+        assert forward_works(a, "alex", first.port)
+        assert not forward_works(a, "alex", second.port)
+        assert snapshot_entries(a)["alex"] == alex
+    finally:
+        live.close()
+
+
+def test_the_snapshot_never_holds_a_broken_entry(start_daemon, etcd, services):
+    echo = services(echo_handler)
+    a = start_daemon({"alex": open_rule(echo.port), "blake": open_rule(echo.port), "keep": open_rule(echo.port)},
+                     cluster=etcd, proxy_id="a")
+    blake = etcd.get("/portcullis/keys/blake").decode()
+    etcd.put("/portcullis/keys/zz", BROKEN)
+    etcd.put("/portcullis/keys/blake", blake + "bogus_field: 1\n")
+    wait_for(lambda: reload_seen(a, outcome="rejected", refused_keys=["blake", "zz"]), "both refused")
+    etcd.delete("/portcullis/keys/alex")
+    wait_for(lambda: reload_seen(a, outcome="applied", keys_removed=["alex"]), "alex removed")
+    wait_for(lambda: "alex" not in snapshot_entries(a), "the snapshot without alex")
+    entries = snapshot_entries(a)
+    assert sorted(entries) == ["blake", "keep"], entries
+    assert entries["blake"] == blake and "bogus_field" not in entries["blake"]
+
+
+def test_remove_key_works_with_a_broken_entry_present(start_daemon, etcd, services, workdir):
+    echo = services(echo_handler)
+    a = start_daemon({"alex": open_rule(echo.port), "keep": open_rule(echo.port)}, cluster=etcd, proxy_id="a")
+    live = a.paramiko_transport("alex")
+    try:
+        etcd.put("/portcullis/keys/zz", BROKEN)
+        wait_for(lambda: reload_seen(a, outcome="rejected", refused_keys=["zz"]), "the refused entry")
+        removed = policyctl(a.config_path, "remove-key", "alex")
+        assert removed.returncode == 0, removed.stderr
+        assert "removed key alex (etcd:/portcullis/keys/alex)" in removed.stdout, removed.stdout
+        assert "warning: 1 key entry in etcd does not load (zz)" in removed.stderr, removed.stderr
+        assert "etcd:/portcullis/keys/zz:2: " in removed.stderr, removed.stderr
+        wait_for(lambda: not live.is_active(), "alex's session to end", timeout=5)
+        wait_for(lambda: reload_seen(a, outcome="applied", keys_removed=["alex"], refused_keys=["zz"]), "the removal")
+        assert etcd.get("/portcullis/keys/alex") is None
+        # The others go on working for the rest, naming the broken entry; validate refuses it.
+        listed = policyctl(a.config_path, "list-keys")
+        assert listed.returncode == 0 and "keep" in listed.stdout and "zz" not in listed.stdout, listed
+        assert "etcd:/portcullis/keys/zz:2: " in listed.stderr, listed.stderr
+        checked = policyctl(a.config_path, "check", "--key", "zz", "open", f"127.0.0.1:{echo.port}")
+        assert checked.returncode == 1, checked
+        assert "deny: key \"zz\": its entry in etcd does not load: etcd:/portcullis/keys/zz:2: " in checked.stdout, checked
+        allowed = policyctl(a.config_path, "check", "--key", "keep", "open", f"127.0.0.1:{echo.port}")
+        assert allowed.returncode == 0 and allowed.stdout.startswith("allow: etcd:/portcullis/keys/keep:3"), allowed
+        validated = policyctl(a.config_path, "validate")
+        assert validated.returncode == 1 and "etcd:/portcullis/keys/zz:2: " in validated.stdout, validated
+        # A new entry that loads can still be added; the broken one can be removed itself.
+        make_key(workdir / "dana")
+        added = policyctl(a.config_path, "add-key", "--name", "dana", "--key-file", str(workdir / "dana.pub"),
+                          "--permit-open", f"127.0.0.1:{echo.port}")
+        assert added.returncode == 0 and "added key dana" in added.stdout, added
+        assert "etcd:/portcullis/keys/zz:2: " in added.stderr, added.stderr
+        wait_for(lambda: reload_seen(a, outcome="applied", keys_added=["dana"]), "dana added")
+        gone = policyctl(a.config_path, "remove-key", "zz")
+        assert gone.returncode == 0 and "removed key zz" in gone.stdout, gone
+        assert etcd.get("/portcullis/keys/zz") is None
+        validated = policyctl(a.config_path, "validate")
+        assert validated.returncode == 0, validated
+    finally:
+        live.close()
+
+
+def test_a_removal_applies_even_while_the_main_file_does_not_load(start_daemon, etcd, services):
+    """Each etcd change re-reads the main file; one broken there refuses the reload as a whole (the
+    last good policy stays), but a deleted key still leaves it and its sessions end."""
+    echo = services(echo_handler)
+    a = start_daemon({"alex": open_rule(echo.port), "keep": open_rule(echo.port)}, cluster=etcd, proxy_id="a")
+    live = a.paramiko_transport("alex")
+    try:
+        good = a.config_path.read_text()
+        a.config_path.write_text(good + "no_such_setting: 1\n")
+        keep = etcd.get("/portcullis/keys/keep").decode()
+        etcd.put("/portcullis/keys/keep", keep + "# touched\n")
+        wait_for(lambda: reload_seen(a, outcome="rejected"), "the refused reload")
+        assert live.is_active()
+        etcd.delete("/portcullis/keys/alex")
+        wait_for(lambda: not live.is_active(), "alex's session to end", timeout=5)
+        record = a.events("daemon-reload", outcome="applied", keys_removed=["alex"])[0]
+        assert f"{a.config_path}:" in record["error"] and "no_such_setting" in record["error"], record
+        assert record["keys"] == 1, record
+        assert "alex" not in snapshot_entries(a) and "keep" in snapshot_entries(a)
+        assert forward_works(a, "keep", echo.port)
+        # Fixed: everything applies again.
+        a.config_path.write_text(good)
+        etcd.put("/portcullis/keys/keep", keep)
+        wait_for(lambda: [r for r in a.events("daemon-reload") if r.get("outcome") == "applied" and "error" not in r
+                          and r.get("trigger", "").startswith("etcd put of /portcullis/keys/keep")], "a clean reload")
+    finally:
+        live.close()

@@ -262,10 +262,6 @@ def test_a_revoked_consumer_s_relayed_channels_end_on_the_holder_too(start_daemo
         consumer.close()
 
 
-@pytest.mark.xfail(strict=True, reason="a refused reload keeps the whole last good policy, removals included "
-                   "(ClusterPolicySource.changed -> Daemon.reload); fix: on a refused change, apply the last good "
-                   "entries minus those deleted since (removals only take rights away), and let policyctl remove-key "
-                   "run when other entries do not load")
 def test_a_broken_entry_in_etcd_does_not_keep_a_removed_key_alive(start_daemon, etcd, services, workdir):
     """Finding: one entry that does not load, written straight into etcd (by hand, or a tool other
     than policyctl), freezes the whole policy in force (fail-static), and then no key can be
