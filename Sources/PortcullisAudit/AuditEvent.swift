@@ -4,7 +4,8 @@ public enum AuditEvent {
     public static let daemonStart = "daemon-start"
     /// A reload was asked for: `outcome` (`applied`/`rejected`), `config_digest`, `keys`,
     /// `keys_added`, `keys_removed` (names), or `error` when rejected; in cluster mode, `trigger`
-    /// (the etcd change that caused it, e.g. `etcd put of /portcullis/keys/bob at revision 7`).
+    /// (the etcd change that caused it, e.g. `etcd put of /portcullis/keys/bob at revision 7`),
+    /// and when entries in etcd do not load, `refused_keys`, `kept_keys` and `error` (one line each).
     public static let daemonReload = "daemon-reload"
     /// The daemon stopped: `reason`, `sessions` still open when it began stopping.
     public static let daemonStop = "daemon-stop"
