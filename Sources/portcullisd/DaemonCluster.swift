@@ -38,6 +38,25 @@ enum DaemonCluster {
         return try ConfigLoader.load(path: configPath, keyDocuments: source.documents)
     }
 
+    /// The configuration to start with, entry by entry as a reload is: each of the source's entries
+    /// that loads, the snapshot's version of one that does not (when the snapshot, of this prefix,
+    /// has one that loads), none otherwise. The entries in force are handed to the source. A main
+    /// file that does not load, or an entry the snapshot holds unchanged that no longer loads
+    /// under it, stops the start (the error says why).
+    static func start(_ configPath: String, _ source: ClusterPolicySource, prefix: String) throws(ConfigError) -> Reload {
+        let latest = source.documents
+        if let config = try? ConfigLoader.load(path: configPath, keyDocuments: latest) {
+            return Reload(config: config, documents: latest, refusals: [], removed: [], refused: nil)
+        }
+        let settings = try ConfigLoader.load(path: configPath)
+        let snapshot = try? ClusterSnapshot.read(from: source.snapshotPath)
+        let lastGood = snapshot?.prefix == prefix ? snapshot?.documents ?? [] : []
+        let merge = try ClusterKeyMerge(lastGood: lastGood, latest: latest, socketRoot: settings.socketRoot)
+        let config = try ConfigLoader.load(path: configPath, keyDocuments: merge.documents)
+        source.adopt(merge.documents)
+        return Reload(config: config, documents: merge.documents, refusals: merge.refusals, removed: [], refused: nil)
+    }
+
     /// A reload that refused entries and would put nothing new in force: refused as a whole.
     struct NothingNew: Error {
         let reload: Reload

@@ -81,12 +81,23 @@ struct Portcullisd: ParsableCommand {
                 throw ExitCode(1)
             }
             do {
-                policyConfig = try DaemonCluster.load(config, source)
+                if check {
+                    // --check validates: an entry that does not load is an error there.
+                    policyConfig = try DaemonCluster.load(config, source)
+                } else {
+                    // A start, as a reload, refuses an entry that does not load on its own.
+                    let start = try DaemonCluster.start(config, source, prefix: settings.prefix)
+                    policyConfig = start.config
+                    clusterLog.line(said)
+                    if start.isPartial {
+                        clusterLog.line("starting with \(start.refusals.count) key entries refused; the policy is partly "
+                                        + "stale, refused: " + start.problemText.replacingOccurrences(of: "\n", with: "; "))
+                    }
+                }
             } catch {
                 FileHandle.standardError.write(Data("portcullisd: invalid configuration:\n\(error)\n".utf8))
                 throw ExitCode(1)
             }
-            if !check { clusterLog.line(said) }
             cluster = source
         }
         // What would stop the start (host keys, listen addresses) is found here, for --check too.

@@ -78,7 +78,7 @@ def test_a_key_added_on_one_proxy_admits_a_forward_on_the_others_within_a_second
     assert forward_works(b, "bob", echo.port) and forward_works(c, "bob", echo.port)
     # Every proxy's log and audit record say where the change came from.
     for daemon in (a, b, c):
-        assert "applied etcd put of /portcullis/keys/bob" in daemon.stderr()
+        wait_for(lambda: "applied etcd put of /portcullis/keys/bob" in daemon.stderr(), f"{daemon.proxy_id}'s log line")
         assert daemon.events("daemon-reload", keys_added=["bob"])[0]["trigger"].startswith("etcd put of /portcullis/keys/bob at revision ")
     # policyctl reads the same place.
     listed = policyctl(b.config_path, "list-keys")
@@ -219,7 +219,8 @@ def test_an_invalid_entry_written_behind_policyctl_is_refused_and_audited_the_la
         wait_for(lambda: reload_seen(daemon, outcome="rejected"), f"{daemon.proxy_id} to refuse the entry")
         error = daemon.events("daemon-reload", outcome="rejected")[0]["error"]
         assert error.startswith("etcd:/portcullis/keys/alex:") and "permit_listen[0] \"nonsense:port\"" in error, error
-        assert "reload rejected, the previous configuration stays in force" in daemon.stderr()
+        wait_for(lambda: "reload rejected, the previous configuration stays in force" in daemon.stderr(),
+                 f"{daemon.proxy_id}'s log line")
     # The last good policy decides, and the snapshot still holds it.
     assert forward_works(b, "alex", echo.port)
     assert "nonsense" not in snapshot_entries(b)["alex"]
@@ -280,7 +281,9 @@ def test_a_broken_entry_next_to_a_valid_change_to_another_key_applies_the_valid_
         assert record["error"].startswith("etcd:/portcullis/keys/zz:2: "), record
         assert "left out" in record["error"] and record["kept_keys"] == [] and record["keys"] == 2, record
         assert record["trigger"].startswith("etcd put of /portcullis/keys/blake"), record
-        assert "the policy is partly stale, refused: etcd:/portcullis/keys/zz:2: " in daemon.stderr()
+        # The log line follows the audit record.
+        wait_for(lambda: "the policy is partly stale, refused: etcd:/portcullis/keys/zz:2: " in daemon.stderr(),
+                 f"{daemon.proxy_id}'s log line")
     assert forward_works(b, "blake", echo.port) and forward_works(c, "alex", echo.port)
     status = b.policyctl("status")
     assert status.returncode == 0, status.stderr
@@ -417,3 +420,30 @@ def test_a_removal_applies_even_while_the_main_file_does_not_load(start_daemon, 
                           and r.get("trigger", "").startswith("etcd put of /portcullis/keys/keep")], "a clean reload")
     finally:
         live.close()
+
+
+def test_a_proxy_restarted_while_entries_are_broken_starts_with_what_loads_and_the_snapshots_last_good(
+        start_daemon, etcd, services):
+    """A broken entry in etcd does not keep a proxy from starting again (after a crash, a reboot,
+    an upgrade): it starts with every entry that loads, the snapshot's last good version of a
+    broken edit, and nothing for a broken new entry, and its log names each refused entry.
+    `portcullisd --check` still calls the configuration invalid."""
+    echo = services(echo_handler)
+    a = start_daemon({"alex": open_rule(echo.port), "blake": open_rule(echo.port)}, cluster=etcd, proxy_id="a")
+    alex = etcd.get("/portcullis/keys/alex").decode()
+    etcd.put("/portcullis/keys/alex", alex.replace(f"127.0.0.1:{echo.port}", "127.0.0.1:*") + "permit_listen: [nonsense:port]\n")
+    etcd.put("/portcullis/keys/zz", BROKEN)
+    wait_for(lambda: a.events("daemon-reload", outcome="rejected"), "the refused change")
+    assert "alex" in snapshot_entries(a) and "zz" not in snapshot_entries(a)
+
+    a.expect_exit = True
+    assert a.restart() == 0
+    a.expect_exit = False
+    said = a.stderr()
+    assert "starting with 2 key entries refused; the policy is partly stale" in said, said
+    assert "etcd:/portcullis/keys/alex:" in said and "etcd:/portcullis/keys/zz:" in said, said
+    # alex as it was (its echo only, never the broken edit's wider rule); blake untouched.
+    assert forward_works(a, "alex", echo.port) and forward_works(a, "blake", echo.port)
+    check = subprocess.run([str(daemon_binary()), "--check", "--config", str(a.config_path)],
+                           capture_output=True, text=True, timeout=60)
+    assert check.returncode == 1 and "etcd:/portcullis/keys/zz:" in check.stderr, check

@@ -252,12 +252,16 @@ class Daemon:
         self.config_path.write_text("\n".join(lines) + "\n")
         self.known_hosts.write_text(f"[127.0.0.1]:{self.port} {host_public}\n")
 
+        self._launch(wrapper, nofile, wait_listening)
+
+    def _launch(self, wrapper, nofile, wait_listening: bool):
         binary = daemon_binary()
         if not binary.is_file():
             raise RuntimeError(f"no portcullisd at {binary}: build it (make build) or set PORTCULLISD")
         def preexec():
             if nofile is not None:
                 resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
+        self._wrapper, self._nofile = wrapper, nofile
         self.log_file = open(self.log_path, "wb")
         self.process = subprocess.Popen(
             (wrapper or []) + [str(binary), "--config", str(self.config_path)],
@@ -277,6 +281,15 @@ class Daemon:
             raise AssertionError(f"portcullisd did not start listening; its log:\n{self.stderr()}")
         if self.process.poll() is not None:
             raise AssertionError(f"portcullisd exited at start ({self.describe_exit()}):\n{self.stderr()}")
+
+    def restart(self, wait_listening: bool = True) -> int | None:
+        """Stops the daemon (SIGTERM) and starts it again on the same config, host key, socket root
+        and audit log, its log in a new file; returns the stop's exit status."""
+        code = self.stop()
+        self.restarts = getattr(self, "restarts", 0) + 1
+        self.log_path = self.dir / f"portcullisd.{self.restarts}.log"
+        self._launch(self._wrapper, self._nofile, wait_listening)
+        return code
 
     # -- state
 
