@@ -15,9 +15,21 @@ extension EtcdClient {
     }
 
     public func range(prefix: [UInt8]) throws -> (kvs: [KeyValue], revision: EtcdRevision) {
-        let (answer, endpoint) = try call("/v3/kv/range", [
+        try range(prefix: prefix, keysOnly: false)
+    }
+
+    /// Every key starting with `prefix` with its revisions but no value (empty), in key order, and
+    /// the store revision they were read at: what changed, without the cost of reading it.
+    public func keys(prefix: String) throws -> (kvs: [KeyValue], revision: EtcdRevision) {
+        try range(prefix: Array(prefix.utf8), keysOnly: true)
+    }
+
+    private func range(prefix: [UInt8], keysOnly: Bool) throws -> (kvs: [KeyValue], revision: EtcdRevision) {
+        var request: [String: Any] = [
             "key": GatewayJSON.base64(prefix), "range_end": GatewayJSON.base64(GatewayJSON.prefixEnd(prefix)),
-        ], idempotent: true)
+        ]
+        if keysOnly { request["keys_only"] = true }
+        let (answer, endpoint) = try call("/v3/kv/range", request, idempotent: true)
         // An answer that is not a range (no revision, kvs that are not key-values) is refused, never
         // taken for an empty one: a policy read from it would have no keys.
         let revision = GatewayJSON.revision(answer)

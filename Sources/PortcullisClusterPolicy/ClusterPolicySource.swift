@@ -53,6 +53,8 @@ public final class ClusterPolicySource: @unchecked Sendable {
     /// Bumped at every new watch: a callback of an older one is ignored.
     private var generation = 0
     private var watch: EtcdWatch?
+    /// What the last probe saw when it differed from what the watch had delivered.
+    private var suspicion: Probe?
     private var stopped = false
     /// Changes are applied one at a time, in revision order.
     private let queue = DispatchQueue(label: "cluster-policy")
@@ -161,6 +163,7 @@ public final class ClusterPolicySource: @unchecked Sendable {
     private func startWatch() {
         let (from, mine) = lock.withLock { () -> (Int64, Int) in
             generation += 1
+            suspicion = nil
             return (revision + 1, generation)
         }
         let watch = EtcdWatch(client: store.client, prefix: store.directory, fromRevision: from, retryDelay: retryDelay,
@@ -172,20 +175,60 @@ public final class ClusterPolicySource: @unchecked Sendable {
         probeSoon(generation: mine)
     }
 
-    /// While watch `mine` runs: asks etcd a linearizable read every `probeInterval` (off the
-    /// queue, which applies the changes); no answer within the client's timeout is a lost
-    /// connection, as a broken watch is (fail-static, said, reconnected).
+    /// While watch `mine` runs: asks etcd every `probeInterval` (off the queue, which applies the
+    /// changes) which entries exist and their revisions, without their values. No answer within
+    /// the client's timeout is a lost connection, as a broken watch is (fail-static, said,
+    /// reconnected); so is a watch that fell silent: etcd shows an entry the watch never
+    /// delivered (a put newer than the policy's revision, or a set of names that differs), at two
+    /// probes in a row.
     private func probeSoon(generation mine: Int) {
         queue.asyncAfter(deadline: .now() + probeInterval) { [self] in
             guard lock.withLock({ generation == mine && !stopped }) else { return }
             DispatchQueue.global().async { [self] in
                 do {
-                    _ = try store.client.get(store.directory)
-                    queue.async { self.probeSoon(generation: mine) }
+                    let (kvs, _) = try store.client.keys(prefix: store.directory)
+                    let seen = Probe(names: Set(kvs.compactMap { store.name(ofKey: $0.key) }),
+                                     newest: kvs.map(\.modRevision).max() ?? 0)
+                    queue.async {
+                        if let silent = self.watchMissed(seen, generation: mine) {
+                            self.lost(generation: mine, reason: silent)
+                        } else {
+                            self.probeSoon(generation: mine)
+                        }
+                    }
                 } catch {
                     queue.async { self.lost(generation: mine, reason: "etcd did not answer while watched: \(error)") }
                 }
             }
+        }
+    }
+
+    /// What a probe saw of the entries in etcd.
+    struct Probe: Equatable {
+        var names: Set<String>
+        /// The newest mod_revision among them.
+        var newest: Int64
+    }
+
+    /// On the queue: why the watch must have missed a change, or nil. What the previous probe saw
+    /// and the watch has still not delivered a whole probe interval later (a put newer than the
+    /// policy's revision, an entry created or deleted, still so now) was missed; one probe behind
+    /// is not enough, as the watch may be delivering what the probe read just before.
+    private func watchMissed(_ seen: Probe, generation mine: Int) -> String? {
+        lock.withLock {
+            guard generation == mine else { return nil }
+            let known = Set(latest.keys)
+            let differs = seen.names.symmetricDifference(known)
+            defer { suspicion = seen.newest > revision || !differs.isEmpty ? seen : nil }
+            guard let previous = suspicion else { return nil }
+            let stale = previous.newest > revision
+            let lasting = previous.names.symmetricDifference(known).intersection(differs).sorted()
+            guard stale || !lasting.isEmpty else { return nil }
+            return "the watch fell silent: etcd holds "
+                + (stale ? "a change at revision \(previous.newest) (the policy is at \(revision))" : "")
+                + (stale && !lasting.isEmpty ? " and " : "")
+                + (lasting.isEmpty ? "" : "entries created or deleted (\(lasting.prefix(5).joined(separator: ", ")))")
+                + " that it never delivered"
         }
     }
 
