@@ -203,7 +203,11 @@ final class PeerLink: @unchecked Sendable {
                 var value: UInt64 = 0
                 _ = read(wakeFD, &value, 8)
             }
-            _ = ssh_event_dopoll(event, 0)
+            // libssh polls its descriptors again inside: only when this poll found one of them ready
+            // (a syscall saved per turn of a busy link).
+            if fds[1..<first].contains(where: { $0.revents != 0 }) {
+                _ = ssh_event_dopoll(event, 0)
+            }
             for (index, channel) in channels.enumerated() where fds[first + index].revents != 0 {
                 channel.socketEvent(Int32(fds[first + index].revents))
             }
@@ -240,6 +244,7 @@ final class PeerLink: @unchecked Sendable {
                     request.completion(.failed(reason: reason, peer: proxy))
                     continue
                 }
+                Self.widen(pair)
                 let end = RelayEnd()
                 channels.append(LinkChannel(channel: channel, fd: pair[0], end: end, proxy: proxy))
                 request.completion(.relayed(fd: pair[1], end: end, peer: proxy))
@@ -250,6 +255,19 @@ final class PeerLink: @unchecked Sendable {
                 ssh_channel_free(channel)
                 request.completion(.failed(reason: "proxy \(proxy) refused the relay: \(Self.openFailure(said))", peer: proxy))
             }
+        }
+    }
+
+    /// Bytes a socket pair between a link channel and the consumer's pump holds each way: room for
+    /// several of the link's 256 KiB reads per wake-up of either thread, instead of the default
+    /// ~200 KiB that wakes them every packet or two. Bounded: it adds to what a stalled consumer
+    /// leaves buffered per channel (with the two SSH windows along the relay).
+    static let pairBuffer: Int32 = 1 << 20
+
+    private static func widen(_ pair: [Int32]) {
+        var size = pairBuffer
+        for fd in pair {
+            _ = setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, socklen_t(MemoryLayout<Int32>.size))
         }
     }
 
