@@ -10,6 +10,10 @@ All three end in the same sharer's -R on A: they differ only in the consumer's p
 Rows:
 - throughput (MiB/s, each direction): relayed / direct (target: at least 0.8), relayed / OpenSSH,
   direct / OpenSSH; the three sides take turns (rotating order) as in the throughput case;
+- CPU per GiB (note rows, relayed against direct, each direction): CPU seconds per GiB moved of
+  proxy A, proxy B, the consumer's and the sharer's ssh and the two blast ends, and how busy the
+  machine was; when it is saturated, relayed/direct is about the direct path's CPU per GiB over the
+  relayed path's (which adds proxy B), and proxy B's row says that bound;
 - relayed open: connect to first byte (1-byte echo) through B against through A, p50 and p99 over
   the setup case's connection count, in turns of its block size; the note gives the added time;
 - policy propagation: from the start of `policyctl add-key` (on one proxy's config, a different
@@ -25,6 +29,7 @@ relayed open fails fails those rows."""
 import json
 import math
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -162,7 +167,7 @@ class CPUMeter:
     """CPU seconds per GiB moved, per process of a path (the daemons and the two stock ssh), and
     how busy the whole machine was: where a relayed channel's extra cost goes."""
 
-    PROCESSES = ("proxy A", "proxy B", "consumer ssh", "sharer ssh")
+    PROCESSES = ("proxy A", "proxy B", "consumer ssh", "sharer ssh", "blast ends")
 
     def __init__(self, a, b, sharer):
         self.fixed = {"proxy A": a, "proxy B": b, "sharer ssh": sharer}
@@ -170,7 +175,11 @@ class CPUMeter:
 
     def _now(self, side):
         procs_ = dict(self.fixed, **{"consumer ssh": side.proc})
-        return {name: cpu_seconds(p.pid) if p else None for name, p in procs_.items()}, machine_busy(), time.monotonic()
+        seconds = {name: cpu_seconds(p.pid) if p else None for name, p in procs_.items()}
+        # The transfer's two blast processes, reaped by the end of it (nothing else ends meanwhile).
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        seconds["blast ends"] = children.ru_utime + children.ru_stime
+        return seconds, machine_busy(), time.monotonic()
 
     def measure(self, side, direction, nbytes, run):
         before = self._now(side)
@@ -196,16 +205,38 @@ class CPUMeter:
                 row = Result("cluster relay CPU", "%s %s" % (what, direction), unit, a_name, b_name,
                              higher_is_better=False, allow_zero=True, b_optional=True, direction=direction)
                 row.a = [s[what] for s in self.samples.get((a_name, direction), []) if what in s]
-                row.b = [s[what] for s in self.samples.get((b_name, direction), []) if what in s]
+                # The direct path does not pass proxy B (it idles then): no column, no ratio.
+                row.b = [] if what == "proxy B" else \
+                    [s[what] for s in self.samples.get((b_name, direction), []) if what in s]
                 if not row.a and not row.b:
                     continue
                 row.expected = max(len(row.a), len(row.b))
                 if what == "machine busy":
                     row.notes.append("share of both cores busy during the transfers (1.0: saturated)")
                 elif what == "machine CPU":
-                    row.notes.append("every process on the machine, per GiB moved")
+                    row.notes.append("every process on the machine, per GiB moved (others' work included)")
                 out.append(row)
+                if what == "proxy B":
+                    bound = self.saturation_bound(a_name, b_name, direction)
+                    if bound:
+                        row.notes.append(bound)
+                        row.extra["saturation_bound"] = bound
         return out
+
+    def saturation_bound(self, a_name, b_name, direction):
+        """When the cores are saturated, throughput is about inversely proportional to the CPU every
+        process spends per GiB: the relayed path costs what the direct one costs plus proxy B."""
+        def median(name, what):
+            values = sorted(s[what] for s in self.samples.get((name, direction), []) if what in s)
+            return values[len(values) // 2] if values else None
+        path = ("proxy A", "consumer ssh", "sharer ssh", "blast ends")
+        direct = [median(b_name, what) for what in path]
+        relayed = [median(a_name, what) for what in path + ("proxy B",)]
+        if None in direct or None in relayed:
+            return None
+        return ("saturation bound: the direct path's processes cost %.2f CPU s/GiB, the relayed path's %.2f "
+                "(proxy B %.2f): on saturated cores relayed/direct is at most about %.2f"
+                % (sum(direct), sum(relayed), relayed[-1], sum(direct) / sum(relayed)))
 
 
 def stream(ctx, service, side, direction, nbytes, meter=None):
