@@ -244,7 +244,6 @@ final class PeerLink: @unchecked Sendable {
                     request.completion(.failed(reason: reason, peer: proxy))
                     continue
                 }
-                Self.widen(pair)
                 let end = RelayEnd()
                 channels.append(LinkChannel(channel: channel, fd: pair[0], end: end, proxy: proxy))
                 request.completion(.relayed(fd: pair[1], end: end, peer: proxy))
@@ -255,19 +254,6 @@ final class PeerLink: @unchecked Sendable {
                 ssh_channel_free(channel)
                 request.completion(.failed(reason: "proxy \(proxy) refused the relay: \(Self.openFailure(said))", peer: proxy))
             }
-        }
-    }
-
-    /// Bytes a socket pair between a link channel and the consumer's pump holds each way: room for
-    /// several of the link's 256 KiB reads per wake-up of either thread, instead of the default
-    /// ~200 KiB that wakes them every packet or two. Bounded: it adds to what a stalled consumer
-    /// leaves buffered per channel (with the two SSH windows along the relay).
-    static let pairBuffer: Int32 = 1 << 20
-
-    private static func widen(_ pair: [Int32]) {
-        var size = pairBuffer
-        for fd in pair {
-            _ = setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, socklen_t(MemoryLayout<Int32>.size))
         }
     }
 
