@@ -10,6 +10,10 @@ All three end in the same sharer's -R on A: they differ only in the consumer's p
 Rows:
 - throughput (MiB/s, each direction): relayed / direct (target: at least 0.8), relayed / OpenSSH,
   direct / OpenSSH; the three sides take turns (rotating order) as in the throughput case;
+- CPU per GiB (note rows, relayed against direct, each direction): CPU seconds per GiB moved of
+  proxy A, proxy B, the consumer's and the sharer's ssh and the two blast ends, and how busy the
+  machine was; when it is saturated, relayed/direct is about the direct path's CPU per GiB over the
+  relayed path's (which adds proxy B), and proxy B's row says that bound;
 - relayed open: connect to first byte (1-byte echo) through B against through A, p50 and p99 over
   the setup case's connection count, in turns of its block size; the note gives the added time;
 - policy propagation: from the start of `policyctl add-key` (on one proxy's config, a different
@@ -25,6 +29,7 @@ relayed open fails fails those rows."""
 import json
 import math
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -131,13 +136,116 @@ def target_note(row, met, text):
 
 
 class Side:
-    """One way to read A's sockets: its name, its local -L sockets."""
+    """One way to read A's sockets: its name, its local -L sockets, its consumer's ssh process."""
 
-    def __init__(self, name, web, echo):
-        self.name, self.web, self.echo = name, web, echo
+    def __init__(self, name, web, echo, proc=None):
+        self.name, self.web, self.echo, self.proc = name, web, echo, proc
 
 
-def stream(ctx, service, side, direction, nbytes):
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid):
+    """User plus system CPU seconds of process `pid`, all its threads; None once it is gone."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime (fields 14 and 15)
+
+
+def machine_busy():
+    """(busy, total) CPU seconds of the whole machine since boot, all cores."""
+    with open("/proc/stat") as f:
+        values = [int(v) for v in f.readline().split()[1:]]
+    idle = values[3] + values[4]  # idle, iowait
+    return (sum(values[:8]) - idle) / CLOCK_TICKS, sum(values[:8]) / CLOCK_TICKS
+
+
+class CPUMeter:
+    """CPU seconds per GiB moved, per process of a path (the daemons and the two stock ssh), and
+    how busy the whole machine was: where a relayed channel's extra cost goes."""
+
+    PROCESSES = ("proxy A", "proxy B", "consumer ssh", "sharer ssh", "blast ends")
+
+    def __init__(self, a, b, sharer):
+        self.fixed = {"proxy A": a, "proxy B": b, "sharer ssh": sharer}
+        self.samples = {}  # (side, direction) -> list of {process: s/GiB, "machine busy": fraction}
+
+    def _now(self, side):
+        procs_ = dict(self.fixed, **{"consumer ssh": side.proc})
+        seconds = {name: cpu_seconds(p.pid) if p else None for name, p in procs_.items()}
+        # The transfer's two blast processes, reaped by the end of it (nothing else ends meanwhile).
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        seconds["blast ends"] = children.ru_utime + children.ru_stime
+        return seconds, machine_busy(), time.monotonic()
+
+    def measure(self, side, direction, nbytes, run):
+        before = self._now(side)
+        value = run()
+        after = self._now(side)
+        gib = nbytes / (1 << 30)
+        sample = {}
+        for name in self.PROCESSES:
+            if before[0].get(name) is not None and after[0].get(name) is not None:
+                sample[name] = (after[0][name] - before[0][name]) / gib
+        busy, total = after[1][0] - before[1][0], after[1][1] - before[1][1]
+        sample["machine busy"] = busy / total if total > 0 else 0.0
+        sample["machine CPU"] = busy / gib
+        self.samples.setdefault((side.name, direction), []).append(sample)
+        return value
+
+    def rows(self, a_name, b_name):
+        """One row per process and direction: `a_name`'s CPU s/GiB against `b_name`'s."""
+        out = []
+        for direction in ("down", "up"):
+            for what in self.PROCESSES + ("machine CPU", "machine busy"):
+                unit = "fraction" if what == "machine busy" else "CPU s/GiB"
+                row = Result("cluster relay CPU", "%s %s" % (what, direction), unit, a_name, b_name,
+                             higher_is_better=False, allow_zero=True, b_optional=True, direction=direction)
+                row.a = [s[what] for s in self.samples.get((a_name, direction), []) if what in s]
+                # The direct path does not pass proxy B (it idles then): no column, no ratio.
+                row.b = [] if what == "proxy B" else \
+                    [s[what] for s in self.samples.get((b_name, direction), []) if what in s]
+                if not row.a and not row.b:
+                    continue
+                row.expected = max(len(row.a), len(row.b))
+                if what == "machine busy":
+                    row.notes.append("share of both cores busy during the transfers (1.0: saturated)")
+                elif what == "machine CPU":
+                    row.notes.append("every process on the machine, per GiB moved (others' work included)")
+                out.append(row)
+                if what == "proxy B":
+                    bound = self.saturation_bound(a_name, b_name, direction)
+                    if bound:
+                        row.notes.append(bound)
+                        row.extra["saturation_bound"] = bound
+        return out
+
+    def saturation_bound(self, a_name, b_name, direction):
+        """When the cores are saturated, throughput is about inversely proportional to the CPU every
+        process spends per GiB: the relayed path costs what the direct one costs plus proxy B."""
+        def median(name, what):
+            values = sorted(s[what] for s in self.samples.get((name, direction), []) if what in s)
+            return values[len(values) // 2] if values else None
+        path = ("proxy A", "consumer ssh", "sharer ssh", "blast ends")
+        direct = [median(b_name, what) for what in path]
+        relayed = [median(a_name, what) for what in path + ("proxy B",)]
+        if None in direct or None in relayed:
+            return None
+        return ("saturation bound: the direct path's processes cost %.2f CPU s/GiB, the relayed path's %.2f "
+                "(proxy B %.2f): on saturated cores relayed/direct is at most about %.2f"
+                % (sum(direct), sum(relayed), relayed[-1], sum(direct) / sum(relayed)))
+
+
+def stream(ctx, service, side, direction, nbytes, meter=None):
+    if meter:
+        return meter.measure(side, direction, nbytes, lambda: _stream(ctx, service, side, direction, nbytes))
+    return _stream(ctx, service, side, direction, nbytes)
+
+
+def _stream(ctx, service, side, direction, nbytes):
     """`nbytes` between blast on the sharer's side (`service`) and blast on `side`'s -L: MiB/s.
     "down" is from the sharer to the consumer."""
     listener_role = "source" if direction == "down" else "sink"
@@ -253,7 +361,7 @@ def run(ctx):
                        "-L", "%s:%s" % (local[1], os.path.join(root, "echo.sock"))]
             ssh.append(start_ssh(ctx, server, forward, lambda: all(procs.unix_socket_present(s) for s in local),
                                  "reader-" + name.split()[0]))
-            return Side(name, *local)
+            return Side(name, *local, proc=ssh[-1][0])
         relayed = reader(RELAYED, b, b.socket_dir)
         direct = reader(DIRECT, a, a.socket_dir)
         sshd = reader("OpenSSH", openssh, a.socket_dir)
@@ -270,7 +378,11 @@ def run(ctx):
             for row in relay_rows:
                 row.error = str(e)
         sides = [direct, sshd] + ([relayed] if relay_ok else [])
-        throughput(ctx, rows, service, sides, nbytes)
+        meter = CPUMeter(a.proc, b.proc, ssh[0][0])
+        throughput(ctx, rows, service, sides, nbytes, meter)
+        if relay_ok:
+            for row in meter.rows(RELAYED, DIRECT):
+                rows["cpu " + row.case] = row
         if relay_ok:
             setup_latency(ctx, rows, binary, relayed, direct)
         policy_trials(ctx, rows, policyctl, proxies, trials)
@@ -290,7 +402,7 @@ def run(ctx):
     return list(rows.values())
 
 
-def throughput(ctx, rows, service, sides, nbytes):
+def throughput(ctx, rows, service, sides, nbytes, meter=None):
     values = {(s.name, d): [] for s in sides for d in ("down", "up")}
     for direction in ("down", "up"):
         print("cluster throughput %s (%d MiB x %d): %s" % (direction, nbytes // MiB, ctx.repetitions,
@@ -299,7 +411,7 @@ def throughput(ctx, rows, service, sides, nbytes):
             order = sides[rep % len(sides):] + sides[:rep % len(sides)]
             for side in order:
                 try:
-                    value = stream(ctx, service, side, direction, nbytes)
+                    value = stream(ctx, service, side, direction, nbytes, meter)
                 except procs.Failure as e:
                     message = "%s #%d: %s" % (side.name, rep + 1, e)
                     print("  FAILED " + message, file=sys.stderr)

@@ -12,7 +12,7 @@ final class LinkChannel {
     private let end: RelayEnd
     private let proxy: String
     private let callbacks = UnsafeMutablePointer<ssh_channel_callbacks_struct>.allocate(capacity: 1)
-    private static let chunkSize = 64 * 1024
+    private static let chunkSize = 256 * 1024
     private let toChannel = UnsafeMutableRawPointer.allocate(byteCount: chunkSize, alignment: 16)
     private let toSocket = UnsafeMutableRawPointer.allocate(byteCount: chunkSize, alignment: 16)
     private var unsentToChannel = 0
