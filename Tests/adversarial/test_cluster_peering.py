@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import threading
 import time
@@ -404,3 +405,40 @@ def test_a_proxy_stopped_in_the_middle_of_a_relay_exits_0_and_the_holder_sees_th
     # resets the connection first and A records the reset instead.
     assert any(said in ended[0]["reason"] for said in ("this proxy is stopping", "reset by peer", "Socket error")), ended
     assert a.alive()
+
+
+def test_a_holder_that_leaves_the_cluster_fails_its_relays_at_once_not_when_tcp_gives_up(
+        start_daemon, etcd, procs, services, workdir, measure):
+    """A holder that stops answering without closing its connections (SIGSTOP here: its kernel
+    still acknowledges, as a host behind a dead router may look for a while) loses its lease after
+    lease_ttl; its member record goes, and B ends its link to it at once: the relayed channel fails
+    with "proxy a unreachable: it left the cluster", instead of hanging until TCP gives up."""
+    a = _member(start_daemon, etcd, "a", {"sharer": _rule("listen", workdir)})
+    b = _member(start_daemon, etcd, "b", {"reader-b": _rule("open", workdir)})
+    _members_seen(a, b)
+    service = _digest_service(services)
+    _share(a, procs, f"{a.socket_root}/alex/web.sock", service.port)
+    _claim(etcd, "alex/web.sock", "a")
+    local = str(workdir / "b.sock")
+    _forward(b, procs, "reader-b", local, f"{b.socket_root}/alex/web.sock")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(30)
+    sock.connect(local)
+    sock.sendall(b"half a request")
+    wait_for(lambda: _relay_records(b, "to") or None, "B's relay record")
+
+    os.kill(a.pid, signal.SIGSTOP)
+    stopped = time.monotonic()
+    try:
+        closed = wait_for(lambda: [r for r in b.events("channel-close") if "left the cluster" in r.get("reason", "")]
+                          or None, "B's channel-close naming the departed holder", timeout=15)
+        measure("holder stopped to relay failed on B (s), lease_ttl 2 s", round(time.monotonic() - stopped, 2))
+        assert "proxy a unreachable: it left the cluster" in closed[0]["reason"], closed
+        try:
+            rest = sock.recv(100)
+        except OSError:
+            rest = b""
+        assert rest == b"", rest
+    finally:
+        os.kill(a.pid, signal.SIGCONT)
+        sock.close()

@@ -14,7 +14,8 @@ final class PeerLink: @unchecked Sendable {
     // Under `lock`.
     private var queued: [Request] = []
     private var deathReason: String?
-    private var stopRequested = false
+    /// Why the link is to end, once asked (`stop`).
+    private var stopReason: String?
     private var wakeFD: Int32
     /// Signalled once the link thread has closed its session (or never started one).
     private let ended = DispatchSemaphore(value: 0)
@@ -80,10 +81,10 @@ final class PeerLink: @unchecked Sendable {
         lock.unlock()
     }
 
-    /// Asks the link thread to end the link: its channels fail with "this proxy is stopping".
-    func stop() {
+    /// Asks the link thread to end the link: its channels fail with `reason`.
+    func stop(reason: String = "this proxy is stopping") {
         lock.withLock {
-            stopRequested = true
+            if stopReason == nil { stopReason = reason }
             if wakeFD >= 0 {
                 var one: UInt64 = 1
                 _ = write(wakeFD, &one, 8)
@@ -142,6 +143,7 @@ final class PeerLink: @unchecked Sendable {
               ssh_options_set(session, SSH_OPTIONS_HOSTKEYS, algorithms) == SSH_OK
         else { return "cannot set up the link: \(errorText)" }
         guard ssh_connect(session) == SSH_OK else { return errorText }
+        Self.endWhenSilent(ssh_get_fd(session))
         var serverKey: OpaquePointer?
         guard ssh_get_server_publickey(session, &serverKey) == SSH_OK, let serverKey else {
             return "no host key from \(member.advertise)"
@@ -170,11 +172,11 @@ final class PeerLink: @unchecked Sendable {
             lock.lock()
             let arrived = queued
             queued = []
-            let stopping = stopRequested
+            let stopping = stopReason
             lock.unlock()
-            if stopping {
-                arrived.forEach { $0.completion(.failed(reason: "this proxy is stopping", peer: proxy)) }
-                die("this proxy is stopping")
+            if let stopping {
+                arrived.forEach { $0.completion(.failed(reason: stopping, peer: proxy)) }
+                die(stopping)
                 return
             }
             for request in arrived { begin(request, on: session) }
@@ -297,6 +299,21 @@ final class PeerLink: @unchecked Sendable {
     static func openFailure(_ text: String) -> String {
         guard let range = text.range(of: #"error \(\d+\) "#, options: .regularExpression) else { return text }
         return String(text[range.upperBound...])
+    }
+
+    /// A member that vanishes without closing the connection (its host down, the network cut) is
+    /// noticed by the kernel: keep-alive probes after 10 s of silence, 3 of them 5 s apart, and at
+    /// most 30 s for data sent to go unacknowledged. The link then dies ("proxy X unreachable")
+    /// instead of holding its channels until TCP gives up after many minutes.
+    static func endWhenSilent(_ fd: Int32) {
+        guard fd >= 0 else { return }
+        var on: Int32 = 1, idle: Int32 = 10, interval: Int32 = 5, count: Int32 = 3, unacknowledged: UInt32 = 30_000
+        let size = socklen_t(MemoryLayout<Int32>.size)
+        setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, size)
+        setsockopt(fd, Int32(IPPROTO_TCP), TCP_KEEPIDLE, &idle, size)
+        setsockopt(fd, Int32(IPPROTO_TCP), TCP_KEEPINTVL, &interval, size)
+        setsockopt(fd, Int32(IPPROTO_TCP), TCP_KEEPCNT, &count, size)
+        setsockopt(fd, Int32(IPPROTO_TCP), TCP_USER_TIMEOUT, &unacknowledged, socklen_t(MemoryLayout<UInt32>.size))
     }
 
     /// `host:port` or `[v6]:port`.

@@ -23,6 +23,7 @@ public final class Peering: @unchecked Sendable {
         self.proxyID = proxyID
         self.directory = directory
         self.identity = try LinkIdentity(path: hostKeyPath)
+        directory.observeMembers { [weak self] in self?.membersChanged() }
     }
 
     /// How an open for a socket under socket_root goes.
@@ -67,6 +68,17 @@ public final class Peering: @unchecked Sendable {
                   completion: @escaping @Sendable (Outcome) -> Void) {
         lookups.async { [self] in
             link(to: proxy).open(relativePath: name, correlation: correlation, port: port, completion: completion)
+        }
+    }
+
+    /// The member view changed: a link to a proxy that is no longer a member ends (its lease
+    /// expired: it is dead, stopped or cut off from etcd), its channels failing with the reason,
+    /// rather than waiting on a connection nobody may answer.
+    func membersChanged() {
+        let members = Set(directory.currentMembers().map(\.proxyID))
+        let departed = lock.withLock { links.values.filter { !members.contains($0.proxy) } }
+        for link in departed {
+            link.stop(reason: "proxy \(link.proxy) unreachable: it left the cluster (members/\(link.proxy) is gone)")
         }
     }
 
