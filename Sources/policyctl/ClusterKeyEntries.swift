@@ -66,40 +66,43 @@ struct ClusterKeyEntries {
         FileHandle.standardError.write(Data((([TerminalText.visible(head)] + lines).joined(separator: "\n") + "\n").utf8))
     }
 
-    /// Validates the entries as they will be, then writes them: each new entry only if its name is
-    /// still free (create_revision == 0), each removal only if the entry is unchanged since it was
-    /// read (mod_revision). Another writer's change in between is a conflict naming the key; it is
-    /// never overwritten. Other entries that do not load are no reason to refuse (a removal only
-    /// takes rights away; a new entry is checked on its own and against the entries that load).
+    /// Validates the entries as they will be, then writes them all or none (one etcd transaction):
+    /// each new entry only if its name is still free, each removal only if the entry is unchanged
+    /// since it was read (mod_revision). Another writer's change in between is a conflict naming
+    /// the key, and nothing is written: an import is never half done.
     func apply(_ configPath: String, adding: [String: [UInt8]] = [:], removing: Set<String> = []) throws(Failure) {
-        do throws(ConfigError) {
-            let (_, refusals) = try loadUsable(configPath, adding: adding, removing: removing)
-            let own = refusals.filter { adding[$0.name] != nil }
-            // The others were named when read (KeysDirectory.locked).
-            guard own.isEmpty else { throw ConfigError(problems: own.flatMap(\.problems)) }
+        do {
+            _ = try load(configPath, adding: adding, removing: removing)
         } catch {
             throw Failure.refused("refused, the configuration would be invalid: \(ConfigOption.summary(error))")
         }
+        let writes = adding.sorted(by: { $0.key < $1.key }).map { name, bytes in
+            GuardedWrite.create(key: Array(ClusterKeys.keyPath(prefix: store.prefix, name: name).utf8), value: bytes)
+        } + removing.sorted().map { name in
+            GuardedWrite.delete(key: Array(ClusterKeys.keyPath(prefix: store.prefix, name: name).utf8),
+                                modRevision: documents[name]?.modRevision ?? 0)
+        }
+        guard writes.count <= EtcdClient.maxTransactionWrites else {
+            throw Failure.refused("\(writes.count) entries to write at once; etcd takes at most \(EtcdClient.maxTransactionWrites) "
+                                  + "in one transaction: split the input (nothing written)")
+        }
+        let result: TransactionResult
         do {
-            for (name, bytes) in adding.sorted(by: { $0.key < $1.key }) {
-                if case .conflict(let now) = try store.create(name, bytes) {
-                    throw Failure.refused("conflict: key \"\(name)\" (\(location)\(name)) was created by another writer "
-                                          + "meanwhile (mod_revision \(now)); nothing written for it: look again and retry")
-                }
-            }
-            for name in removing.sorted() {
-                let read = documents[name]?.modRevision ?? 0
-                if case .conflict(let now) = try store.delete(name, modRevision: read) {
-                    let what = now == 0 ? "removed" : "changed (mod_revision \(read), now \(now))"
-                    throw Failure.refused("conflict: key \"\(name)\" (\(location)\(name)) was \(what) by another writer "
-                                          + "meanwhile; not removed: look again and retry")
-                }
-            }
-        } catch let failure as Failure {
-            throw failure
+            result = try store.client.transact(writes)
         } catch {
             throw Failure.refused("cannot write to etcd: \(error)")
         }
+        guard case .conflict(let key, let now) = result else { return }
+        let name = store.name(ofKey: key) ?? String(decoding: key, as: UTF8.self)
+        let others = writes.count > 1 ? "; nothing written (\(writes.count) entries, all or none)" : "; nothing written for it"
+        if adding[name] != nil {
+            throw Failure.refused("conflict: key \"\(name)\" (\(location)\(name)) was created by another writer "
+                                  + "meanwhile (mod_revision \(now))\(others): look again and retry")
+        }
+        let read = documents[name]?.modRevision ?? 0
+        let what = now == 0 ? "removed" : "changed (mod_revision \(read), now \(now))"
+        throw Failure.refused("conflict: key \"\(name)\" (\(location)\(name)) was \(what) by another writer "
+                              + "meanwhile\(others == "; nothing written for it" ? "; not removed" : others): look again and retry")
     }
 }
 
