@@ -10,8 +10,9 @@ import Synchronization
 /// stops serving its claims: `serves` turns false at once, and `onFence` is told the sessions that
 /// held them, to end them. A new lease is then granted and the member registered again.
 ///
-/// The decisions are `RegistryLease`'s; this class does the I/O, on its own thread for the lease
-/// and on the caller's thread for a claim.
+/// The decisions are `RegistryLease`'s; this class does the I/O, on its own thread for the lease,
+/// on the caller's thread for a claim (a session claims off its event loop) and on a queue of its
+/// own for a release (which never blocks its caller).
 public final class TunnelRegistry: @unchecked Sendable {
     /// Who this proxy is in the cluster.
     public struct Member: Sendable {
@@ -86,7 +87,8 @@ public final class TunnelRegistry: @unchecked Sendable {
         var lease: RegistryLease
         /// The live claims, by key.
         var claims: [String: (lease: LeaseID, revision: EtcdRevision, session: UInt64)] = [:]
-        /// Claims released while etcd did not answer: deleted (if still ours) once it does.
+        /// Claims released whose delete etcd has not confirmed (in flight, or etcd did not answer):
+        /// deleted (if still ours) once it does.
         var pendingDeletes: [String: EtcdRevision] = [:]
         var sessionsWritten: Int?
         /// The member record's mod_revision as this proxy last wrote it: a rewrite is a
@@ -97,6 +99,9 @@ public final class TunnelRegistry: @unchecked Sendable {
     private let state: Mutex<State>
     private let wakeUp = NSCondition()
     private var thread: Thread?
+    /// Where released claims are deleted, one at a time, in the order released.
+    private let releases = DispatchQueue(label: "tunnel-registry-releases")
+    private let releasing = Atomic<Int>(0)
 
     /// `ttl`: cluster.lease_ttl in seconds. `sessionCount`: the proxy's live sessions, for its
     /// member record. `onFence`: the sessions whose claims are no longer served, to end with the reason.
@@ -261,23 +266,39 @@ public final class TunnelRegistry: @unchecked Sendable {
         return state.withLock { $0.lease.serves(claim.lease, now: now) }
     }
 
+    /// Forgets `claim` at once and deletes its record (if still ours) off the caller's thread, on
+    /// `releases`: a release never waits for etcd. Until the delete is confirmed the record counts
+    /// as ours to delete (`pendingDeletes`), so that a claim of the same key meanwhile, on this
+    /// proxy, deletes it itself; a delete etcd did not answer is retried by the keep-alive.
     fileprivate func release(_ claim: Claim) {
         let fullKey = prefix + claim.target.key
-        let (live, reachable) = state.withLock { state -> (Bool, Bool) in
-            guard let entry = state.claims[fullKey], entry.revision == claim.revision else { return (false, false) }
+        let reachable = state.withLock { state -> Bool in
+            guard let entry = state.claims[fullKey], entry.revision == claim.revision else { return false }
             state.claims[fullKey] = nil
             // A fenced lease is revoked as a whole; only a live one's claims are deleted one by one.
-            guard state.lease.lease == claim.lease else { return (false, false) }
+            guard state.lease.lease == claim.lease else { return false }
+            state.pendingDeletes[fullKey] = claim.revision
             // While etcd does not answer, the delete waits for the keep-alive that gets through.
-            if state.lease.failure != nil { state.pendingDeletes[fullKey] = claim.revision }
-            return (true, state.lease.failure == nil)
+            return state.lease.failure == nil
         }
-        guard live, reachable else { return }
-        let deleted = (try? client(timeout: claimTimeout).compareAndDelete(fullKey, modRevision: claim.revision)) != nil
-        if !deleted {
-            state.withLock { $0.pendingDeletes[fullKey] = claim.revision }
+        guard reachable else { return }
+        let revision = claim.revision
+        releasing.add(1, ordering: .relaxed)
+        releases.async { [self] in
+            defer { releasing.subtract(1, ordering: .relaxed) }
+            guard (try? client(timeout: claimTimeout).compareAndDelete(fullKey, modRevision: revision)) != nil else { return }
+            state.withLock { if $0.pendingDeletes[fullKey] == revision { $0.pendingDeletes[fullKey] = nil } }
         }
     }
+
+    /// Waits until every release handed to `releases` so far has had its answer from etcd (or
+    /// its timeout), for tests and a clean stop.
+    public func awaitReleases() {
+        releases.sync {}
+    }
+
+    /// Releases whose delete has not had its answer yet.
+    public var releasesInFlight: Int { releasing.load(ordering: .relaxed) }
 
     // MARK: - The lease
 
