@@ -90,6 +90,10 @@ public final class TunnelRegistry: @unchecked Sendable {
         /// Claims released whose delete etcd has not confirmed (in flight, or etcd did not answer):
         /// deleted (if still ours) once it does.
         var pendingDeletes: [String: EtcdRevision] = [:]
+        /// Claims whose txn got no answer (etcd hung past the timeout): etcd may still apply it, and
+        /// then the record, exactly as written under this lease, is ours to delete (nobody holds it).
+        /// `absent`: not found once (a txn held up in etcd may yet come: dropped when not found twice).
+        var uncertain: [String: (lease: LeaseID, value: [UInt8], absent: Bool)] = [:]
         var sessionsWritten: Int?
         /// The member record's mod_revision as this proxy last wrote it: a rewrite is a
         /// compare-and-swap on it, so that a record someone else changed (or removed) is left alone.
@@ -227,6 +231,10 @@ public final class TunnelRegistry: @unchecked Sendable {
             do {
                 result = try client.compareAndSwap(fullKey, value, if: .absent, lease: lease)
             } catch {
+                // Unless etcd said no, the txn may still be applied: its record is looked for later.
+                if case EtcdError.server = error {} else {
+                    state.withLock { $0.uncertain[fullKey] = (lease, Array(value.utf8), false) }
+                }
                 return .unavailable("cluster registry unreachable: \(error)")
             }
             switch result {
@@ -245,10 +253,17 @@ public final class TunnelRegistry: @unchecked Sendable {
             case .conflict(let current, _):
                 guard let current else { continue }    // deleted meanwhile: try again
                 // Our own claim, released while etcd did not answer: delete it now and try again.
+                // Or one whose txn went unanswered, applied after all.
                 let stale = state.withLock { state -> Bool in
-                    guard let pending = state.pendingDeletes[fullKey], pending == current.modRevision else { return false }
-                    state.pendingDeletes[fullKey] = nil
-                    return true
+                    if let pending = state.pendingDeletes[fullKey], pending == current.modRevision {
+                        state.pendingDeletes[fullKey] = nil
+                        return true
+                    }
+                    if let unsure = state.uncertain[fullKey], unsure.lease == current.lease, unsure.value == current.value {
+                        state.uncertain[fullKey] = nil
+                        return true
+                    }
+                    return false
                 }
                 if stale {
                     _ = try? client.compareAndDelete(fullKey, modRevision: current.modRevision)
@@ -406,6 +421,31 @@ public final class TunnelRegistry: @unchecked Sendable {
         for (key, revision) in pending where (try? client.compareAndDelete(key, modRevision: revision)) != nil {
             state.withLock { if $0.pendingDeletes[key] == revision { $0.pendingDeletes[key] = nil } }
         }
+        removeUncertain(client)
+    }
+
+    /// Claims whose txn went unanswered: a record etcd applied after all, exactly as written and
+    /// under this proxy's lease, held by no claim of this proxy, is deleted (if unchanged).
+    private func removeUncertain(_ client: EtcdClient) {
+        let unsure = state.withLock { $0.uncertain }
+        for (key, written) in unsure {
+            // No answer: looked for again after the next keep-alive.
+            guard case .success(let found) = Result(catching: { try client.get(key) }) else { continue }
+            if let found, found.lease == written.lease, found.value == written.value,
+               state.withLock({ $0.claims[key] == nil }) {
+                guard (try? client.compareAndDelete(key, modRevision: found.modRevision)) != nil else { continue }
+                log("cluster registry: removed \(key), claimed by a txn that went unanswered and was applied after all")
+            }
+            state.withLock { state in
+                guard let entry = state.uncertain[key], entry.lease == written.lease, entry.value == written.value else { return }
+                // Not there yet: once more after the next keep-alive, in case the txn still waits in etcd.
+                if found == nil && !entry.absent {
+                    state.uncertain[key]?.absent = true
+                } else {
+                    state.uncertain[key] = nil
+                }
+            }
+        }
     }
 
     /// Stops serving every claim of `lease`: `serves` is already false for them (by time); their
@@ -419,6 +459,7 @@ public final class TunnelRegistry: @unchecked Sendable {
                 state.claims[key] = nil
                 state.pendingDeletes[key] = nil
             }
+            state.uncertain = state.uncertain.filter { $0.value.lease != lease }
             state.sessionsWritten = nil
             state.memberRevision = nil
             return sessions.sorted()
