@@ -197,7 +197,7 @@ struct TunnelRegistryTests {
         defer { a.stop() }
         // The delete may still be on its way when the claim comes: the record is then known to be
         // ours to delete, and the claim deletes it itself rather than being refused by itself.
-        for round in 0..<20 {
+        for round in 0..<50 {
             guard case .granted(let claim) = a.claim(.tcp(host: "localhost", port: 7000), session: UInt64(round), key: "k") else {
                 Issue.record("claim \(round) of a key this proxy released was refused"); return
             }

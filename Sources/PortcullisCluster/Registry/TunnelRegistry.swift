@@ -51,7 +51,8 @@ public final class TunnelRegistry: @unchecked Sendable {
         /// Why it is no longer served, once it is not ("lease lost").
         public var lostReason: String? { isServing ? nil : "lease lost" }
 
-        /// The listen ended: the claim is deleted (if still ours).
+        /// The listen ended: the claim is forgotten at once, and its record deleted (if still ours)
+        /// off the caller's thread.
         public func release() {
             guard !released.exchange(true, ordering: .acquiringAndReleasing) else { return }
             registry?.release(self)
@@ -90,6 +91,9 @@ public final class TunnelRegistry: @unchecked Sendable {
         /// Claims released whose delete etcd has not confirmed (in flight, or etcd did not answer):
         /// deleted (if still ours) once it does.
         var pendingDeletes: [String: EtcdRevision] = [:]
+        /// Releases whose delete etcd confirmed lately, and when: a claim of the same key that read
+        /// the record just before it went knows it for this proxy's own, gone, and tries again.
+        var deleted: [String: (revision: EtcdRevision, at: Double)] = [:]
         /// Claims whose txn got no answer (etcd hung past the timeout): etcd may still apply it, and
         /// then the record, exactly as written under this lease, is ours to delete (nobody holds it).
         /// `absent`: not found once (a txn held up in etcd may yet come: dropped when not found twice).
@@ -105,7 +109,6 @@ public final class TunnelRegistry: @unchecked Sendable {
     private var thread: Thread?
     /// Where released claims are deleted, one at a time, in the order released.
     private let releases = DispatchQueue(label: "tunnel-registry-releases")
-    private let releasing = Atomic<Int>(0)
 
     /// `ttl`: cluster.lease_ttl in seconds. `sessionCount`: the proxy's live sessions, for its
     /// member record. `onFence`: the sessions whose claims are no longer served, to end with the reason.
@@ -252,13 +255,15 @@ public final class TunnelRegistry: @unchecked Sendable {
                 return .granted(Claim(target: target, session: session, lease: lease, revision: revision, registry: self))
             case .conflict(let current, _):
                 guard let current else { continue }    // deleted meanwhile: try again
-                // Our own claim, released while etcd did not answer: delete it now and try again.
-                // Or one whose txn went unanswered, applied after all.
+                // Our own claim, released (its delete not confirmed yet, or confirmed since the
+                // record was read), or one whose txn went unanswered and was applied after all:
+                // delete it now (if still there) and try again.
                 let stale = state.withLock { state -> Bool in
                     if let pending = state.pendingDeletes[fullKey], pending == current.modRevision {
                         state.pendingDeletes[fullKey] = nil
                         return true
                     }
+                    if state.deleted[fullKey]?.revision == current.modRevision { return true }
                     if let unsure = state.uncertain[fullKey], unsure.lease == current.lease, unsure.value == current.value {
                         state.uncertain[fullKey] = nil
                         return true
@@ -298,22 +303,20 @@ public final class TunnelRegistry: @unchecked Sendable {
         }
         guard reachable else { return }
         let revision = claim.revision
-        releasing.add(1, ordering: .relaxed)
         releases.async { [self] in
-            defer { releasing.subtract(1, ordering: .relaxed) }
             guard (try? client(timeout: claimTimeout).compareAndDelete(fullKey, modRevision: revision)) != nil else { return }
-            state.withLock { if $0.pendingDeletes[fullKey] == revision { $0.pendingDeletes[fullKey] = nil } }
+            let now = clock()
+            state.withLock { state in
+                if state.pendingDeletes[fullKey] == revision { state.pendingDeletes[fullKey] = nil }
+                state.deleted[fullKey] = (revision, now)
+            }
         }
     }
 
-    /// Waits until every release handed to `releases` so far has had its answer from etcd (or
-    /// its timeout), for tests and a clean stop.
+    /// Waits until every release made so far has had its answer from etcd (or its timeout): for tests.
     public func awaitReleases() {
         releases.sync {}
     }
-
-    /// Releases whose delete has not had its answer yet.
-    public var releasesInFlight: Int { releasing.load(ordering: .relaxed) }
 
     // MARK: - The lease
 
@@ -422,6 +425,10 @@ public final class TunnelRegistry: @unchecked Sendable {
             state.withLock { if $0.pendingDeletes[key] == revision { $0.pendingDeletes[key] = nil } }
         }
         removeUncertain(client)
+        // A claim reads the record it conflicts with a moment before it checks `deleted`: a few
+        // seconds of memory are plenty.
+        let now = clock()
+        state.withLock { $0.deleted = $0.deleted.filter { now - $0.value.at < 10 } }
     }
 
     /// Claims whose txn went unanswered: a record etcd applied after all, exactly as written and
