@@ -267,3 +267,48 @@ def test_a_session_that_ends_while_its_claim_waits_on_etcd_leaves_no_claim(start
         assert _existed(etcd, claim_key(rel), start, _revision(etcd)) == lease
     assert not os.path.exists(path), "the listen of an ended session was bound"
     assert not a.events("forward-bound")
+
+
+def _send_cancel(transport, path: str):
+    """A cancel-streamlocal-forward@openssh.com wanting a reply, sent without waiting for it."""
+    from paramiko.common import cMSG_GLOBAL_REQUEST
+    from paramiko.message import Message
+    m = Message()
+    m.add_byte(cMSG_GLOBAL_REQUEST)
+    m.add_string("cancel-streamlocal-forward@openssh.com")
+    m.add_boolean(True)
+    m.add_string(path)
+    transport._send_user_message(m)
+
+
+def test_a_cancel_sent_while_the_claim_waits_on_etcd_comes_after_it_and_releases_it(start_daemon, etcd, workdir):
+    """A listen and its cancel sent back to back while etcd is hung: the cancel waits behind the
+    claim (replies keep their order), so once etcd answers the listen is bound, then cancelled, and
+    its claim released at once; the session lives on, under the same lease."""
+    (a,) = cluster(start_daemon, etcd, workdir, count=1, cluster_yaml="lease_ttl: 10s")
+    member = "/portcullis/members/a"
+    wait_for(lambda: lease_of(etcd, member), "a's member record")
+    lease = lease_of(etcd, member)
+    rel = "alex/cancelled.sock"
+    path = str(a.socket_root / rel)
+    (a.socket_root / "alex").mkdir(exist_ok=True)
+    transport = a.paramiko_transport("alex")
+    try:
+        etcd.pause()
+        try:
+            _send_listen(transport, path)
+            _send_cancel(transport, path)
+            wait_for(lambda: [r for r in a.events("forward-request") if r.get("target") == path],
+                     "the forward-request record", interval=0.005)
+        finally:
+            etcd.resume()
+        cancelled = wait_for(lambda: [r for r in a.events("forward-cancelled") if r.get("target") == path],
+                             "the forward-cancelled record")
+        bound = [r for r in a.events("forward-bound") if r.get("target") == path]
+        assert bound and bound[0]["seq"] < cancelled[0]["seq"], (bound, cancelled)
+        wait_for(lambda: holder(etcd, rel) is None, "the cancelled listen's claim to go", timeout=5, interval=0.05)
+        assert lease_of(etcd, member) == lease
+        assert not os.path.exists(path)
+        assert transport.is_active() and not a.events("session-end")
+    finally:
+        transport.close()
