@@ -78,6 +78,12 @@ final class EtcdServer: @unchecked Sendable {
     /// Kills etcd at once (SIGKILL), as a crash would.
     func kill() { process?.stop() }
 
+    /// Stops etcd (SIGSTOP): it keeps its connections but answers nothing, as a hung server.
+    func pause() { if let pid = process?.pid { _ = Glibc.kill(pid, SIGSTOP) } }
+
+    /// Lets a paused etcd go on (SIGCONT).
+    func resume() { if let pid = process?.pid { _ = Glibc.kill(pid, SIGCONT) } }
+
     private func healthy() -> Bool {
         guard let exchange = try? HTTPExchange(endpoint: endpoint, method: "GET", path: "/health", body: [],
                                                limit: 4096, deadline: Deadline(after: 1)),

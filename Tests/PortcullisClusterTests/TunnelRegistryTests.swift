@@ -82,10 +82,15 @@ struct TunnelRegistryTests {
         #expect(try client.get("/portcullis/claims/tcp/localhost:8080") != nil)
         // A claim nobody holds any more is released.
         _ = consume tcp
-        #expect(try client.get("/portcullis/claims/tcp/localhost:8080") == nil)
+        try waitUntil("the unheld claim's record to go", seconds: 5) {
+            try client.get("/portcullis/claims/tcp/localhost:8080") == nil
+        }
 
+        // A release is deleted off the caller's thread, at once.
         claim.release()
-        #expect(try client.get("/portcullis/claims/socket/alex/web.sock") == nil)
+        try waitUntil("the released claim's record to go", seconds: 5) {
+            try client.get("/portcullis/claims/socket/alex/web.sock") == nil
+        }
         guard case .granted = b.claim(target, session: 1, key: "sam") else {
             Issue.record("B could not claim the released path"); return
         }
@@ -109,7 +114,9 @@ struct TunnelRegistryTests {
         }
         #expect(holder == NameRecord(proxy: "a", session: 7, key: "alex", port: 22))
         claim.release()
-        #expect(try client.get("/portcullis/names/alex-ssh") == nil)
+        try waitUntil("the withdrawn name's record to go", seconds: 5) {
+            try client.get("/portcullis/names/alex-ssh") == nil
+        }
         guard case .granted = b.claimName("alex-ssh", session: 1, key: "sam", port: 2222) else {
             Issue.record("B could not publish the withdrawn name"); return
         }
@@ -127,7 +134,75 @@ struct TunnelRegistryTests {
         // Someone replaced the record meanwhile (an administrator, say): it is not ours to delete.
         try client.put("/portcullis/claims/tcp/0.0.0.0:9000", #"{"proxy":"other"}"#)
         claim.release()
+        a.awaitReleases()
         #expect(try client.get("/portcullis/claims/tcp/0.0.0.0:9000")?.valueString == #"{"proxy":"other"}"#)
+    }
+
+    @Test func aReleaseNeverWaitsForEtcdAndItsRecordGoesOnceEtcdAnswers() throws {
+        let etcd = try EtcdServer()
+        let client = try EtcdClient(urls: [etcd.url])
+        let a = registry(etcd, "a", ttl: 10)
+        try a.start()
+        defer { a.stop() }
+        guard case .granted(let claim) = a.claim(.socket(relativePath: "alex/hung.sock"), session: 3, key: "alex") else {
+            Issue.record("claim refused"); return
+        }
+        etcd.pause()
+        let started = monotonicSeconds()
+        claim.release()
+        let took = monotonicSeconds() - started
+        etcd.resume()
+        // The delete (up to a second's timeout while etcd is stopped) is not the caller's to wait for.
+        #expect(took < 0.1, "release took \(took) s while etcd was stopped")
+        try waitUntil("the released claim's record to go once etcd answers", seconds: 10) {
+            try client.get("/portcullis/claims/socket/alex/hung.sock") == nil
+        }
+    }
+
+    @Test func aClaimWhoseTxnWentUnansweredButWasAppliedAfterAllIsRemoved() throws {
+        let etcd = try EtcdServer()
+        let client = try EtcdClient(urls: [etcd.url])
+        let a = registry(etcd, "a", ttl: 10)
+        try a.start()
+        defer { a.stop() }
+        let lease = try #require(a.currentLease)
+        let log = EventLog()
+        let watch = EtcdWatch(client: client, prefix: "/portcullis/claims/", fromRevision: try client.put("/other", "x") + 1) {
+            log.append($0)
+        }
+        defer { watch.cancel() }
+        // etcd stopped past the claim's timeout (1 s): the claim is refused, but etcd, running
+        // again, may still apply the txn it had read (it does, often): a record nobody holds.
+        for round in 0..<4 {
+            etcd.pause()
+            let outcome = a.claim(.socket(relativePath: "unsure/\(round)"), session: UInt64(round), key: "k")
+            etcd.resume()
+            guard case .unavailable(let reason) = outcome else {
+                Issue.record("round \(round): a claim with etcd stopped was not refused"); return
+            }
+            #expect(reason.hasPrefix("cluster registry unreachable: "))
+            usleep(200_000)
+        }
+        // Every such record goes after a keep-alive, under the same (live) lease.
+        try waitUntil("no claim left", seconds: 12) { try client.range(prefix: "/portcullis/claims/").kvs.isEmpty }
+        #expect(a.currentLease == lease)
+        let puts = log.events.filter { $0.kind == .put }.count
+        try waitUntil("the watch to see every delete", seconds: 2) { log.events.filter { $0.kind == .delete }.count == puts }
+    }
+
+    @Test func aKeyReleasedOnThisProxyCanBeClaimedAgainAtOnce() throws {
+        let etcd = try EtcdServer()
+        let a = registry(etcd, "a")
+        try a.start()
+        defer { a.stop() }
+        // The delete may still be on its way when the claim comes: the record is then known to be
+        // ours to delete, and the claim deletes it itself rather than being refused by itself.
+        for round in 0..<50 {
+            guard case .granted(let claim) = a.claim(.tcp(host: "localhost", port: 7000), session: UInt64(round), key: "k") else {
+                Issue.record("claim \(round) of a key this proxy released was refused"); return
+            }
+            claim.release()
+        }
     }
 
     @Test func aLeaseRevokedBehindTheProxysBackFencesItsClaimsAndItRegistersAgain() throws {

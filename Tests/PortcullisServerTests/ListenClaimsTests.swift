@@ -113,4 +113,83 @@ import PortcullisTestSupport
         #expect(!FileManager.default.fileExists(atPath: socketPath))
         #expect(held.released.load(ordering: .relaxed) == 1)
     }
+
+    /// Claims that wait on the network, as the cluster registry's do: each waits until the test
+    /// opens the gate, then is granted.
+    final class GatedClaims: ListenClaims, @unchecked Sendable {
+        private let gate = DispatchSemaphore(value: 0)
+        let asked = Mutex<[ForwardRequest]>([])
+        let held = Mutex<[ScriptedClaims.Held]>([])
+
+        func waitsOnNetwork(_ request: ForwardRequest) -> Bool { true }
+
+        func claim(_ request: ForwardRequest, port: Int?, session: UInt64, key: String) -> ListenClaimDecision {
+            asked.withLock { $0.append(request) }
+            gate.wait()
+            gate.signal()
+            let claim = ScriptedClaims.Held()
+            held.withLock { $0.append(claim) }
+            return .granted(claim)
+        }
+
+        /// Lets every claim, waiting or to come, through.
+        func open() { gate.signal() }
+    }
+
+    @Test func aClaimWaitingOnTheRegistryHoldsUpNoOtherSessionOnItsLoop() throws {
+        let claims = GatedClaims()
+        defer { claims.open() }
+        // One event loop: both sessions are on it.
+        let server = try TestServer(workers: 1, claims: claims)
+        let (echo, echoPort) = try EchoServer.tcp()
+        defer { echo.stop() }
+        let socketPath = server.directory.file("gated.sock")
+        let sharer = try server.ssh(["-N", "-o", "ExitOnForwardFailure=yes", "-R", "\(socketPath):127.0.0.1:\(echoPort)"])
+        defer { sharer.stop() }
+        try waitUntil("the sharer's claim to be asked") { !claims.asked.withLock { $0.isEmpty } }
+        // Another user's forward carries data while the claim waits.
+        let local = server.directory.file("local.sock")
+        let other = try server.ssh(["-N", "-L", "\(local):127.0.0.1:\(echoPort)"])
+        defer { other.stop() }
+        try waitUntil("the other session's local socket") { FileManager.default.fileExists(atPath: local) }
+        let fd = try TestSocket.connectUnix(local)
+        #expect(try TestSocket.exchange(fd, Array("ping".utf8)) == Array("ping".utf8))
+        close(fd)
+        // The waiting listen is not bound, nor answered, until its claim is granted.
+        #expect(!FileManager.default.fileExists(atPath: socketPath))
+        #expect(sharer.isRunning)
+        claims.open()
+        try waitUntil("the claimed socket") { FileManager.default.fileExists(atPath: socketPath) }
+        let shared = try TestSocket.connectUnix(socketPath)
+        #expect(try TestSocket.exchange(shared, Array("pong".utf8)) == Array("pong".utf8))
+        close(shared)
+        #expect(claims.held.withLock { $0.first?.released.load(ordering: .relaxed) } == 0)
+    }
+
+    @Test func aSessionEndingWhileItsClaimWaitsReleasesTheClaimGrantedAfterAndRecordsWhy() throws {
+        let claims = GatedClaims()
+        defer { claims.open() }
+        let server = try TestServer(workers: 1, claims: claims)
+        let socketPath = server.directory.file("late.sock")
+        let ssh = try server.ssh(["-N", "-R", "\(socketPath):127.0.0.1:9", "-R", "127.0.0.1:0:127.0.0.1:9"])
+        try waitUntil("the claim to be asked") { !claims.asked.withLock { $0.isEmpty } }
+        ssh.stop()
+        try server.events.wait(for: "the forward-failed record of the waiting listen") { event in
+            if case .forwardFailed(_, .streamLocalListen(socketPath), let reason, _) = event {
+                return reason.hasPrefix("session ended while the listen was being claimed: ")
+            }
+            return false
+        }
+        try server.events.wait(for: "the session's end") { if case .sessionClosed = $0 { return true }; return false }
+        // Granted once the session has gone: released at once, never bound.
+        claims.open()
+        try waitUntil("the late claim to be released") {
+            claims.held.withLock { $0.count == 1 && $0[0].released.load(ordering: .relaxed) == 1 }
+        }
+        #expect(!FileManager.default.fileExists(atPath: socketPath))
+        // The second -R waited behind the first and was never claimed.
+        #expect(claims.asked.withLock { $0 } == [.streamLocalListen(path: socketPath)])
+        // Its listen went back to the key.
+        #expect(server.server.live.usage.counts(for: "test-key").listens == 0)
+    }
 }

@@ -199,3 +199,116 @@ def test_a_proxy_stopped_past_its_ttl_is_fenced_and_b_claims_meanwhile(start_dae
     assert holder(etcd, "alex/web.sock")["proxy"] == "b"
     assert echo_round_trip(str(on_b), b"b serves it", family=socket.AF_UNIX) == b"b serves it"
     assert client_b.alive()
+
+
+def _send_listen(transport, path: str):
+    """A streamlocal-forward@openssh.com wanting a reply, sent without waiting for it."""
+    from paramiko.common import cMSG_GLOBAL_REQUEST
+    from paramiko.message import Message
+    m = Message()
+    m.add_byte(cMSG_GLOBAL_REQUEST)
+    m.add_string("streamlocal-forward@openssh.com")
+    m.add_boolean(True)
+    m.add_string(path)
+    transport._send_user_message(m)
+
+
+def _revision(etcd) -> int:
+    return int(etcd.call("/v3/kv/range", {"key": base64.b64encode(b"/").decode()})["header"]["revision"])
+
+
+def _existed(etcd, key: str, after: int, until: int) -> int | None:
+    """The lease `key` had at some revision in (after, until], or None if it did not exist then
+    (etcd keeps its history: nothing compacts it in these tests)."""
+    encoded = base64.b64encode(key.encode()).decode()
+    for revision in range(after + 1, until + 1):
+        kvs = etcd.call("/v3/kv/range", {"key": encoded, "revision": str(revision)}).get("kvs", [])
+        if kvs:
+            return int(kvs[0].get("lease", 0))
+    return None
+
+
+def test_a_session_that_ends_while_its_claim_waits_on_etcd_leaves_no_claim(start_daemon, etcd, workdir, measure):
+    """A listen's claim is made off the event loop: with etcd hung (SIGSTOP) the session that asked
+    can still end at once; its forward-failed record says it ended while the listen was being
+    claimed, and the claim etcd grants once it answers again is released at once, not left under
+    the proxy's lease (which lives on) for as long as the proxy runs."""
+    (a,) = cluster(start_daemon, etcd, workdir, count=1, cluster_yaml="lease_ttl: 10s")
+    member = "/portcullis/members/a"
+    wait_for(lambda: lease_of(etcd, member), "a's member record")
+    lease = lease_of(etcd, member)
+    rel = "alex/late.sock"
+    path = str(a.socket_root / rel)
+    (a.socket_root / "alex").mkdir(exist_ok=True)
+    transport = a.paramiko_transport("alex")
+    start = _revision(etcd)
+    etcd.pause()
+    try:
+        paused = time.monotonic()
+        _send_listen(transport, path)
+        wait_for(lambda: [r for r in a.events("forward-request") if r.get("target") == path],
+                 "the forward-request record", interval=0.005)
+        transport.close()
+        # The loop is not held by the claim: the session ends while etcd is still stopped.
+        wait_for(lambda: a.events("session-end"), "the session's end while etcd is stopped",
+                 timeout=5, interval=0.005)
+        ended_after = time.monotonic() - paused
+    finally:
+        etcd.resume()
+    measure("session_end_while_claim_pending_s", ended_after)
+    failed = wait_for(lambda: forward_failed(a, rel), "the forward-failed record")
+    assert failed[0]["reason"] == "session ended while the listen was being claimed: client disconnected", failed
+    # Whatever etcd did with the claim's txn once it ran again, no claim is left under A's lease.
+    wait_for(lambda: holder(etcd, rel) is None, "no claim left for the ended session", timeout=8, interval=0.05)
+    assert lease_of(etcd, member) == lease, "A's lease changed: the claim may have gone with it, not been released"
+    if ended_after < 0.8:
+        # etcd ran again within the claim's timeout (1 s): it granted the claim, after the session
+        # had gone; the proxy released it.
+        assert _existed(etcd, claim_key(rel), start, _revision(etcd)) == lease
+    assert not os.path.exists(path), "the listen of an ended session was bound"
+    assert not a.events("forward-bound")
+
+
+def _send_cancel(transport, path: str):
+    """A cancel-streamlocal-forward@openssh.com wanting a reply, sent without waiting for it."""
+    from paramiko.common import cMSG_GLOBAL_REQUEST
+    from paramiko.message import Message
+    m = Message()
+    m.add_byte(cMSG_GLOBAL_REQUEST)
+    m.add_string("cancel-streamlocal-forward@openssh.com")
+    m.add_boolean(True)
+    m.add_string(path)
+    transport._send_user_message(m)
+
+
+def test_a_cancel_sent_while_the_claim_waits_on_etcd_comes_after_it_and_releases_it(start_daemon, etcd, workdir):
+    """A listen and its cancel sent back to back while etcd is hung: the cancel waits behind the
+    claim (replies keep their order), so once etcd answers the listen is bound, then cancelled, and
+    its claim released at once; the session lives on, under the same lease."""
+    (a,) = cluster(start_daemon, etcd, workdir, count=1, cluster_yaml="lease_ttl: 10s")
+    member = "/portcullis/members/a"
+    wait_for(lambda: lease_of(etcd, member), "a's member record")
+    lease = lease_of(etcd, member)
+    rel = "alex/cancelled.sock"
+    path = str(a.socket_root / rel)
+    (a.socket_root / "alex").mkdir(exist_ok=True)
+    transport = a.paramiko_transport("alex")
+    try:
+        etcd.pause()
+        try:
+            _send_listen(transport, path)
+            _send_cancel(transport, path)
+            wait_for(lambda: [r for r in a.events("forward-request") if r.get("target") == path],
+                     "the forward-request record", interval=0.005)
+        finally:
+            etcd.resume()
+        cancelled = wait_for(lambda: [r for r in a.events("forward-cancelled") if r.get("target") == path],
+                             "the forward-cancelled record")
+        bound = [r for r in a.events("forward-bound") if r.get("target") == path]
+        assert bound and bound[0]["seq"] < cancelled[0]["seq"], (bound, cancelled)
+        wait_for(lambda: holder(etcd, rel) is None, "the cancelled listen's claim to go", timeout=5, interval=0.05)
+        assert lease_of(etcd, member) == lease
+        assert not os.path.exists(path)
+        assert transport.is_active() and not a.events("session-end")
+    finally:
+        transport.close()

@@ -103,9 +103,6 @@ def _send_listens(transport, paths: list[str]):
         transport._send_user_message(m)
 
 
-@pytest.mark.xfail(strict=True, reason="a listen's claim is a synchronous etcd txn on the session's event loop "
-                   "(SessionWorker+Actions .bind -> TunnelRegistry.claim, up to claimTimeout = min(1 s, TTL/5) each); "
-                   "the fix is to claim off the loop, as a relay's lookup is (a pending-claim state like PendingRelay)")
 def test_a_hung_etcd_does_not_stall_the_other_sessions_on_a_proxy(start_daemon, etcd, services, workdir):
     """Finding: a listen's claim waits for etcd on the event loop it shares with other sessions.
     With etcd hung (SIGSTOP), one key allowed to listen sends a handful of -R requests; until the

@@ -10,8 +10,9 @@ import Synchronization
 /// stops serving its claims: `serves` turns false at once, and `onFence` is told the sessions that
 /// held them, to end them. A new lease is then granted and the member registered again.
 ///
-/// The decisions are `RegistryLease`'s; this class does the I/O, on its own thread for the lease
-/// and on the caller's thread for a claim.
+/// The decisions are `RegistryLease`'s; this class does the I/O, on its own thread for the lease,
+/// on the caller's thread for a claim (a session claims off its event loop) and on a queue of its
+/// own for a release (which never blocks its caller).
 public final class TunnelRegistry: @unchecked Sendable {
     /// Who this proxy is in the cluster.
     public struct Member: Sendable {
@@ -50,7 +51,8 @@ public final class TunnelRegistry: @unchecked Sendable {
         /// Why it is no longer served, once it is not ("lease lost").
         public var lostReason: String? { isServing ? nil : "lease lost" }
 
-        /// The listen ended: the claim is deleted (if still ours).
+        /// The listen ended: the claim is forgotten at once, and its record deleted (if still ours)
+        /// off the caller's thread.
         public func release() {
             guard !released.exchange(true, ordering: .acquiringAndReleasing) else { return }
             registry?.release(self)
@@ -86,8 +88,16 @@ public final class TunnelRegistry: @unchecked Sendable {
         var lease: RegistryLease
         /// The live claims, by key.
         var claims: [String: (lease: LeaseID, revision: EtcdRevision, session: UInt64)] = [:]
-        /// Claims released while etcd did not answer: deleted (if still ours) once it does.
+        /// Claims released whose delete etcd has not confirmed (in flight, or etcd did not answer):
+        /// deleted (if still ours) once it does.
         var pendingDeletes: [String: EtcdRevision] = [:]
+        /// Releases whose delete etcd confirmed lately, and when: a claim of the same key that read
+        /// the record just before it went knows it for this proxy's own, gone, and tries again.
+        var deleted: [String: (revision: EtcdRevision, at: Double)] = [:]
+        /// Claims whose txn got no answer (etcd hung past the timeout): etcd may still apply it, and
+        /// then the record, exactly as written under this lease, is ours to delete (nobody holds it).
+        /// `absent`: not found once (a txn held up in etcd may yet come: dropped when not found twice).
+        var uncertain: [String: (lease: LeaseID, value: [UInt8], absent: Bool)] = [:]
         var sessionsWritten: Int?
         /// The member record's mod_revision as this proxy last wrote it: a rewrite is a
         /// compare-and-swap on it, so that a record someone else changed (or removed) is left alone.
@@ -97,6 +107,8 @@ public final class TunnelRegistry: @unchecked Sendable {
     private let state: Mutex<State>
     private let wakeUp = NSCondition()
     private var thread: Thread?
+    /// Where released claims are deleted, one at a time, in the order released.
+    private let releases = DispatchQueue(label: "tunnel-registry-releases")
 
     /// `ttl`: cluster.lease_ttl in seconds. `sessionCount`: the proxy's live sessions, for its
     /// member record. `onFence`: the sessions whose claims are no longer served, to end with the reason.
@@ -222,6 +234,10 @@ public final class TunnelRegistry: @unchecked Sendable {
             do {
                 result = try client.compareAndSwap(fullKey, value, if: .absent, lease: lease)
             } catch {
+                // Unless etcd said no, the txn may still be applied: its record is looked for later.
+                if case EtcdError.server = error {} else {
+                    state.withLock { $0.uncertain[fullKey] = (lease, Array(value.utf8), false) }
+                }
                 return .unavailable("cluster registry unreachable: \(error)")
             }
             switch result {
@@ -239,11 +255,20 @@ public final class TunnelRegistry: @unchecked Sendable {
                 return .granted(Claim(target: target, session: session, lease: lease, revision: revision, registry: self))
             case .conflict(let current, _):
                 guard let current else { continue }    // deleted meanwhile: try again
-                // Our own claim, released while etcd did not answer: delete it now and try again.
+                // Our own claim, released (its delete not confirmed yet, or confirmed since the
+                // record was read), or one whose txn went unanswered and was applied after all:
+                // delete it now (if still there) and try again.
                 let stale = state.withLock { state -> Bool in
-                    guard let pending = state.pendingDeletes[fullKey], pending == current.modRevision else { return false }
-                    state.pendingDeletes[fullKey] = nil
-                    return true
+                    if let pending = state.pendingDeletes[fullKey], pending == current.modRevision {
+                        state.pendingDeletes[fullKey] = nil
+                        return true
+                    }
+                    if state.deleted[fullKey]?.revision == current.modRevision { return true }
+                    if let unsure = state.uncertain[fullKey], unsure.lease == current.lease, unsure.value == current.value {
+                        state.uncertain[fullKey] = nil
+                        return true
+                    }
+                    return false
                 }
                 if stale {
                     _ = try? client.compareAndDelete(fullKey, modRevision: current.modRevision)
@@ -261,22 +286,36 @@ public final class TunnelRegistry: @unchecked Sendable {
         return state.withLock { $0.lease.serves(claim.lease, now: now) }
     }
 
+    /// Forgets `claim` at once and deletes its record (if still ours) off the caller's thread, on
+    /// `releases`: a release never waits for etcd. Until the delete is confirmed the record counts
+    /// as ours to delete (`pendingDeletes`), so that a claim of the same key meanwhile, on this
+    /// proxy, deletes it itself; a delete etcd did not answer is retried by the keep-alive.
     fileprivate func release(_ claim: Claim) {
         let fullKey = prefix + claim.target.key
-        let (live, reachable) = state.withLock { state -> (Bool, Bool) in
-            guard let entry = state.claims[fullKey], entry.revision == claim.revision else { return (false, false) }
+        let reachable = state.withLock { state -> Bool in
+            guard let entry = state.claims[fullKey], entry.revision == claim.revision else { return false }
             state.claims[fullKey] = nil
             // A fenced lease is revoked as a whole; only a live one's claims are deleted one by one.
-            guard state.lease.lease == claim.lease else { return (false, false) }
+            guard state.lease.lease == claim.lease else { return false }
+            state.pendingDeletes[fullKey] = claim.revision
             // While etcd does not answer, the delete waits for the keep-alive that gets through.
-            if state.lease.failure != nil { state.pendingDeletes[fullKey] = claim.revision }
-            return (true, state.lease.failure == nil)
+            return state.lease.failure == nil
         }
-        guard live, reachable else { return }
-        let deleted = (try? client(timeout: claimTimeout).compareAndDelete(fullKey, modRevision: claim.revision)) != nil
-        if !deleted {
-            state.withLock { $0.pendingDeletes[fullKey] = claim.revision }
+        guard reachable else { return }
+        let revision = claim.revision
+        releases.async { [self] in
+            guard (try? client(timeout: claimTimeout).compareAndDelete(fullKey, modRevision: revision)) != nil else { return }
+            let now = clock()
+            state.withLock { state in
+                if state.pendingDeletes[fullKey] == revision { state.pendingDeletes[fullKey] = nil }
+                state.deleted[fullKey] = (revision, now)
+            }
         }
+    }
+
+    /// Waits until every release made so far has had its answer from etcd (or its timeout): for tests.
+    public func awaitReleases() {
+        releases.sync {}
     }
 
     // MARK: - The lease
@@ -385,6 +424,35 @@ public final class TunnelRegistry: @unchecked Sendable {
         for (key, revision) in pending where (try? client.compareAndDelete(key, modRevision: revision)) != nil {
             state.withLock { if $0.pendingDeletes[key] == revision { $0.pendingDeletes[key] = nil } }
         }
+        removeUncertain(client)
+        // A claim reads the record it conflicts with a moment before it checks `deleted`: a few
+        // seconds of memory are plenty.
+        let now = clock()
+        state.withLock { $0.deleted = $0.deleted.filter { now - $0.value.at < 10 } }
+    }
+
+    /// Claims whose txn went unanswered: a record etcd applied after all, exactly as written and
+    /// under this proxy's lease, held by no claim of this proxy, is deleted (if unchanged).
+    private func removeUncertain(_ client: EtcdClient) {
+        let unsure = state.withLock { $0.uncertain }
+        for (key, written) in unsure {
+            // No answer: looked for again after the next keep-alive.
+            guard case .success(let found) = Result(catching: { try client.get(key) }) else { continue }
+            if let found, found.lease == written.lease, found.value == written.value,
+               state.withLock({ $0.claims[key] == nil }) {
+                guard (try? client.compareAndDelete(key, modRevision: found.modRevision)) != nil else { continue }
+                log("cluster registry: removed \(key), claimed by a txn that went unanswered and was applied after all")
+            }
+            state.withLock { state in
+                guard let entry = state.uncertain[key], entry.lease == written.lease, entry.value == written.value else { return }
+                // Not there yet: once more after the next keep-alive, in case the txn still waits in etcd.
+                if found == nil && !entry.absent {
+                    state.uncertain[key]?.absent = true
+                } else {
+                    state.uncertain[key] = nil
+                }
+            }
+        }
     }
 
     /// Stops serving every claim of `lease`: `serves` is already false for them (by time); their
@@ -398,6 +466,7 @@ public final class TunnelRegistry: @unchecked Sendable {
                 state.claims[key] = nil
                 state.pendingDeletes[key] = nil
             }
+            state.uncertain = state.uncertain.filter { $0.value.lease != lease }
             state.sessionsWritten = nil
             state.memberRevision = nil
             return sessions.sorted()

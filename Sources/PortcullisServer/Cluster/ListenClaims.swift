@@ -7,10 +7,19 @@ public protocol ListenClaims: Sendable {
     /// Claims `request` for `session` of the key named `key`. `port`: for a TCP listen of port 0,
     /// the port bound (such a listen is claimed once bound); otherwise nil, before binding.
     func claim(_ request: ForwardRequest, port: Int?, session: UInt64, key: String) -> ListenClaimDecision
+
+    /// Whether claiming `request` may wait on the network (the cluster registry): such a claim is
+    /// made off the event loop, its listen held meanwhile. False (the default): the claim answers
+    /// at once and is made on the loop.
+    func waitsOnNetwork(_ request: ForwardRequest) -> Bool
+}
+
+extension ListenClaims {
+    public func waitsOnNetwork(_ request: ForwardRequest) -> Bool { false }
 }
 
 /// The outcome of a claim.
-public enum ListenClaimDecision {
+public enum ListenClaimDecision: Sendable {
     /// Claimed: held until released (nil: nothing to hold, as on a single daemon).
     case granted((any ListenClaim)?)
     /// Not claimed, and why (the forward-failed record's reason).

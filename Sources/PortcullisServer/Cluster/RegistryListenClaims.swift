@@ -46,6 +46,15 @@ public final class RegistryListenClaims: ListenClaims, @unchecked Sendable {
         registry.stop()
     }
 
+    /// A listen under socket_root, a TCP listen and a name publish are claimed in etcd.
+    public func waitsOnNetwork(_ request: ForwardRequest) -> Bool {
+        switch request {
+        case .tcpListen, .namePublish: true
+        case .streamLocalListen(let path): path.hasPrefix(socketRoot) && path.count > socketRoot.count
+        default: false
+        }
+    }
+
     public func claim(_ request: ForwardRequest, port: Int?, session: UInt64, key: String) -> ListenClaimDecision {
         let target: ClaimTarget
         switch request {

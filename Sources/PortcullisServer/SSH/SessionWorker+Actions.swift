@@ -8,10 +8,20 @@ extension SessionWorker {
     /// returns: `SSH_MESSAGE_CALLBACK_KEEP` (the message is answered, or freed, here).
     @discardableResult
     func perform(_ actions: [SessionCore.Action], about message: OpaquePointer?) -> Int32 {
-        var queue = actions[...]
-        var ticket: UInt64 = 0
+        carryOut(actions[...], about: message, after: 0, bound: nil)
+    }
+
+    /// `perform`, from where it left off: `ticket`, the latest record's so far; `bound`, the
+    /// forward the answer makes active. A bind whose claim waits on the cluster registry stops
+    /// here: the claim is made off the loop (`claimOffLoop`) and the rest of `actions` is carried
+    /// out when it answers (`serviceClaims`), the message held until then.
+    @discardableResult
+    func carryOut(_ actions: ArraySlice<SessionCore.Action>, about message: OpaquePointer?, after ticket: UInt64,
+                  bound: RemoteForward?) -> Int32 {
+        var queue = actions
+        var ticket = ticket
         var answered = false
-        var bound: RemoteForward?
+        var bound = bound
         while let action = queue.popFirst() {
             switch action {
             case .record(let event):
@@ -28,6 +38,18 @@ extension SessionWorker {
                 if let reason = takeListen() {
                     queue = core.listenFailed(request, reason: reason)[...] + queue
                     continue
+                }
+                if configuration.listenClaims.waitsOnNetwork(request) {
+                    switch claimOffLoop(request, ranges: ranges, message: answered ? nil : message, rest: queue,
+                                        after: ticket) {
+                    case .success:
+                        // The message is the pending claim's now.
+                        return SSH_MESSAGE_CALLBACK_KEEP
+                    case .failure(let error):
+                        returnListen()
+                        queue = core.listenFailed(request, reason: "\(error)")[...] + queue
+                        continue
+                    }
                 }
                 // Claimed (cluster-wide) before it is bound; a TCP port 0 listen once its port is known.
                 var claim: (any ListenClaim)?
@@ -52,11 +74,8 @@ extension SessionWorker {
                             continue
                         }
                     }
-                    forward.claim = claim
-                    remoteForwards.append(forward)
-                    listenBound(forward)
                     bound = forward
-                    queue = core.listenBound(request, bound: forward.bound, port: forward.boundPort)[...] + queue
+                    queue = adopt(forward, claim: claim)[...] + queue
                 } catch {
                     claim?.release()
                     returnListen()
@@ -84,6 +103,14 @@ extension SessionWorker {
             ssh_message_free(message)
         }
         return SSH_MESSAGE_CALLBACK_KEEP
+    }
+
+    /// `forward` is bound and claimed: it joins the session's forwards; returns what the core says next.
+    func adopt(_ forward: RemoteForward, claim: (any ListenClaim)?) -> [SessionCore.Action] {
+        forward.claim = claim
+        remoteForwards.append(forward)
+        listenBound(forward)
+        return core.listenBound(forward.request, bound: forward.bound, port: forward.boundPort)
     }
 
     private static func send(_ reply: SessionCore.Answer, to message: OpaquePointer) {

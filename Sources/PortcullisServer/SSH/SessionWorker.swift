@@ -60,6 +60,10 @@ final class SessionWorker: @unchecked Sendable {
     var nameLookups: [PendingNameLookup] = []
     /// Name publishes waiting to learn whether the name is also a host name.
     var publishing: [PendingPublish] = []
+    /// Listens waiting for their claim in the cluster registry, in the order asked.
+    var claiming: [PendingClaim] = []
+    /// Global requests that came while a claim was pending: taken up after it, in order.
+    var heldGlobalRequests: [OpaquePointer] = []
     /// Session channels of clients that asked for a shell; freed when the session ends.
     var sessionChannels: [OpaquePointer] = []
     private var nextChannelID: UInt64 = 0
@@ -317,6 +321,7 @@ final class SessionWorker: @unchecked Sendable {
         serviceNameLookups()
         serviceRelays()
         servicePublishes()
+        serviceClaims()
         let connecting = outbound
         for connection in connecting {
             connection.service()
@@ -358,6 +363,7 @@ final class SessionWorker: @unchecked Sendable {
         resolving = []
         abandonNameLookups()
         abandonRelays()
+        abandonClaims(reason: reason)
         for pending in publishing {
             pending.request?.cancel()
             ssh_message_free(pending.message)
@@ -438,7 +444,7 @@ final class SessionWorker: @unchecked Sendable {
         guard let rules else { return 1 }
         switch Int32(ssh_message_type(message)) {
         case Int32(SSH_REQUEST_GLOBAL.rawValue):
-            return handleGlobalRequest(message)
+            return holdGlobalRequest(message) ?? handleGlobalRequest(message)
         case Int32(SSH_REQUEST_CHANNEL_OPEN.rawValue):
             return handleChannelOpen(message, rules: rules)
         case Int32(SSH_REQUEST_CHANNEL.rawValue):
