@@ -58,6 +58,8 @@ public final class ClusterPolicySource: @unchecked Sendable {
     private var stopped = false
     /// Changes are applied one at a time, in revision order.
     private let queue = DispatchQueue(label: "cluster-policy")
+    /// Where the probes wait on etcd: a serial queue of their own, never the global queues' shared threads.
+    private let probes = DispatchQueue(label: "cluster-policy-probe")
     private var apply: (@Sendable (String) -> Bool)?
     private var events: (@Sendable (Event) -> Void)?
 
@@ -184,7 +186,7 @@ public final class ClusterPolicySource: @unchecked Sendable {
     private func probeSoon(generation mine: Int) {
         queue.asyncAfter(deadline: .now() + probeInterval) { [self] in
             guard lock.withLock({ generation == mine && !stopped }) else { return }
-            DispatchQueue.global().async { [self] in
+            probes.async { [self] in
                 do {
                     let (kvs, _) = try store.client.keys(prefix: store.directory)
                     let seen = Probe(names: Set(kvs.compactMap { store.name(ofKey: $0.key) }),

@@ -99,9 +99,11 @@ final class Daemon: @unchecked Sendable {
         // "listening on" appears must reload, not kill it.
         let stop = DispatchSemaphore(value: 0)
         let stopSignal = Mutex<Int32>(0)
+        // A queue of their own: work blocked elsewhere (on etcd, say) never delays a stop or a reload.
+        let signalQueue = DispatchQueue(label: "portcullis-signals")
         let signals = [SIGHUP, SIGUSR1, SIGTERM, SIGINT].map { number -> DispatchSourceSignal in
             signal(number, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            let source = DispatchSource.makeSignalSource(signal: number, queue: signalQueue)
             source.setEventHandler { [self] in
                 switch number {
                 case SIGHUP:

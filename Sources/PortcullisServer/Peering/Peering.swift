@@ -16,7 +16,9 @@ public final class Peering: @unchecked Sendable {
     private let lock = NSLock()
     private var links: [String: PeerLink] = [:]
     private var stopped = false
-    private let lookups = DispatchQueue(label: "portcullis.peering.lookup", attributes: .concurrent)
+    /// Lookups wait on etcd and link opens on a member: off the loops and the global queues.
+    private let lookups = BlockingQueues(label: "portcullis-peering-lookup")
+    private var lookupsStarted: UInt64 = 0
 
     /// Loads the private host key at `hostKeyPath` now (before any drop of privileges).
     public init(proxyID: String, directory: any PeerDirectory, hostKeyPath: String) throws {
@@ -39,7 +41,7 @@ public final class Peering: @unchecked Sendable {
     /// Finds who holds `relativePath` and, if another member does, opens it there with
     /// `correlation`; `completion` runs on another thread.
     func open(relativePath: String, correlation: String, completion: @escaping @Sendable (Outcome) -> Void) {
-        lookups.async { [self] in
+        nextLookupQueue().async { [self] in
             let claim: SocketClaim?
             do {
                 claim = try directory.socketClaim(relativePath)
@@ -57,7 +59,7 @@ public final class Peering: @unchecked Sendable {
 
     /// Reads who publishes `name` (off the loop); `completion` runs on another thread.
     func lookupName(_ name: String, completion: @escaping @Sendable (Result<NameClaim?, any Error>) -> Void) {
-        lookups.async { [self] in
+        nextLookupQueue().async { [self] in
             completion(Result { try directory.nameClaim(name) })
         }
     }
@@ -66,7 +68,7 @@ public final class Peering: @unchecked Sendable {
     /// host is the name and whose originator is `correlation`.
     func openName(_ name: String, port: Int, on proxy: String, correlation: String,
                   completion: @escaping @Sendable (Outcome) -> Void) {
-        lookups.async { [self] in
+        nextLookupQueue().async { [self] in
             link(to: proxy).open(relativePath: name, correlation: correlation, port: port, completion: completion)
         }
     }
@@ -94,6 +96,14 @@ public final class Peering: @unchecked Sendable {
         current.forEach { $0.stop() }
         let deadline = Date().addingTimeInterval(timeout)
         return current.allSatisfy { $0.waitUntilEnded(deadline: deadline) }
+    }
+
+    /// The queue for the next lookup, in turn.
+    private func nextLookupQueue() -> DispatchQueue {
+        lock.withLock {
+            lookupsStarted &+= 1
+            return lookups.queue(for: lookupsStarted)
+        }
     }
 
     /// The link to `proxy`, made now if there is none or the last one died.

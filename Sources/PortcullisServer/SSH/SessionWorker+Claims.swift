@@ -9,11 +9,8 @@ extension SessionWorker {
         configuration.listenClaims.claim(request, port: port, session: id, key: rules?.keyName ?? "")
     }
 
-    /// Where claims that wait on the cluster registry are made: never on an event loop, which a
-    /// registry that does not answer would hold for every session on it. Serial queues, a session
-    /// always on the same one: each gets a thread of its own when it has work, so that claims
-    /// blocked on a hung etcd never take the threads the global queues share (signal handling).
-    static let claimQueues = (0..<16).map { DispatchQueue(label: "portcullis-listen-claims-\($0)") }
+    /// Where claims that wait on the cluster registry are made, a session always on the same queue.
+    static let claimQueues = BlockingQueues(label: "portcullis-listen-claims")
 
     /// A listen whose claim waits on the cluster registry (`ListenClaims.waitsOnNetwork`): claimed
     /// off the loop, bound (or refused with the registry's reason) on the loop once it answers, and
@@ -36,7 +33,7 @@ extension SessionWorker {
         let loop = self.loop!
         let claims = configuration.listenClaims
         let (session, key, port) = (id, rules?.keyName ?? "", forward?.boundPort)
-        Self.claimQueues[Int(id % UInt64(Self.claimQueues.count))].async { [weak self] in
+        Self.claimQueues.queue(for: id).async { [weak self] in
             let outcome = claims.claim(request, port: port, session: session, key: key)
             loop.post {
                 pending.outcome = outcome
