@@ -69,10 +69,15 @@ struct ClusterKeyEntries {
     /// Validates the entries as they will be, then writes them all or none (one etcd transaction):
     /// each new entry only if its name is still free, each removal only if the entry is unchanged
     /// since it was read (mod_revision). Another writer's change in between is a conflict naming
-    /// the key, and nothing is written: an import is never half done.
+    /// the key, and nothing is written: an import is never half done. Other entries that do not
+    /// load are no reason to refuse (a removal only takes rights away; a new entry is checked on
+    /// its own and against the entries that load).
     func apply(_ configPath: String, adding: [String: [UInt8]] = [:], removing: Set<String> = []) throws(Failure) {
-        do {
-            _ = try load(configPath, adding: adding, removing: removing)
+        do throws(ConfigError) {
+            let (_, refusals) = try loadUsable(configPath, adding: adding, removing: removing)
+            let own = refusals.filter { adding[$0.name] != nil }
+            // The others were named when read (KeysDirectory.locked).
+            guard own.isEmpty else { throw ConfigError(problems: own.flatMap(\.problems)) }
         } catch {
             throw Failure.refused("refused, the configuration would be invalid: \(ConfigOption.summary(error))")
         }
