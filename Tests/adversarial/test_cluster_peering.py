@@ -62,6 +62,19 @@ def _claim(etcd, relative: str, proxy: str):
     assert json.loads(record)["proxy"] == proxy
 
 
+def _relay_a_to_b(start_daemon, etcd, procs, workdir, service_port: int):
+    """Proxies a (sharing alex/web.sock, served by the service on `service_port`) and b (reader-b
+    forwarding workdir/b.sock to it, relayed to a). Returns (a, b, the consumer's socket path)."""
+    a = _member(start_daemon, etcd, "a", {"sharer": _rule("listen", workdir)})
+    b = _member(start_daemon, etcd, "b", {"reader-b": _rule("open", workdir)})
+    _members_seen(a, b)
+    _share(a, procs, f"{a.socket_root}/alex/web.sock", service_port)
+    _claim(etcd, "alex/web.sock", "a")
+    local = str(workdir / "b.sock")
+    _forward(b, procs, "reader-b", local, f"{b.socket_root}/alex/web.sock")
+    return a, b, local
+
+
 def _digest_service(services):
     """Reads the whole request (to its end of file), then answers the request's SHA-256 and
     ANSWER bytes, then closes: the answer only comes if the consumer's half-close got through."""
@@ -265,14 +278,7 @@ def test_the_member_door_gives_no_client_rights_and_no_client_gets_through_it(st
 
 
 def test_a_dead_holder_fails_the_relays_with_proxy_unreachable(start_daemon, etcd, procs, services, workdir):
-    a = _member(start_daemon, etcd, "a", {"sharer": _rule("listen", workdir)})
-    b = _member(start_daemon, etcd, "b", {"reader-b": _rule("open", workdir)})
-    _members_seen(a, b)
-    service = _digest_service(services)
-    _share(a, procs, f"{a.socket_root}/alex/web.sock", service.port)
-    _claim(etcd, "alex/web.sock", "a")
-    local = str(workdir / "b.sock")
-    _forward(b, procs, "reader-b", local, f"{b.socket_root}/alex/web.sock")
+    a, b, local = _relay_a_to_b(start_daemon, etcd, procs, workdir, _digest_service(services).port)
     # A relayed channel in the middle of its request.
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.settimeout(20)
@@ -370,9 +376,6 @@ def test_a_slow_consumer_holds_the_holder_back_not_the_proxies_memory(start_daem
 
 def test_a_proxy_stopped_in_the_middle_of_a_relay_exits_0_and_the_holder_sees_the_link_end(
         start_daemon, etcd, procs, services, workdir):
-    a = _member(start_daemon, etcd, "a", {"sharer": _rule("listen", workdir)})
-    b = _member(start_daemon, etcd, "b", {"reader-b": _rule("open", workdir)})
-    _members_seen(a, b)
     block = pattern(1 << 20, seed=5)
 
     def endless(conn: socket.socket):
@@ -381,11 +384,7 @@ def test_a_proxy_stopped_in_the_middle_of_a_relay_exits_0_and_the_holder_sees_th
                 conn.sendall(block)
         except OSError:
             pass
-    service = services(endless)
-    _share(a, procs, f"{a.socket_root}/alex/web.sock", service.port)
-    _claim(etcd, "alex/web.sock", "a")
-    local = str(workdir / "b.sock")
-    _forward(b, procs, "reader-b", local, f"{b.socket_root}/alex/web.sock")
+    a, b, local = _relay_a_to_b(start_daemon, etcd, procs, workdir, services(endless).port)
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.settimeout(20)
     sock.connect(local)
@@ -413,14 +412,7 @@ def test_a_holder_that_leaves_the_cluster_fails_its_relays_at_once_not_when_tcp_
     still acknowledges, as a host behind a dead router may look for a while) loses its lease after
     lease_ttl; its member record goes, and B ends its link to it at once: the relayed channel fails
     with "proxy a unreachable: it left the cluster", instead of hanging until TCP gives up."""
-    a = _member(start_daemon, etcd, "a", {"sharer": _rule("listen", workdir)})
-    b = _member(start_daemon, etcd, "b", {"reader-b": _rule("open", workdir)})
-    _members_seen(a, b)
-    service = _digest_service(services)
-    _share(a, procs, f"{a.socket_root}/alex/web.sock", service.port)
-    _claim(etcd, "alex/web.sock", "a")
-    local = str(workdir / "b.sock")
-    _forward(b, procs, "reader-b", local, f"{b.socket_root}/alex/web.sock")
+    a, b, local = _relay_a_to_b(start_daemon, etcd, procs, workdir, _digest_service(services).port)
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.settimeout(30)
     sock.connect(local)
