@@ -42,7 +42,11 @@ class SilencingProxy:
                 client, _ = self.listener.accept()
             except OSError:
                 return
-            upstream = socket.create_connection(self.target, timeout=5)
+            try:
+                upstream = socket.create_connection(self.target, timeout=5)
+            except OSError:  # etcd already stopped (the test's end): the daemon sees a refusal
+                client.close()
+                continue
             upstream.settimeout(None)
             state = {"watch": False}
             threading.Thread(target=self._pump, args=(client, upstream, state, True), daemon=True).start()
