@@ -137,6 +137,7 @@ def test_a_flood_from_one_source_leaves_other_sources_a_quick_login(start_daemon
     assert accepted <= 10, f"{accepted} flood connections became sessions"
     assert still_open <= 5, f"the daemon still held {still_open} flood connections"
     # The refusals are in the audit log, but a few records stand for all of them.
+    wait_for(lambda: daemon.events("connection-refused"), "the refusals' audit records", 10)
     refused = daemon.events("connection-refused")
     counted = sum(1 + r["also_refused"] for r in refused if "client" in r) + \
         sum(r["also_refused"] for r in refused if "client" not in r)
@@ -215,7 +216,9 @@ def test_a_source_failing_authentication_is_penalised_and_an_exempt_one_never(st
         s = connect_from(FLOOD_SOURCE, daemon.port)
         assert refused_at_accept(s), "a penalised source was admitted"
         s.close()
-    refusals = [r for r in daemon.events("connection-refused") if r.get("client") == FLOOD_SOURCE]
+    # The record is written by the audit thread after the refusal: waited for, then counted.
+    refusals = wait_for(lambda: [r for r in daemon.events("connection-refused") if r.get("client") == FLOOD_SOURCE],
+                        "the connection-refused record", 10)
     assert len(refusals) == 1, refusals
     assert refusals[0]["reason"].startswith(f"source {FLOOD_SOURCE}/32 is penalised (failed authentication): "
                                             "refused for another "), refusals[0]
