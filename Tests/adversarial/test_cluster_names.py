@@ -151,7 +151,7 @@ def test_a_second_publish_on_b_is_refused_naming_a_and_withdrawal_frees_it(start
         assert name_record(etcd)["proxy"] == "a"
 
         # The sharer leaves: the name is withdrawn (compare-and-delete) and B may publish it.
-        sharer.process.terminate()
+        sharer.end()
         wait_for(lambda: name_record(etcd) is None, "names/alex-echo to be withdrawn", timeout=10)
         assert global_request(alex_b, "tcpip-forward", tcpip_forward("alex-echo", 7)) is True
         assert name_record(etcd)["proxy"] == "b"

@@ -96,7 +96,7 @@ def test_a_second_claim_of_a_path_held_on_a_is_refused_on_b_and_names_a(start_da
     assert echo_round_trip(str(path), b"still a", family=socket.AF_UNIX) == b"still a"
 
     # The forward ends: its claim goes, and B may take the path.
-    client.process.terminate()
+    client.end()
     wait_for(lambda: holder(etcd, "alex/web.sock") is None, "A's claim to be deleted", timeout=10)
     _, on_b = share(procs, b, "alex/web.sock", echo.port)
     assert holder(etcd, "alex/web.sock")["proxy"] == "b"

@@ -119,7 +119,7 @@ def test_root_start_drops_to_the_user_in_every_thread_and_serves(start_daemon, w
     os.kill(daemon.pid, signal.SIGUSR1)
     assert daemon.policyctl("reload").returncode == 0
     wait_for(lambda: len(daemon.events("daemon-reload", outcome="applied")) >= 2, "both reloads audited")
-    ssh.process.terminate()
+    ssh.end()
     wait_for(lambda: not os.path.exists(path), "the -R socket removed by the user")
     daemon.expect_exit = True
     assert daemon.stop() == 0

@@ -167,7 +167,7 @@ def test_an_echo_service_through_a_name_both_ways_and_refusals(start_daemon, pro
         again.channel.close()
 
         # The sharer disconnects: the name goes, with a record saying why.
-        sharer.process.terminate()
+        sharer.end()
         wait_for(lambda: daemon.events("name-withdrawn", target="alex-echo:7"), "the name to be withdrawn")
         withdrawn = daemon.events("name-withdrawn", target="alex-echo:7")[0]
         assert withdrawn["kind"] == "name-publish" and withdrawn["reason"].startswith("session ended: ")

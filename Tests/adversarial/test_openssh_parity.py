@@ -346,7 +346,7 @@ def test_every_record_of_a_session_names_its_key(start_daemon, services, procs):
                                          "-R", f"{port}:127.0.0.1:{echo.port}"))
     wait_for(lambda: daemon.events("forward-bound") or not client.alive(), "the listen to be bound")
     assert echo_round_trip(("127.0.0.1", port), b"x") == b"x"
-    client.process.terminate()
+    client.end()
     sessions = {}
     wait_for(lambda: len(daemon.events("session-end")) == 3, "three session-end records")
     for record in daemon.audit():

@@ -279,7 +279,7 @@ def test_max_sessions_refuses_a_login_past_it_with_a_disconnect_the_client_print
     bob = procs.start(daemon.ssh_args("bob", "-N"))
     wait_for(lambda: authenticated(daemon, "bob"), "bob's session: another key is not counted with alex")
     # One ends: a new login of alex is let in again.
-    held[0].process.terminate()
+    held[0].end()
     wait_for(lambda: len(authenticated(daemon, "alex")) == 1, "one session of alex left")
     procs.start(daemon.ssh_args("alex", "-N"))
     wait_for(lambda: len(authenticated(daemon, "alex")) == 2, "alex back at two sessions")

@@ -467,6 +467,18 @@ class Started:
     def alive(self) -> bool:
         return self.process.poll() is None
 
+    def end(self, grace: float = 2.0) -> int:
+        """Ends the process as a user's Ctrl-C or kill would: SIGTERM, again if it is still there
+        after `grace` seconds (the stock ssh of Debian 12 sometimes misses a SIGTERM that arrives
+        while it is between polls), then SIGKILL. Returns its exit status."""
+        for send in (self.process.terminate, self.process.terminate, self.process.kill):
+            send()
+            try:
+                return self.process.wait(grace)
+            except subprocess.TimeoutExpired:
+                continue
+        return self.process.wait(10)
+
     def allocated_port(self, timeout: float = 15.0) -> int:
         """The port of `ssh -R 0:...` ("Allocated port N for remote forward to ...")."""
         def find():

@@ -209,15 +209,13 @@ def test_consumer_hangs_up_mid_stream(kind, start_daemon, services, procs, workd
     # The sharer leaves: its socket file goes, its port closes.
     cleaned = None
     if daemon.alive():
-        main.process.terminate()
-        main.process.wait(10)
+        main.end()
         if socket_path is not None:
             cleaned = _eventually(lambda: not socket_path.exists(), 10)
         elif kind == "remote-tcp":
             cleaned = _eventually(lambda: _refused(address), 10)
     elif socket_path is not None:
-        main.process.terminate()
-        main.process.wait(10)
+        main.end()
         cleaned = not socket_path.exists()
 
     measure("hangups_completed", completed)
