@@ -55,7 +55,8 @@ final class DaemonAudit: Sendable {
 
     /// A reload's outcome, with the keys it added and removed by name; `trigger`: the etcd change
     /// that caused it (cluster mode), recorded as `trigger`.
-    func reloaded(from old: PolicyConfig, to new: PolicyConfig, trigger: String? = nil) {
+    /// `more`: further fields (a cluster reload's refusals).
+    func reloaded(from old: PolicyConfig, to new: PolicyConfig, trigger: String? = nil, more: [JSONMember] = []) {
         let before = Set(old.keys.map(\.name)), after = Set(new.keys.map(\.name))
         trail.submit(event: AuditEvent.daemonReload, fields: [
             JSONMember("outcome", .string("applied")),
@@ -63,7 +64,7 @@ final class DaemonAudit: Sendable {
             JSONMember("keys", .int(Int64(new.keys.count))),
             JSONMember("keys_added", .array(after.subtracting(before).sorted().map { .string($0) })),
             JSONMember("keys_removed", .array(before.subtracting(after).sorted().map { .string($0) })),
-        ] + (trigger.map { [JSONMember("trigger", .string($0))] } ?? []))
+        ] + more + (trigger.map { [JSONMember("trigger", .string($0))] } ?? []))
     }
 
     func reloadRejected(_ error: String, trigger: String? = nil) {

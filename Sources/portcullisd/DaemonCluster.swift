@@ -129,14 +129,7 @@ extension DaemonAudit {
     /// the usual applied record, with `refused_keys` (names), `kept_keys` (names whose last good
     /// version stays) and `error` (every problem, `etcd:KEY:LINE: ...`).
     func reloadedPartly(from old: PolicyConfig, to new: PolicyConfig, _ reload: DaemonCluster.Reload, trigger: String?) {
-        let before = Set(old.keys.map(\.name)), after = Set(new.keys.map(\.name))
-        trail.submit(event: AuditEvent.daemonReload, fields: [
-            JSONMember("outcome", .string("applied")),
-            JSONMember("config_digest", .string(new.digest)),
-            JSONMember("keys", .int(Int64(new.keys.count))),
-            JSONMember("keys_added", .array(after.subtracting(before).sorted().map { .string($0) })),
-            JSONMember("keys_removed", .array(before.subtracting(after).sorted().map { .string($0) })),
-        ] + Self.refusalFields(reload) + (trigger.map { [JSONMember("trigger", .string($0))] } ?? []))
+        reloaded(from: old, to: new, trigger: trigger, more: Self.refusalFields(reload))
     }
 
     /// A cluster reload that put nothing new in force: the rejected record, naming the refused entries.
